@@ -1,0 +1,289 @@
+// Package config owns ccmux's config.toml: the claude-code-mux schema plus [oauth.*],
+// the built-in default, validation and where files live (~/.claude-code-mux).
+// It reads files and the environment; it never touches the network or tokens.
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Default values for keys a file may leave out.
+const (
+	DefaultHost                 = "127.0.0.1"
+	DefaultPort                 = 13456
+	DefaultBackgroundRegex      = "(?i)claude.*haiku"
+	DefaultLongContextThreshold = 60000
+	DefaultAnthropicBaseURL     = "https://api.anthropic.com"
+)
+
+// Config is one loaded config.toml.
+type Config struct {
+	Server    Server           `toml:"server"`
+	Router    Router           `toml:"router"`
+	Providers []Provider       `toml:"providers"`
+	Models    []Model          `toml:"models"`
+	OAuth     map[string]OAuth `toml:"oauth"`
+
+	// Path is the file the config was read from ("" for the built-in default).
+	Path string `toml:"-"`
+	// Warnings are problems that do not stop ccmux, such as claude-code-mux
+	// keys it accepts but ignores. Each is one sentence.
+	Warnings []string `toml:"-"`
+}
+
+// Server is the [server] table.
+type Server struct {
+	Host string `toml:"host"`
+	Port int    `toml:"port"`
+	// APIKey, when set, must be sent by clients (x-api-key or Bearer).
+	// "$NAME" reads the environment variable NAME; see ServerAPIKey.
+	APIKey string `toml:"api_key"`
+	// AllowedOrigins lists browser origins allowed to call the server.
+	AllowedOrigins []string `toml:"allowed_origins"`
+
+	// Accepted for claude-code-mux compatibility.
+	LogLevel string   `toml:"log_level"`
+	Timeouts Timeouts `toml:"timeouts"`
+	Tracing  Tracing  `toml:"tracing"`
+}
+
+// Timeouts is [server.timeouts] (claude-code-mux). Zero means the built-in value.
+type Timeouts struct {
+	// APITimeoutMS bounds the wait for an upstream's response headers.
+	APITimeoutMS int `toml:"api_timeout_ms"`
+	// ConnectTimeoutMS bounds dialing an upstream.
+	ConnectTimeoutMS int `toml:"connect_timeout_ms"`
+}
+
+// Tracing is claude-code-mux's [server.tracing]; ccmux accepts and ignores it.
+type Tracing struct {
+	Enabled          bool   `toml:"enabled"`
+	Path             string `toml:"path"`
+	OmitSystemPrompt bool   `toml:"omit_system_prompt"`
+}
+
+// Router is the [router] table: rules that may replace the requested model.
+type Router struct {
+	Default              string `toml:"default"`
+	Background           string `toml:"background"`
+	BackgroundRegex      string `toml:"background_regex"`
+	Think                string `toml:"think"`
+	WebSearch            string `toml:"websearch"`
+	LongContext          string `toml:"long_context"`
+	LongContextThreshold int    `toml:"long_context_threshold"`
+	AutoMapRegex         string `toml:"auto_map_regex"`
+	// ThinkExemptModels are requested models the think rule leaves alone.
+	ThinkExemptModels []string `toml:"think_exempt_models"`
+
+	// PromptRules is claude-code-mux's prompt routing; accepted, not applied.
+	PromptRules []PromptRule `toml:"prompt_rules"`
+}
+
+// PromptRule is one [[router.prompt_rules]] entry (claude-code-mux).
+type PromptRule struct {
+	Pattern    string `toml:"pattern"`
+	Model      string `toml:"model"`
+	StripMatch bool   `toml:"strip_match"`
+}
+
+// Auth types of a provider.
+const (
+	AuthAPIKey = "api_key"
+	AuthOAuth  = "oauth"
+)
+
+// Provider is one [[providers]] entry.
+type Provider struct {
+	Name         string `toml:"name"`
+	ProviderType string `toml:"provider_type"`
+	// AuthType is "oauth" or "api_key" ("apikey" is accepted and normalised).
+	AuthType string `toml:"auth_type"`
+	// OAuthProvider is the token-store id used when AuthType is "oauth".
+	OAuthProvider string `toml:"oauth_provider"`
+	// APIKey is the key for AuthType "api_key"; "$NAME" reads the environment.
+	APIKey  string `toml:"api_key"`
+	BaseURL string `toml:"base_url"`
+	// Enabled defaults to true when the key is absent.
+	Enabled *bool `toml:"enabled"`
+	// Models are names or globs (*, ?) forwarded unchanged to this provider.
+	Models []string `toml:"models"`
+
+	// Accepted for claude-code-mux compatibility (Vertex AI providers).
+	ProjectID string `toml:"project_id"`
+	Location  string `toml:"location"`
+}
+
+// IsEnabled reports whether the provider takes requests.
+func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
+
+// IsOAuth reports whether the provider authenticates with a stored OAuth token.
+func (p Provider) IsOAuth() bool { return p.AuthType == AuthOAuth }
+
+// Upstream returns the base URL requests go to.
+func (p Provider) Upstream() string {
+	if p.BaseURL == "" {
+		return DefaultAnthropicBaseURL
+	}
+	return strings.TrimRight(p.BaseURL, "/")
+}
+
+// anthropicCompatible lists provider_type values that speak the Anthropic
+// Messages API. Other claude-code-mux types (openai, gemini, …) are loaded
+// but skipped by the proxy, with a warning.
+var anthropicCompatible = map[string]bool{
+	"anthropic": true, "anthropic-compatible": true, "z.ai": true, "zai": true,
+	"kimi": true, "minimax": true, "zenmux": true,
+}
+
+// SpeaksAnthropic reports whether ccmux can forward Messages API requests to p.
+func (p Provider) SpeaksAnthropic() bool {
+	return anthropicCompatible[strings.ToLower(p.ProviderType)]
+}
+
+// Model is one [[models]] entry: a name clients send and where it goes.
+type Model struct {
+	Name     string    `toml:"name"`
+	Mappings []Mapping `toml:"mappings"`
+}
+
+// Mapping sends a model to a provider as ActualModel; priority 1 is tried first.
+type Mapping struct {
+	ActualModel string `toml:"actual_model"`
+	Priority    int    `toml:"priority"`
+	Provider    string `toml:"provider"`
+
+	// Accepted for claude-code-mux compatibility; not applied.
+	InjectContinuationPrompt bool `toml:"inject_continuation_prompt"`
+}
+
+// OAuth is an [oauth.ID] table overriding fields of a login preset.
+type OAuth struct {
+	// Preset is "claude" (Pro/Max) or "console" (creates an API key).
+	Preset       string   `toml:"preset"`
+	ClientID     string   `toml:"client_id"`
+	AuthorizeURL string   `toml:"authorize_url"`
+	TokenURL     string   `toml:"token_url"`
+	RedirectURI  string   `toml:"redirect_uri"`
+	Scopes       []string `toml:"scopes"`
+	APIKeyURL    string   `toml:"api_key_url"`
+}
+
+// Provider returns the provider named name (exact match) and whether it exists.
+func (c *Config) Provider(name string) (Provider, bool) {
+	for _, p := range c.Providers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Provider{}, false
+}
+
+// Model returns the [[models]] entry whose name equals name, ignoring case.
+func (c *Config) Model(name string) (Model, bool) {
+	for _, m := range c.Models {
+		if strings.EqualFold(m.Name, name) {
+			return m, true
+		}
+	}
+	return Model{}, false
+}
+
+// Addr is the proxy's listen address, host:port.
+func (c *Config) Addr() string {
+	host := c.Server.Host
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("%s:%d", host, c.Server.Port)
+}
+
+// BaseURL is what clients set ANTHROPIC_BASE_URL to.
+func (c *Config) BaseURL() string {
+	host := c.Server.Host
+	switch host {
+	case "0.0.0.0", "":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("http://%s:%d", host, c.Server.Port)
+}
+
+// DefaultOAuthProvider is the token-store id `ccmux login` uses without
+// --provider: the oauth_provider of the first OAuth provider, else "anthropic-max".
+func (c *Config) DefaultOAuthProvider() string {
+	for _, p := range c.Providers {
+		if p.IsOAuth() && p.OAuthProvider != "" {
+			return p.OAuthProvider
+		}
+	}
+	return "anthropic-max"
+}
+
+// ServerAPIKey returns server.api_key with "$NAME" resolved.
+func (c *Config) ServerAPIKey() (string, error) {
+	return Resolve(c.Server.APIKey, "server.api_key")
+}
+
+// ProviderAPIKey returns providers[i].api_key with "$NAME" resolved.
+func (c *Config) ProviderAPIKey(i int) (string, error) {
+	return Resolve(c.Providers[i].APIKey, fmt.Sprintf("providers[%d].api_key", i))
+}
+
+// Resolve returns value, or the environment variable it names when it has the
+// form "$NAME". key names the setting in the error for a missing variable.
+func Resolve(value, key string) (string, error) {
+	name, ok := strings.CutPrefix(value, "$")
+	if !ok || name == "" {
+		return value, nil
+	}
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "{"), "}")
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return "", &EnvError{Name: name, Key: key}
+	}
+	return v, nil
+}
+
+// EnvError reports a "$NAME" value whose variable is not set.
+type EnvError struct {
+	Name string // the variable
+	Key  string // the setting, e.g. providers[0].api_key
+}
+
+func (e *EnvError) Error() string {
+	return fmt.Sprintf("environment variable %s (%s) is not set", e.Name, e.Key)
+}
+
+// MatchGlob reports whether name matches pattern, ignoring case, where "*"
+// matches any run of characters (slashes included) and "?" any one character.
+func MatchGlob(pattern, name string) bool {
+	p, n := strings.ToLower(pattern), strings.ToLower(name)
+	// Iterative matcher with one backtrack point: linear in practice, no recursion.
+	pi, ni, star, mark := 0, 0, -1, 0
+	for ni < len(n) {
+		switch {
+		case pi < len(p) && (p[pi] == '?' || p[pi] == n[ni]):
+			pi++
+			ni++
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ni
+			pi++
+		case star >= 0:
+			pi = star + 1
+			mark++
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}

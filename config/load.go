@@ -1,0 +1,435 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Names of the files ccmux keeps in Dir.
+const (
+	DirName        = ".claude-code-mux"
+	ConfigFileName = "config.toml"
+	TokenFileName  = "oauth_tokens.json"
+)
+
+// Dir is ~/.claude-code-mux, where the config and token store live.
+func Dir() (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the home directory for %s: %w", DirName, err)
+	}
+	return filepath.Join(home, DirName), nil
+}
+
+// TokenPath is the token store, ~/.claude-code-mux/oauth_tokens.json.
+func TokenPath() (string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, TokenFileName), nil
+}
+
+// ResolvePath picks the config file: the --config flag, then CCMUX_CONFIG,
+// then ~/.claude-code-mux/config.toml. isDefault is true only for the last.
+func ResolvePath(flag string) (path string, isDefault bool, err error) {
+	if flag != "" {
+		return flag, false, nil
+	}
+	if env := os.Getenv("CCMUX_CONFIG"); env != "" {
+		return env, false, nil
+	}
+	dir, err := Dir()
+	if err != nil {
+		return "", false, err
+	}
+	return filepath.Join(dir, ConfigFileName), true, nil
+}
+
+// LoadOrCreate loads path. When path is the default location and no file is
+// there yet, it first writes the built-in default (directory 0700, file 0600)
+// and reports created = true so the caller can tell the user where it is.
+func LoadOrCreate(path string, isDefault bool) (cfg *Config, created bool, err error) {
+	if isDefault {
+		if _, statErr := os.Stat(path); errors.Is(statErr, fs.ErrNotExist) {
+			if err := WriteDefault(path); err != nil {
+				return nil, false, err
+			}
+			created = true
+		}
+	}
+	cfg, err = Load(path)
+	return cfg, created, err
+}
+
+// WriteDefault writes the built-in default config to path, creating its
+// directory with mode 0700; the file gets mode 0600. It never overwrites.
+func WriteDefault(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating config directory %s: %w", filepath.Dir(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing default config %s: %w", path, err)
+	}
+	if _, err := f.WriteString(DefaultTOML); err != nil {
+		f.Close()
+		return fmt.Errorf("writing default config %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
+		}
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Default returns the built-in default config.
+func Default() *Config {
+	cfg, err := Parse("", []byte(DefaultTOML))
+	if err != nil {
+		panic("built-in default config is invalid: " + err.Error())
+	}
+	return cfg
+}
+
+// Parse decodes and validates data; file names it in errors.
+// A returned *Error lists every problem found.
+func Parse(file string, data []byte) (*Config, error) {
+	name := file
+	if name == "" {
+		name = "built-in default config"
+	}
+	var cfg Config
+	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
+	if err != nil {
+		return nil, &Error{File: name, Problems: []Problem{decodeProblem(err)}}
+	}
+	cfg.Path = file
+	cfg.applyDefaults()
+
+	v := validator{cfg: &cfg, lines: locateKeys(data)}
+	v.unknownKeys(md)
+	v.check()
+	if len(v.problems) > 0 {
+		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+		return nil, &Error{File: name, Problems: v.problems}
+	}
+	cfg.Warnings = v.warnings
+	return &cfg, nil
+}
+
+var (
+	// BurntSushi/toml reports type mismatches as plain errors of this form.
+	typeErrRE = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+	typesRE   = regexp.MustCompile(`TOML value has type (\w+); destination has type (\w+)`)
+)
+
+// decodeProblem turns a TOML syntax or type error into a Problem with its line and key.
+func decodeProblem(err error) Problem {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return Problem{Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+	}
+	m := typeErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return Problem{Msg: err.Error()}
+	}
+	line, _ := strconv.Atoi(m[1])
+	msg := m[3]
+	if t := typesRE.FindStringSubmatch(msg); t != nil {
+		msg = fmt.Sprintf("want a value of type %s, got %s", t[2], t[1])
+	}
+	return Problem{Line: line, Key: m[2], Msg: msg}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Host == "" {
+		c.Server.Host = DefaultHost
+	}
+	if c.Server.Port == 0 {
+		c.Server.Port = DefaultPort
+	}
+	if c.Router.BackgroundRegex == "" {
+		c.Router.BackgroundRegex = DefaultBackgroundRegex
+	}
+	if c.Router.LongContextThreshold == 0 {
+		c.Router.LongContextThreshold = DefaultLongContextThreshold
+	}
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		switch strings.ToLower(p.AuthType) {
+		case "", "apikey", "api_key", "api-key":
+			p.AuthType = AuthAPIKey
+		case "oauth":
+			p.AuthType = AuthOAuth
+		}
+		if p.ProviderType == "" {
+			p.ProviderType = "anthropic"
+		}
+	}
+}
+
+// Problem is one thing wrong with a config file.
+type Problem struct {
+	Line int    // 1-based; 0 when unknown
+	Key  string // e.g. providers[1].auth_type
+	Msg  string
+}
+
+// Error lists every problem found in one config file.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = e.describe(p)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *Error) describe(p Problem) string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ": line %d", p.Line)
+	}
+	if p.Key != "" {
+		b.WriteString(": " + p.Key)
+	}
+	b.WriteString(": " + p.Msg)
+	return b.String()
+}
+
+type validator struct {
+	cfg      *Config
+	lines    map[string]int
+	problems []Problem
+	warnings []string
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Line: v.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// line finds key's line, falling back to its enclosing table's.
+func (v *validator) line(key string) int {
+	for k := key; k != ""; {
+		if n, ok := v.lines[k]; ok {
+			return n
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+func (v *validator) warn(format string, args ...any) {
+	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
+}
+
+// unknownKeys reports keys that the schema does not have (typos like auth_typ).
+func (v *validator) unknownKeys(md toml.MetaData) {
+	undecoded := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		undecoded[k.String()] = true
+	}
+	counts := map[string]int{} // array-of-tables occurrences, to name the index
+	for _, k := range md.Keys() {
+		path := indexedPath(k, md, counts)
+		// Keys inside an unknown table are covered by the table's own report.
+		if undecoded[k.String()] && !undecoded[k[:len(k)-1].String()] {
+			v.fail(path, "unknown key %q", k[len(k)-1])
+		}
+	}
+}
+
+// indexedPath turns a TOML key such as providers.auth_type into
+// providers[1].auth_type, counting [[array]] headers in document order.
+func indexedPath(k toml.Key, md toml.MetaData, counts map[string]int) string {
+	var b strings.Builder
+	for i := range k {
+		prefix := k[:i+1].String()
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(k[i])
+		if md.Type(k[:i+1]...) == "ArrayHash" {
+			if i == len(k)-1 {
+				counts[prefix]++
+				// Deeper arrays restart when their parent advances.
+				for c := range counts {
+					if strings.HasPrefix(c, prefix+".") {
+						delete(counts, c)
+					}
+				}
+			}
+			fmt.Fprintf(&b, "[%d]", counts[prefix]-1)
+		}
+	}
+	return b.String()
+}
+
+func (v *validator) check() {
+	c := v.cfg
+	if c.Server.Port < 1 || c.Server.Port > 65535 {
+		v.fail("server.port", "want a port from 1 to 65535, got %d", c.Server.Port)
+	}
+	for i, o := range c.Server.AllowedOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			v.fail(fmt.Sprintf("server.allowed_origins[%d]", i), "want an origin like http://localhost:3000, got %q", o)
+		}
+	}
+	if c.Server.Tracing.Enabled {
+		v.warn("server.tracing is a claude-code-mux feature that ccmux ignores")
+	}
+	if c.Router.LongContextThreshold < 0 {
+		v.fail("router.long_context_threshold", "want a positive number of tokens, got %d", c.Router.LongContextThreshold)
+	}
+	v.regex("router.background_regex", c.Router.BackgroundRegex)
+	v.regex("router.auto_map_regex", c.Router.AutoMapRegex)
+	for i, r := range c.Router.PromptRules {
+		v.regex(fmt.Sprintf("router.prompt_rules[%d].pattern", i), r.Pattern)
+	}
+	if len(c.Router.PromptRules) > 0 {
+		v.warn("router.prompt_rules is a claude-code-mux feature that ccmux does not apply yet")
+	}
+
+	providers := map[string]int{}
+	for i, p := range c.Providers {
+		key := fmt.Sprintf("providers[%d]", i)
+		switch {
+		case p.Name == "":
+			v.fail(key+".name", "every provider needs a name")
+		case providers[p.Name] > 0:
+			v.fail(key+".name", "provider %q is defined twice", p.Name)
+		}
+		providers[p.Name] = i + 1
+		switch p.AuthType {
+		case AuthAPIKey:
+			if p.APIKey == "" && p.IsEnabled() {
+				v.fail(key+".api_key", `auth_type = "api_key" needs an api_key (a key or "$ENV_VAR")`)
+			}
+		case AuthOAuth:
+			if p.OAuthProvider == "" {
+				v.fail(key+".oauth_provider", `auth_type = "oauth" needs oauth_provider (a token-store id such as "anthropic-max")`)
+			}
+		default:
+			v.fail(key+".auth_type", `want "oauth" or "api_key", got %q`, p.AuthType)
+		}
+		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+			v.fail(key+".base_url", "want an http:// or https:// URL, got %q", p.BaseURL)
+		}
+		if p.IsEnabled() && !p.SpeaksAnthropic() {
+			v.warn("providers[%d] (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", i, p.Name, p.ProviderType)
+		}
+	}
+
+	models := map[string]bool{}
+	for i, m := range c.Models {
+		key := fmt.Sprintf("models[%d]", i)
+		lower := strings.ToLower(m.Name)
+		switch {
+		case m.Name == "":
+			v.fail(key+".name", "every model needs a name")
+		case models[lower]:
+			v.fail(key+".name", "model %q is defined twice", m.Name)
+		}
+		models[lower] = true
+		if len(m.Mappings) == 0 {
+			v.fail(key+".mappings", "model %q has no [[models.mappings]]", m.Name)
+		}
+		for j, mp := range m.Mappings {
+			mkey := fmt.Sprintf("%s.mappings[%d]", key, j)
+			if mp.ActualModel == "" {
+				v.fail(mkey+".actual_model", "every mapping needs actual_model")
+			}
+			if mp.Priority < 0 {
+				v.fail(mkey+".priority", "want 1 or more, got %d", mp.Priority)
+			}
+			idx, ok := providers[mp.Provider]
+			switch {
+			case !ok:
+				v.fail(mkey+".provider", "no provider named %q", mp.Provider)
+			case !c.Providers[idx-1].IsEnabled():
+				v.fail(mkey+".provider", "provider %q is disabled (enabled = false)", mp.Provider)
+			}
+		}
+	}
+
+	if c.Router.Default == "" {
+		v.fail("router.default", "set a default model (a [[models]] name or one matched by a provider's models)")
+	} else if !c.resolves(c.Router.Default) {
+		v.fail("router.default", "model %q is neither a [[models]] name nor matched by an enabled provider's models", c.Router.Default)
+	}
+	for _, r := range []struct{ key, model string }{
+		{"router.background", c.Router.Background},
+		{"router.think", c.Router.Think},
+		{"router.websearch", c.Router.WebSearch},
+		{"router.long_context", c.Router.LongContext},
+	} {
+		if r.model != "" && !c.resolves(r.model) {
+			v.fail(r.key, "model %q is neither a [[models]] name nor matched by an enabled provider's models", r.model)
+		}
+	}
+	for id, o := range c.OAuth {
+		switch o.Preset {
+		case "", "claude", "console":
+		default:
+			v.fail("oauth."+id+".preset", `want "claude" or "console", got %q`, o.Preset)
+		}
+	}
+}
+
+// resolves reports whether model reaches at least one enabled provider.
+func (c *Config) resolves(model string) bool {
+	if _, ok := c.Model(model); ok {
+		return true
+	}
+	for _, p := range c.Providers {
+		if !p.IsEnabled() {
+			continue
+		}
+		for _, g := range p.Models {
+			if MatchGlob(g, model) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (v *validator) regex(key, expr string) {
+	if expr == "" {
+		return
+	}
+	if _, err := regexp.Compile(expr); err != nil {
+		v.fail(key, "invalid regular expression: %s", regexpReason(err))
+	}
+}
+
+func regexpReason(err error) string {
+	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+}

@@ -1,0 +1,582 @@
+// Command ccmux is a tray app that signs you in to your Claude Pro/Max
+// subscription and runs, in the same process, a local Anthropic Messages API
+// proxy for Claude Code. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"ccmux/auth"
+	"ccmux/config"
+	"ccmux/proxy"
+	"ccmux/tray"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// usageError is a command-line mistake: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// env is what every command gets: the streams and the config location.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	configFlag     string
+}
+
+type command struct {
+	name, args, summary string
+	run                 func(e *env, args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"tray", "", "run the tray app with the proxy (the default command)", runTray},
+		{"start", "", "run the proxy only, headless, logging to stderr", runStart},
+		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin},
+		{"logout", "[--provider ID]", "remove a stored token", runLogout},
+		{"status", "", "show signed-in providers, token expiry and whether the proxy answers", runStatus},
+		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart},
+		{"config", "check", "validate the config file and summarise it", runConfig},
+		{"version", "", "print the version", runVersion},
+		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp},
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("ccmux", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&e.configFlag, "config", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printUsage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "ccmux: %v (see ccmux --help)\n", err)
+		return 2
+	}
+	name, rest := "tray", fs.Args()
+	if len(rest) > 0 {
+		name, rest = rest[0], rest[1:]
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(stderr, "ccmux: unknown command %q (see ccmux --help)\n", name)
+		return 2
+	}
+	err := cmd.run(e, rest)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "ccmux %s: %s (see ccmux help %s)\n", cmd.name, ue.msg, cmd.name)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "ccmux: %v\n", err)
+		return 1
+	}
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `ccmux signs you in to your Claude Pro/Max subscription and runs a local
+Anthropic Messages API proxy for Claude Code (ANTHROPIC_BASE_URL=http://127.0.0.1:13456).
+
+Usage: ccmux [--config PATH] [COMMAND]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %-40s %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprint(w, `
+--config PATH (or CCMUX_CONFIG) picks the config file; the default is
+~/.claude-code-mux/config.toml, written on first run.
+`)
+}
+
+// flags returns a FlagSet for a subcommand whose errors become usage errors.
+func flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError{"usage: ccmux " + fs.Name() + " " + usageArgs(fs.Name())}
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func usageArgs(name string) string {
+	c, _ := lookup(name)
+	return c.args
+}
+
+// loadConfig finds, creates on first run, and validates the config file.
+func (e *env) loadConfig() (*config.Config, error) {
+	path, isDefault, err := config.ResolvePath(e.configFlag)
+	if err != nil {
+		return nil, err
+	}
+	cfg, created, err := config.LoadOrCreate(path, isDefault)
+	if created {
+		fmt.Fprintf(e.stderr, "ccmux: wrote the default config to %s\n", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(e.stderr, "ccmux: warning: %s: %s\n", path, w)
+	}
+	return cfg, nil
+}
+
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// newAuth opens the token store and returns the auth client.
+func (e *env) newAuth(cfg *config.Config, log *slog.Logger) (*auth.Client, error) {
+	path, err := config.TokenPath()
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewClient(cfg, auth.NewStore(path), auth.Options{Logger: log}), nil
+}
+
+func runVersion(e *env, args []string) error {
+	if err := parseFlags(flags("version"), args); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "ccmux %s\n", version)
+	return nil
+}
+
+func runHelp(e *env, args []string) error {
+	if len(args) == 0 {
+		printUsage(e.stdout)
+		return nil
+	}
+	c, ok := lookup(args[0])
+	if !ok {
+		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	fmt.Fprintf(e.stdout, "Usage: ccmux [--config PATH] %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
+	return nil
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func runConfig(e *env, args []string) error {
+	if len(args) != 1 || args[0] != "check" {
+		return usageError{"want: ccmux config check"}
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	tokens, _ := config.TokenPath()
+	w := e.stdout
+	fmt.Fprintf(w, "%s is valid.\n", cfg.Path)
+	fmt.Fprintf(w, "Proxy: %s (set ANTHROPIC_BASE_URL=%s)\n", cfg.Addr(), cfg.BaseURL())
+	fmt.Fprintf(w, "Providers:\n")
+	for i, p := range cfg.Providers {
+		state := ""
+		if !p.IsEnabled() {
+			state = " (disabled)"
+		}
+		how := "api key"
+		if p.IsOAuth() {
+			how = "oauth " + p.OAuthProvider
+		}
+		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, p.Upstream(), how, modelList(p.Models), state)
+		if p.IsEnabled() && !p.IsOAuth() {
+			if _, err := cfg.ProviderAPIKey(i); err != nil {
+				fmt.Fprintf(w, "    warning: %v\n", err)
+			}
+		}
+	}
+	if len(cfg.Models) > 0 {
+		fmt.Fprintf(w, "Models:\n")
+		for _, m := range cfg.Models {
+			maps := append([]config.Mapping(nil), m.Mappings...)
+			sort.SliceStable(maps, func(i, j int) bool { return maps[i].Priority < maps[j].Priority })
+			var to []string
+			for _, mp := range maps {
+				to = append(to, mp.Provider+":"+mp.ActualModel)
+			}
+			fmt.Fprintf(w, "  %s -> %s\n", m.Name, strings.Join(to, ", "))
+		}
+	}
+	fmt.Fprintf(w, "Default model: %s\n", cfg.Router.Default)
+	fmt.Fprintf(w, "Tokens: %s\n", tokens)
+	return nil
+}
+
+func modelList(globs []string) string {
+	if len(globs) == 0 {
+		return "models by mapping only"
+	}
+	return "models " + strings.Join(globs, " ")
+}
+
+func runLogin(e *env, args []string) error {
+	fs := flags("login")
+	provider := fs.String("provider", "", "token-store id")
+	manual := fs.Bool("manual", false, "print the URL and read the pasted code")
+	console := fs.Bool("console", false, "create an API key")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *provider == "" {
+		*provider = cfg.DefaultOAuthProvider()
+	}
+	client, err := e.newAuth(cfg, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if !*manual {
+		fmt.Fprintf(e.stderr, "Opening your browser to sign in (provider %s)…\n", *provider)
+	}
+	acct, err := client.Login(ctx, *provider, auth.LoginOptions{Console: *console, Manual: *manual, Out: e.stderr, In: e.stdin})
+	if err != nil {
+		return fmt.Errorf("signing in to %s: %w", *provider, err)
+	}
+	who := acct.Email
+	if who == "" {
+		who = "your account"
+	}
+	fmt.Fprintf(e.stdout, "Signed in to %s as %s.\n", *provider, who)
+	return nil
+}
+
+func runLogout(e *env, args []string) error {
+	fs := flags("logout")
+	provider := fs.String("provider", "", "token-store id")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if *provider == "" {
+		*provider = cfg.DefaultOAuthProvider()
+	}
+	client, err := e.newAuth(cfg, e.logger())
+	if err != nil {
+		return err
+	}
+	if err := client.Logout(*provider); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Signed out of %s.\n", *provider)
+	return nil
+}
+
+func runStatus(e *env, args []string) error {
+	if err := parseFlags(flags("status"), args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	client, err := e.newAuth(cfg, e.logger())
+	if err != nil {
+		return err
+	}
+	accounts, err := client.Accounts()
+	if err != nil {
+		return err
+	}
+	w := e.stdout
+	if len(accounts) == 0 {
+		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
+	}
+	now := time.Now()
+	for _, a := range accounts {
+		who := a.Email
+		if who == "" {
+			who = "signed in"
+		} else {
+			who = "signed in as " + who
+		}
+		exp := "expires in " + a.ExpiresAt.Sub(now).Round(time.Minute).String()
+		if !a.ExpiresAt.After(now) {
+			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
+		}
+		if a.APIKey {
+			exp = "API key"
+		}
+		fmt.Fprintf(w, "%s: %s, %s\n", a.ProviderID, who, exp)
+		if a.LastError != "" {
+			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
+		}
+	}
+	answers := proxyAnswers(cfg)
+	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), map[bool]string{true: "answering", false: "not running"}[answers])
+	return nil
+}
+
+// proxyAnswers reports whether something answers /health at the configured address.
+func proxyAnswers(cfg *config.Config) bool {
+	c := &httpClient
+	resp, err := c.Get(cfg.BaseURL() + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// newProxy wires the proxy server to the auth client.
+func newProxy(cfg *config.Config, client *auth.Client, log *slog.Logger) *proxy.Server {
+	return &proxy.Server{
+		Config:  cfg,
+		Tokens:  tokenSource{client},
+		Admin:   oauthAdmin{client},
+		Logger:  log,
+		Version: version,
+	}
+}
+
+func runStart(e *env, args []string) error {
+	if err := parseFlags(flags("start"), args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	return e.serveHeadless(cfg)
+}
+
+// serveHeadless runs the proxy and the token refresher until SIGINT/SIGTERM.
+func (e *env) serveHeadless(cfg *config.Config) error {
+	log := e.logger()
+	client, err := e.newAuth(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := newProxy(cfg, client, log)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("proxy listening", "addr", srv.Addr(), "base_url", cfg.BaseURL())
+	refresher := make(chan struct{})
+	go func() { client.RunRefresher(ctx); close(refresher) }()
+	<-ctx.Done()
+	log.Info("stopping")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = srv.Stop(shutdown)
+	<-refresher
+	return err
+}
+
+func runTray(e *env, args []string) error {
+	if err := parseFlags(flags("tray"), args); err != nil {
+		return err
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := tray.Available(); err != nil {
+		fmt.Fprintf(e.stderr, "ccmux: no system tray available (%v); running headless — use `ccmux login`/`ccmux status`\n", err)
+		return e.serveHeadless(cfg)
+	}
+	log := e.logger()
+	client, err := e.newAuth(cfg, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	refresher := make(chan struct{})
+	go func() { client.RunRefresher(ctx); close(refresher) }()
+	defer func() { stop(); <-refresher }()
+	return tray.Run(ctx, tray.Options{
+		Config:     cfg,
+		ConfigPath: cfg.Path,
+		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
+		Proxy:      newProxy(cfg, client, log),
+		Logger:     log,
+		Version:    version,
+	})
+}
+
+func runAutostart(e *env, args []string) error {
+	if len(args) != 1 {
+		return usageError{"want: ccmux autostart on|off|status"}
+	}
+	switch args[0] {
+	case "on":
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the ccmux binary: %w", err)
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err != nil {
+			return fmt.Errorf("finding the ccmux binary: %w", err)
+		}
+		if err := tray.EnableAutostart(exe); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", exe)
+	case "off":
+		if err := tray.DisableAutostart(); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "ccmux will not start when you log in.")
+	case "status":
+		on, err := tray.AutostartEnabled()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Start at login: %s\n", map[bool]string{true: "on", false: "off"}[on])
+	default:
+		return usageError{fmt.Sprintf("want on, off or status, got %q", args[0])}
+	}
+	return nil
+}
+
+// httpClient is for ccmux's own loopback checks (status), never upstream traffic.
+var httpClient = http.Client{Timeout: 2 * time.Second}
+
+// tokenSource adapts the auth client to the proxy's TokenSource.
+type tokenSource struct{ c *auth.Client }
+
+func (t tokenSource) Token(ctx context.Context, id string) (proxy.Credential, error) {
+	cred, err := t.c.Credential(ctx, id)
+	return proxy.Credential{Value: cred.Value, APIKey: cred.APIKey}, err
+}
+
+func (t tokenSource) ForceRefresh(ctx context.Context, id string) (proxy.Credential, error) {
+	cred, err := t.c.ForceRefresh(ctx, id)
+	return proxy.Credential{Value: cred.Value, APIKey: cred.APIKey}, err
+}
+
+// oauthAdmin adapts the auth client to the proxy's admin API.
+type oauthAdmin struct{ c *auth.Client }
+
+func (a oauthAdmin) Authorize(id, preset string) (string, string, error) {
+	return a.c.Authorize(id, preset)
+}
+
+func (a oauthAdmin) Exchange(ctx context.Context, id, code, state string) error {
+	_, err := a.c.Exchange(ctx, id, code, state)
+	return err
+}
+
+func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
+	accounts, err := a.c.Accounts()
+	infos := make([]proxy.TokenInfo, len(accounts))
+	for i, acct := range accounts {
+		infos[i] = proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email}
+	}
+	return infos, err
+}
+
+func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
+
+// trayAuth adapts the auth client to the tray, for one token-store id.
+type trayAuth struct {
+	client   *auth.Client
+	provider string
+}
+
+func (t *trayAuth) Login(ctx context.Context) (tray.Account, error) {
+	acct, err := t.client.Login(ctx, t.provider, auth.LoginOptions{})
+	if err != nil {
+		return tray.Account{}, err
+	}
+	return tray.Account{SignedIn: true, Email: acct.Email, ExpiresAt: acct.ExpiresAt}, nil
+}
+
+func (t *trayAuth) Logout() error { return t.client.Logout(t.provider) }
+
+func (t *trayAuth) Account() tray.Account {
+	accounts, _ := t.client.Accounts()
+	for _, a := range accounts {
+		if a.ProviderID == t.provider {
+			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: !a.APIKey && !a.ExpiresAt.After(time.Now())}
+		}
+	}
+	return tray.Account{}
+}
+
+func (t *trayAuth) Events() (<-chan tray.AuthEvent, func()) {
+	in, cancel := t.client.Subscribe()
+	out := make(chan tray.AuthEvent)
+	done := make(chan struct{})
+	go func() {
+		defer close(out)
+		for ev := range in {
+			if ev.ProviderID != t.provider {
+				continue
+			}
+			select {
+			case out <- tray.AuthEvent{Kind: tray.AuthEventKind(ev.Kind), Email: ev.Email, ExpiresAt: ev.ExpiresAt, Reason: ev.Reason}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(done); cancel() }) }
+}
