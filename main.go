@@ -97,7 +97,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ccmux %s: %s (see ccmux help %s)\n", cmd.name, ue.msg, cmd.name)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "ccmux: %v\n", err)
+		// A config error lists one problem a line; each is its own sentence.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "ccmux: %s\n", line)
+		}
 		return 1
 	}
 }

@@ -145,7 +145,7 @@ var (
 func decodeProblem(err error) Problem {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return Problem{Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		return Problem{Line: pe.Position.Line, Msg: pe.Message}
 	}
 	m := typeErrRE.FindStringSubmatch(err.Error())
 	if m == nil {
@@ -334,7 +334,7 @@ func (v *validator) check() {
 			}
 		case AuthOAuth:
 			if p.OAuthProvider == "" {
-				v.fail(key+".oauth_provider", `auth_type = "oauth" needs oauth_provider (a token-store id such as "anthropic-max")`)
+				v.fail(key+".auth_type", `auth_type = "oauth" needs oauth_provider (a token-store id such as "anthropic-max")`)
 			}
 		default:
 			v.fail(key+".auth_type", `want "oauth" or "api_key", got %q`, p.AuthType)
