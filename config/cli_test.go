@@ -1,0 +1,193 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The command-line tests run the real binary, as a user would.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func ccmuxBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "ccmux-config-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "ccmux")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(strings.TrimSpace(string(out))), nil
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCCMux(t *testing.T, home string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(ccmuxBinary(t), args...)
+	cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func TestCLIConfigCheckFirstRun(t *testing.T) {
+	home := t.TempDir()
+	r := runCCMux(t, home, nil, "config", "check")
+	path := filepath.Join(home, ".claude-code-mux", "config.toml")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "wrote the default config to "+path) {
+		t.Errorf("the user is not told where the config was written: %q", r.stderr)
+	}
+	for _, want := range []string{path + " is valid", "claude-max", "oauth anthropic-max", "ANTHROPIC_BASE_URL=http://127.0.0.1:13456", filepath.Join(home, ".claude-code-mux", "oauth_tokens.json")} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	assertMode(t, filepath.Dir(path), 0o700)
+	assertMode(t, path, 0o600)
+
+	// A second run finds the file and says nothing about writing it.
+	r = runCCMux(t, home, nil, "config", "check")
+	if r.code != 0 || strings.Contains(r.stderr, "wrote") {
+		t.Errorf("second run: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestCLIConfigCheckBadFile(t *testing.T) {
+	bad, err := filepath.Abs("../testdata/bad.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runCCMux(t, t.TempDir(), nil, "--config", bad, "config", "check")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) < 10 {
+		t.Errorf("want every problem listed, got %d lines:\n%s", len(lines), r.stderr)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "ccmux: "+bad+": line ") {
+			t.Errorf("problem without file and line: %q", l)
+		}
+	}
+	for _, want := range []string{"server.port", "server.colour", "providers[0].auth_typ", "providers[1].auth_type", "models[0].mappings[0].provider", "router.background_regex", "router.default"} {
+		if !strings.Contains(r.stderr, ": "+want+": ") {
+			t.Errorf("no problem names %s", want)
+		}
+	}
+	if strings.Contains(r.stderr, "goroutine") || strings.Contains(r.stderr, "panic") {
+		t.Errorf("stack trace in output:\n%s", r.stderr)
+	}
+}
+
+func TestCLIConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	flagFile := filepath.Join(dir, "flag.toml")
+	envFile := filepath.Join(dir, "env.toml")
+	for file, port := range map[string]string{flagFile: "14001", envFile: "14002"} {
+		if err := os.WriteFile(file, []byte(strings.Replace(DefaultTOML, "port = 13456", "port = "+port, 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := runCCMux(t, dir, []string{"CCMUX_CONFIG=" + envFile}, "--config", flagFile, "config", "check")
+	if !strings.Contains(r.stdout, ":14001") {
+		t.Errorf("--config does not win over CCMUX_CONFIG:\n%s%s", r.stdout, r.stderr)
+	}
+	r = runCCMux(t, dir, []string{"CCMUX_CONFIG=" + envFile}, "config", "check")
+	if !strings.Contains(r.stdout, ":14002") {
+		t.Errorf("CCMUX_CONFIG is not used:\n%s%s", r.stdout, r.stderr)
+	}
+	r = runCCMux(t, dir, []string{"CCMUX_CONFIG=" + filepath.Join(dir, "missing.toml")}, "config", "check")
+	if r.code != 1 || !strings.Contains(r.stderr, "missing.toml does not exist") {
+		t.Errorf("missing CCMUX_CONFIG file: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+func TestCLIUsage(t *testing.T) {
+	home := t.TempDir()
+	tests := []struct {
+		args       []string
+		code       int
+		out, inErr string
+	}{
+		{[]string{"--help"}, 0, "Usage: ccmux [--config PATH] [COMMAND]", ""},
+		{[]string{"help", "login"}, 0, "ccmux [--config PATH] login [--provider ID] [--manual] [--console]", ""},
+		{[]string{"version"}, 0, "ccmux ", ""},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: flag provided but not defined: -providr"},
+		{[]string{"config"}, 2, "", "want: ccmux config check"},
+		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
+		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
+	}
+	for _, tt := range tests {
+		r := runCCMux(t, home, nil, tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stdout, tt.out) || !strings.Contains(r.stderr, tt.inErr) {
+			t.Errorf("ccmux %v: exit %d\nstdout: %s\nstderr: %s", tt.args, r.code, r.stdout, r.stderr)
+		}
+		if tt.code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("ccmux %v: want one line on stderr, got %q", tt.args, r.stderr)
+		}
+	}
+}
+
+func TestCLIMissingEnvVarIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	cfg := DefaultTOML + "\n[[providers]]\nname = \"api\"\napi_key = \"$CCMUX_NOT_SET_ANYWHERE\"\n"
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCCMux(t, dir, nil, "--config", file, "config", "check")
+	if !strings.Contains(r.stdout, "environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set") {
+		t.Errorf("missing variable not named:\n%s%s", r.stdout, r.stderr)
+	}
+}
