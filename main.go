@@ -537,6 +537,15 @@ func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
 
 func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
 
+var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{
+	auth.SignedIn:      tray.SignedIn,
+	auth.Refreshed:     tray.Refreshed,
+	auth.RefreshFailed: tray.RefreshFailed,
+	auth.ExpiringSoon:  tray.ExpiringSoon,
+	auth.Expired:       tray.Expired,
+	auth.SignedOut:     tray.SignedOut,
+}
+
 // trayAuth adapts the auth client to the tray, for one token-store id.
 type trayAuth struct {
 	client   *auth.Client
@@ -573,8 +582,12 @@ func (t *trayAuth) Events() (<-chan tray.AuthEvent, func()) {
 			if ev.ProviderID != t.provider {
 				continue
 			}
+			kind, ok := trayEventKinds[ev.Kind]
+			if !ok {
+				continue
+			}
 			select {
-			case out <- tray.AuthEvent{Kind: tray.AuthEventKind(ev.Kind), Email: ev.Email, ExpiresAt: ev.ExpiresAt, Reason: ev.Reason}:
+			case out <- tray.AuthEvent{Kind: kind, Email: ev.Email, ExpiresAt: ev.ExpiresAt, Reason: ev.Reason}:
 			case <-done:
 				return
 			}
