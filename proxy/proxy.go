@@ -6,7 +6,15 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ccmux/config"
@@ -47,17 +55,160 @@ type Server struct {
 	Admin   OAuthAdmin   // nil disables the admin API
 	Logger  *slog.Logger // nil discards logs
 	Version string
+
+	mu       sync.Mutex // serialises Start and Stop
+	srv      *http.Server
+	ln       net.Listener
+	served   chan struct{} // closed when Serve returns
+	running  atomic.Bool
+	inflight sync.WaitGroup // handlers still running
+	// transport is shared by every upstream request of every Start.
+	transport     *http.Transport
+	transportOnce sync.Once
 }
+
+// state is what a Server derives from its Config when it starts.
+type state struct {
+	router    *Router
+	apiKey    string     // server.api_key resolved, "" when clients need none
+	upstreams []*url.URL // per provider index, nil when unusable
+}
+
+// drainAfterClose bounds the wait for handlers whose connections Stop cut.
+const drainAfterClose = 3 * time.Second
 
 // Start binds Config.Server's address and serves in the background. It
 // returns an error naming the address when it is in use.
-func (s *Server) Start(ctx context.Context) error { return errors.New("proxy not available yet") }
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return fmt.Errorf("the proxy is already running on %s", s.ln.Addr())
+	}
+	h, err := s.Handler()
+	if err != nil {
+		return err
+	}
+	addr := s.Config.Addr()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, s.configName())
+		}
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+	}
+	served := make(chan struct{})
+	s.srv, s.ln, s.served = srv, ln, served
+	s.running.Store(true)
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	return nil
+}
+
+func (s *Server) configName() string {
+	if s.Config.Path == "" {
+		return "the config file"
+	}
+	return s.Config.Path
+}
 
 // Stop drains in-flight requests until ctx ends, then closes the listener.
-func (s *Server) Stop(ctx context.Context) error { return nil }
+// Streams still open when ctx ends are cut. Stop is a no-op when stopped.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	srv, served := s.srv, s.served
+	s.running.Store(false)
+	if err := srv.Shutdown(ctx); err != nil {
+		// The drain time is over: cut what is left. Handlers see their
+		// request context end and cancel their upstream requests.
+		s.logger().Warn("closing streams still open at stop")
+		srv.Close()
+	}
+	<-served
+	waitGroup(&s.inflight, drainAfterClose)
+	s.transport.CloseIdleConnections()
+	s.srv, s.ln, s.served = nil, nil, nil
+	return nil
+}
+
+// waitGroup waits for wg, at most d.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
 
 // Running reports whether the listener is open.
-func (s *Server) Running() bool { return false }
+func (s *Server) Running() bool { return s.running.Load() }
 
 // Addr is the address the server listens on (host:port), or the configured one when stopped.
-func (s *Server) Addr() string { return s.Config.Addr() }
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.Config.Addr()
+}
+
+// Handler returns the proxy's HTTP handler without binding a port, for
+// tests and embedding. Start uses the same handler.
+func (s *Server) Handler() (http.Handler, error) {
+	st, err := s.prepare()
+	if err != nil {
+		return nil, err
+	}
+	return &handler{s: s, st: st}, nil
+}
+
+// prepare derives the routing state from Config.
+func (s *Server) prepare() (*state, error) {
+	if s.Config == nil {
+		return nil, errors.New("the proxy has no config")
+	}
+	router, err := NewRouter(s.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+	}
+	key, err := s.Config.ServerAPIKey()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+	}
+	st := &state{router: router, apiKey: key, upstreams: make([]*url.URL, len(s.Config.Providers))}
+	for i, p := range s.Config.Providers {
+		u, err := url.Parse(p.Upstream())
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, p.BaseURL)
+		}
+		st.upstreams[i] = u
+	}
+	s.transportOnce.Do(func() { s.transport = newTransport(s.Config.Server.Timeouts) })
+	return st, nil
+}
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1}))
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return discard
+	}
+	return s.Logger
+}

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// maxAdminBody bounds admin request bodies; they are a few short strings.
+const maxAdminBody = 64 << 10
+
+// admin serves the /api/oauth/* endpoints (seed-compatible). They answer
+// loopback peers only, and POSTs must be application/json so that a web page
+// cannot reach them with a simple (preflight-free) form post.
+func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
+	if !loopbackPeer(r.RemoteAddr) {
+		writeError(w, http.StatusForbidden, "permission_error", "the admin API answers only this machine (a loopback address)")
+		return
+	}
+	if r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")) {
+		writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error", "admin requests must have Content-Type: application/json")
+		return
+	}
+	a := h.s.Admin
+	switch path := r.URL.Path; {
+	case path == "/api/oauth/authorize":
+		if !method(w, r, http.MethodPost) {
+			return
+		}
+		var req struct {
+			ProviderID string `json:"provider_id"`
+			Preset     string `json:"preset"`
+		}
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		if req.ProviderID == "" {
+			req.ProviderID = h.s.Config.DefaultOAuthProvider()
+		}
+		if req.Preset == "" {
+			req.Preset = "claude"
+		}
+		url, state, err := a.Authorize(req.ProviderID, req.Preset)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("starting the login for %s: %v", req.ProviderID, err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"url": url, "state": state})
+	case path == "/api/oauth/exchange":
+		if !method(w, r, http.MethodPost) {
+			return
+		}
+		var req struct {
+			ProviderID string `json:"provider_id"`
+			Code       string `json:"code"`
+			State      string `json:"state"`
+		}
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		if req.ProviderID == "" {
+			req.ProviderID = h.s.Config.DefaultOAuthProvider()
+		}
+		if code, state, ok := strings.Cut(req.Code, "#"); ok && req.State == "" {
+			req.Code, req.State = code, state
+		}
+		if req.Code == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "exchange needs code (the pasted code#state)")
+			return
+		}
+		if err := a.Exchange(r.Context(), req.ProviderID, req.Code, req.State); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("completing the login for %s: %v", req.ProviderID, err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "provider_id": req.ProviderID})
+	case path == "/api/oauth/tokens":
+		if !method(w, r, http.MethodGet) {
+			return
+		}
+		infos, err := a.Tokens()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "api_error", fmt.Sprintf("reading the token store: %v", err))
+			return
+		}
+		if infos == nil {
+			infos = []TokenInfo{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"tokens": infos})
+	case strings.HasPrefix(path, "/api/oauth/tokens/"):
+		if !method(w, r, http.MethodDelete) {
+			return
+		}
+		id := strings.TrimPrefix(path, "/api/oauth/tokens/")
+		if id == "" || strings.Contains(id, "/") {
+			writeError(w, http.StatusNotFound, "not_found_error", "name one provider: DELETE /api/oauth/tokens/{provider}")
+			return
+		}
+		if err := a.Delete(id); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("signing out of %s: %v", id, err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "provider_id": id})
+	default:
+		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no endpoint %s %s", r.Method, path))
+	}
+}
+
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAdminBody))
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "the request body must be a JSON object: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// loopbackPeer reports whether a RemoteAddr is on this machine.
+func loopbackPeer(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,241 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// maxEventSize bounds one SSE event, so a broken upstream cannot make the
+// proxy buffer without limit. Real events are a few hundred bytes.
+const maxEventSize = 16 << 20
+
+// eventReaderSize is the read buffer of a stream. Events longer than it are
+// assembled in the event buffer; 1,000 open streams cost 8 MB of it.
+const eventReaderSize = 8 << 10
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, eventReaderSize) }}
+
+// eventReader splits a text/event-stream into events. Each event is returned
+// as the exact bytes the upstream sent, through the blank line that ends it,
+// so the relay forwards it unchanged. Lines may end in "\n" or "\r\n".
+type eventReader struct {
+	br *bufio.Reader
+	ev []byte
+}
+
+func newEventReader(r io.Reader) *eventReader {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &eventReader{br: br}
+}
+
+// release returns the read buffer to the pool; the reader is unusable after.
+func (r *eventReader) release() {
+	r.br.Reset(nil)
+	readerPool.Put(r.br)
+	r.br = nil
+}
+
+// errIncompleteEvent reports a stream that ended in the middle of an event.
+var errIncompleteEvent = errors.New("the stream ended in the middle of an event")
+
+// Next returns the next event, valid until the following call. At a clean
+// end of stream (between events) it returns io.EOF; a stream that stops in
+// the middle of an event returns the bytes read so far is dropped and the
+// error is errIncompleteEvent or the read error.
+func (r *eventReader) Next() ([]byte, error) {
+	r.ev = r.ev[:0]
+	lineStart := 0
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.ev = append(r.ev, chunk...)
+		switch {
+		case err == nil:
+			line := r.ev[lineStart:]
+			if len(line) == 1 || (len(line) == 2 && line[0] == '\r') {
+				return r.ev, nil
+			}
+			lineStart = len(r.ev)
+		case errors.Is(err, bufio.ErrBufferFull):
+			// A line longer than the buffer: keep assembling it.
+		case errors.Is(err, io.EOF):
+			if len(r.ev) == 0 {
+				return nil, io.EOF
+			}
+			return nil, errIncompleteEvent
+		default:
+			return nil, err
+		}
+		if len(r.ev) > maxEventSize {
+			return nil, fmt.Errorf("an event is larger than %d bytes", maxEventSize)
+		}
+	}
+}
+
+// eventType returns the value of the event's "event:" field.
+func eventType(ev []byte) []byte {
+	for len(ev) > 0 {
+		line := ev
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("event:")); ok {
+			return bytes.TrimSpace(v)
+		}
+	}
+	return nil
+}
+
+// streamEnded reports whether ev is an event after which the upstream is
+// allowed to close the stream: message_stop, or an error it already reported.
+func streamEnded(ev []byte) bool {
+	t := eventType(ev)
+	return string(t) == "message_stop" || string(t) == "error"
+}
+
+// relayStream forwards events to the client as they arrive, flushing after
+// each one: Claude Code renders tokens as soon as it reads them, so nothing
+// may sit in a buffer. first is the event already read by the caller. When
+// the upstream dies before message_stop, the client gets an Anthropic
+// "event: error" instead of a silently truncated stream.
+func relayStream(w *exchange, first []byte, er *eventReader, provider string) error {
+	ended := false
+	ev := first
+	for {
+		ended = streamEnded(ev)
+		if _, err := w.Write(ev); err != nil {
+			return err // the client went away; the caller cancels the upstream
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		var err error
+		ev, err = er.Next()
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) && ended {
+			return nil
+		}
+		msg := fmt.Sprintf("upstream %s ended the stream before message_stop", provider)
+		if !errors.Is(err, io.EOF) {
+			msg = fmt.Sprintf("upstream %s failed mid-stream: %v", provider, err)
+		}
+		w.Write(errorEvent("api_error", msg))
+		w.Flush()
+		return fmt.Errorf("%s", msg)
+	}
+}
+
+// errorEvent is an Anthropic SSE error event.
+func errorEvent(typ, msg string) []byte {
+	b := append([]byte("event: error\ndata: "), errorBody(typ, msg)...)
+	return append(b, "\n\n"...)
+}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// copyBody copies a non-streaming response with a pooled buffer.
+func copyBody(w io.Writer, r io.Reader) (int64, error) {
+	bp := copyPool.Get().(*[]byte)
+	defer copyPool.Put(bp)
+	return io.CopyBuffer(writerOnly{w}, r, *bp)
+}
+
+// writerOnly hides ReadFrom so io.CopyBuffer uses the pooled buffer.
+type writerOnly struct{ io.Writer }
+
+// exchange wraps the client's ResponseWriter to record what the request log
+// line reports.
+type exchange struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+
+	modelAsked, provider, modelSent string
+}
+
+func (e *exchange) WriteHeader(code int) {
+	if e.status == 0 {
+		e.status = code
+	}
+	e.ResponseWriter.WriteHeader(code)
+}
+
+func (e *exchange) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	n, err := e.ResponseWriter.Write(b)
+	e.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered bytes to the client now.
+func (e *exchange) Flush() error {
+	return http.NewResponseController(e.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the real ResponseWriter.
+func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// payload is a pooled request body shared by the handler and the upstream
+// request bodies the transport reads (it may still be reading after
+// RoundTrip returns), so it goes back to the pool only when all are done.
+type payload struct {
+	b    []byte
+	refs int32
+	mu   sync.Mutex
+}
+
+var payloadPool = sync.Pool{New: func() any { return new(payload) }}
+
+// maxPooledPayload keeps rare huge bodies from pinning memory in the pool.
+const maxPooledPayload = 4 << 20
+
+func newPayload() *payload {
+	p := payloadPool.Get().(*payload)
+	p.b = p.b[:0]
+	p.refs = 1
+	return p
+}
+
+func (p *payload) retain() {
+	p.mu.Lock()
+	p.refs++
+	p.mu.Unlock()
+}
+
+func (p *payload) release() {
+	p.mu.Lock()
+	p.refs--
+	done := p.refs == 0
+	p.mu.Unlock()
+	if done && cap(p.b) <= maxPooledPayload {
+		payloadPool.Put(p)
+	}
+}
+
+// reader returns a request body over p that releases it on Close.
+func (p *payload) reader() io.ReadCloser {
+	p.retain()
+	return &payloadReader{Reader: bytes.NewReader(p.b), p: p}
+}
+
+type payloadReader struct {
+	*bytes.Reader
+	p    *payload
+	once sync.Once
+}
+
+func (r *payloadReader) Close() error {
+	r.once.Do(r.p.release)
+	return nil
+}

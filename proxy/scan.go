@@ -1,0 +1,412 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// routingFields are the only parts of a Messages API request body that
+// routing reads. The body itself is never unmarshalled: scanRouting walks the
+// bytes once and remembers where the model value sits so that rewriteModel can
+// splice in another name and leave every other byte as the client sent it.
+type routingFields struct {
+	Model        string // "" when the body names none
+	Stream       bool
+	ThinkingType string // thinking.type, e.g. "enabled"
+	WebSearch    bool   // a tools[].type starts with "web_search"
+
+	// modelStart and modelEnd delimit the model value, quotes included;
+	// modelStart is -1 when the key is absent. objectStart is the offset of
+	// the top-level '{' and empty reports whether that object has no keys.
+	modelStart, modelEnd int
+	objectStart          int
+	empty                bool
+}
+
+// maxNesting bounds how deep the scanner follows arrays and objects, so a
+// hostile body cannot exhaust the stack.
+const maxNesting = 512
+
+// errNotObject is returned for a body that is valid-looking but not a JSON object.
+var errNotObject = errors.New("the request body must be a JSON object")
+
+// scanRouting extracts routingFields from a JSON request body. It checks the
+// structure it walks (brackets, strings, literals) and reports malformed JSON,
+// but it does not validate every byte inside strings: the upstream does that.
+// When a key occurs twice the last one wins, as in encoding/json.
+func scanRouting(body []byte) (routingFields, error) {
+	f := routingFields{modelStart: -1}
+	s := scanner{b: body}
+	s.ws()
+	if s.i >= len(s.b) {
+		return f, errors.New("the request body is empty")
+	}
+	if s.b[s.i] != '{' {
+		if err := s.skipValue(0); err != nil {
+			return f, err
+		}
+		return f, errNotObject
+	}
+	f.objectStart = s.i
+	f.empty = true
+	s.i++
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			f.empty = false
+			s.ws()
+			key, err := s.key()
+			if err != nil {
+				return f, err
+			}
+			s.ws()
+			if !s.consume(':') {
+				return f, s.errorf("want ':' after an object key")
+			}
+			s.ws()
+			switch key {
+			case "model":
+				if s.peek() != '"' {
+					return f, s.errorf("model must be a string")
+				}
+				start := s.i
+				v, err := s.stringValue()
+				if err != nil {
+					return f, err
+				}
+				f.Model, f.modelStart, f.modelEnd = v, start, s.i
+			case "stream":
+				switch {
+				case s.literal("true"):
+					f.Stream = true
+				case s.literal("false"), s.literal("null"):
+					f.Stream = false
+				default:
+					return f, s.errorf("stream must be true or false")
+				}
+			case "thinking":
+				t, err := s.objectType(1)
+				if err != nil {
+					return f, err
+				}
+				f.ThinkingType = t
+			case "tools":
+				ws, err := s.toolsWebSearch()
+				if err != nil {
+					return f, err
+				}
+				f.WebSearch = ws
+			default:
+				if err := s.skipValue(1); err != nil {
+					return f, err
+				}
+			}
+			s.ws()
+			if s.consume(',') {
+				continue
+			}
+			if s.consume('}') {
+				break
+			}
+			return f, s.errorf("want ',' or '}' in the request object")
+		}
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return f, s.errorf("unexpected data after the request object")
+	}
+	return f, nil
+}
+
+// scanner is a cursor over JSON bytes.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return fmt.Errorf("malformed JSON at byte %d: %s", s.i, fmt.Sprintf(format, args...))
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) consume(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) literal(lit string) bool {
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// skipString moves past a string whose opening quote is at s.i. It looks
+// for quotes with bytes.IndexByte, which is what keeps a 400 KB
+// conversation cheap: almost all of its bytes are inside strings.
+// It reports whether the string contains a backslash escape.
+func (s *scanner) skipString() (escaped bool, err error) {
+	if !s.consume('"') {
+		return false, s.errorf("want a string")
+	}
+	for {
+		j := bytes.IndexByte(s.b[s.i:], '"')
+		if j < 0 {
+			s.i = len(s.b)
+			return escaped, s.errorf("unterminated string")
+		}
+		end := s.i + j
+		n := 0 // backslashes right before the quote
+		for k := end - 1; k >= s.i && s.b[k] == '\\'; k-- {
+			n++
+		}
+		if !escaped && bytes.IndexByte(s.b[s.i:end], '\\') >= 0 {
+			escaped = true
+		}
+		s.i = end + 1
+		if n%2 == 0 {
+			return escaped, nil
+		}
+	}
+}
+
+// stringValue reads a string token and returns its decoded value.
+func (s *scanner) stringValue() (string, error) {
+	start := s.i
+	escaped, err := s.skipString()
+	if err != nil {
+		return "", err
+	}
+	raw := s.b[start:s.i]
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", fmt.Errorf("malformed JSON at byte %d: bad string escape", start)
+	}
+	return v, nil
+}
+
+// key reads an object key. Keys are short, so decoding escapes is cheap.
+func (s *scanner) key() (string, error) {
+	if s.peek() != '"' {
+		return "", s.errorf("want a string key")
+	}
+	return s.stringValue()
+}
+
+// objectType reads a value and, when it is an object, returns its "type"
+// string (the last one, like encoding/json). Any other value yields "".
+func (s *scanner) objectType(depth int) (string, error) {
+	if s.peek() != '{' {
+		return "", s.skipValue(depth)
+	}
+	if depth >= maxNesting {
+		return "", s.errorf("nested too deeply")
+	}
+	s.i++
+	s.ws()
+	if s.consume('}') {
+		return "", nil
+	}
+	typ := ""
+	for {
+		s.ws()
+		k, err := s.key()
+		if err != nil {
+			return "", err
+		}
+		s.ws()
+		if !s.consume(':') {
+			return "", s.errorf("want ':' after an object key")
+		}
+		s.ws()
+		if k == "type" && s.peek() == '"' {
+			if typ, err = s.stringValue(); err != nil {
+				return "", err
+			}
+		} else {
+			if k == "type" {
+				typ = ""
+			}
+			if err := s.skipValue(depth + 1); err != nil {
+				return "", err
+			}
+		}
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return typ, nil
+		}
+		return "", s.errorf("want ',' or '}' in an object")
+	}
+}
+
+// toolsWebSearch reads the tools value and reports whether any tool's type
+// starts with "web_search" (web_search_20250305 and later versions).
+func (s *scanner) toolsWebSearch() (bool, error) {
+	if s.peek() != '[' {
+		return false, s.skipValue(1)
+	}
+	s.i++
+	s.ws()
+	if s.consume(']') {
+		return false, nil
+	}
+	found := false
+	for {
+		s.ws()
+		t, err := s.objectType(2)
+		if err != nil {
+			return false, err
+		}
+		if strings.HasPrefix(t, "web_search") {
+			found = true
+		}
+		s.ws()
+		if s.consume(',') {
+			continue
+		}
+		if s.consume(']') {
+			return found, nil
+		}
+		return false, s.errorf("want ',' or ']' in tools")
+	}
+}
+
+// skipValue moves past one JSON value of any kind.
+func (s *scanner) skipValue(depth int) error {
+	if depth >= maxNesting {
+		return s.errorf("nested too deeply")
+	}
+	switch c := s.peek(); {
+	case c == '"':
+		_, err := s.skipString()
+		return err
+	case c == '{':
+		s.i++
+		s.ws()
+		if s.consume('}') {
+			return nil
+		}
+		for {
+			s.ws()
+			if _, err := s.skipString(); err != nil {
+				return err
+			}
+			s.ws()
+			if !s.consume(':') {
+				return s.errorf("want ':' after an object key")
+			}
+			s.ws()
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.consume(',') {
+				continue
+			}
+			if s.consume('}') {
+				return nil
+			}
+			return s.errorf("want ',' or '}' in an object")
+		}
+	case c == '[':
+		s.i++
+		s.ws()
+		if s.consume(']') {
+			return nil
+		}
+		for {
+			s.ws()
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			s.ws()
+			if s.consume(',') {
+				continue
+			}
+			if s.consume(']') {
+				return nil
+			}
+			return s.errorf("want ',' or ']' in an array")
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		start := s.i
+		for s.i < len(s.b) && strings.IndexByte("-+.eE0123456789", s.b[s.i]) >= 0 {
+			s.i++
+		}
+		if s.i == start+1 && c == '-' {
+			return s.errorf("bad number")
+		}
+		return nil
+	case s.literal("true"), s.literal("false"), s.literal("null"):
+		return nil
+	case s.i >= len(s.b):
+		return s.errorf("unexpected end of input")
+	default:
+		return s.errorf("unexpected character %q", c)
+	}
+}
+
+// rewriteModel appends to dst the body with its model value replaced by
+// quoted (a JSON string, quotes included), or with a model key inserted
+// when the body had none. Every other byte is copied unchanged.
+func rewriteModel(dst, body []byte, f *routingFields, quoted []byte) []byte {
+	if f.modelStart < 0 {
+		at := f.objectStart + 1
+		dst = append(dst, body[:at]...)
+		dst = append(dst, `"model":`...)
+		dst = append(dst, quoted...)
+		if !f.empty {
+			dst = append(dst, ',')
+		}
+		return append(dst, body[at:]...)
+	}
+	dst = append(dst, body[:f.modelStart]...)
+	dst = append(dst, quoted...)
+	return append(dst, body[f.modelEnd:]...)
+}
+
+// quoteJSON returns s as a JSON string literal.
+func quoteJSON(s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return b
+}
+
+// estimateTokens is the cheap input-token estimate used by the long_context
+// rule and the local count_tokens answer: about one token per four bytes of
+// request JSON. It over-counts JSON punctuation and under-counts non-Latin
+// text, which is the right side to err on for choosing a long-context model.
+func estimateTokens(body []byte) int {
+	return (len(body) + 3) / 4
+}

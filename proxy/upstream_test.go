@@ -1,0 +1,164 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"reflect"
+	"testing"
+)
+
+func TestUpstreamHeader(t *testing.T) {
+	client := func() http.Header {
+		return http.Header{
+			"Anthropic-Version": {"2023-06-01"},
+			"Anthropic-Beta":    {"claude-code-20250219,interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14"},
+			"User-Agent":        {"claude-cli/2.0.14 (external, cli)"},
+			"X-App":             {"cli"},
+			"Content-Type":      {"application/json"},
+			"Accept":            {"application/json"},
+			"Authorization":     {"Bearer client-secret"},
+			"X-Api-Key":         {"client-key"},
+			"X-Provider":        {"max"},
+			"Connection":        {"keep-alive, X-Hop"},
+			"X-Hop":             {"1"},
+			"Keep-Alive":        {"timeout=5"},
+			"Te":                {"trailers"},
+			"Upgrade":           {"h2c"},
+			"Proxy-Connection":  {"keep-alive"},
+			"Content-Length":    {"12"},
+		}
+	}
+	endToEnd := map[string][]string{
+		"Anthropic-Version": {"2023-06-01"},
+		"User-Agent":        {"claude-cli/2.0.14 (external, cli)"},
+		"X-App":             {"cli"},
+		"Content-Type":      {"application/json"},
+		"Accept":            {"application/json"},
+	}
+	tests := []struct {
+		name   string
+		in     http.Header
+		cred   Credential
+		expect map[string][]string // every header the upstream gets
+	}{
+		{
+			name: "api key provider",
+			in:   client(),
+			cred: Credential{Value: "sk-ant-provider", APIKey: true},
+			expect: merge(endToEnd, map[string][]string{
+				"X-Api-Key":      {"sk-ant-provider"},
+				"Anthropic-Beta": {"claude-code-20250219,interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14"},
+			}),
+		},
+		{
+			name: "oauth provider merges the beta flag once",
+			in:   client(),
+			cred: Credential{Value: "sk-ant-oat01-token"},
+			expect: merge(endToEnd, map[string][]string{
+				"Authorization":  {"Bearer sk-ant-oat01-token"},
+				"Anthropic-Beta": {"claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20"},
+			}),
+		},
+		{
+			name: "oauth keeps an existing oauth beta and adds a missing version",
+			in:   http.Header{"Anthropic-Beta": {"oauth-2025-04-20, x"}, "User-Agent": {"curl/8"}},
+			cred: Credential{Value: "tok"},
+			expect: map[string][]string{
+				"Authorization":     {"Bearer tok"},
+				"Anthropic-Beta":    {"oauth-2025-04-20,x"},
+				"Anthropic-Version": {"2023-06-01"},
+				"User-Agent":        {"curl/8"},
+			},
+		},
+		{
+			name: "oauth with no beta header",
+			in:   http.Header{"Anthropic-Version": {"2024-01-01"}},
+			cred: Credential{Value: "tok"},
+			expect: map[string][]string{
+				"Authorization":     {"Bearer tok"},
+				"Anthropic-Beta":    {"oauth-2025-04-20"},
+				"Anthropic-Version": {"2024-01-01"},
+			},
+		},
+		{
+			name:   "console login key is sent as x-api-key",
+			in:     http.Header{"Authorization": {"Bearer c"}},
+			cred:   Credential{Value: "sk-ant-api03-created", APIKey: true},
+			expect: map[string][]string{"X-Api-Key": {"sk-ant-api03-created"}},
+		},
+		{
+			name:   "no user agent is invented",
+			in:     http.Header{},
+			cred:   Credential{Value: "k", APIKey: true},
+			expect: map[string][]string{"X-Api-Key": {"k"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := upstreamHeader(tt.in, tt.cred)
+			if !reflect.DeepEqual(map[string][]string(got), tt.expect) {
+				t.Errorf("got  %v\nwant %v", got, tt.expect)
+			}
+		})
+	}
+}
+
+func merge(a, b map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+func TestCopyResponseHeader(t *testing.T) {
+	src := http.Header{
+		"Request-Id":                             {"req_1"},
+		"Retry-After":                            {"7"},
+		"Connection":                             {"close, X-Private"},
+		"X-Private":                              {"p"},
+		"Keep-Alive":                             {"x"},
+		"Content-Type":                           {"application/json"},
+		"Anthropic-Ratelimit-Requests-Remaining": {"0"},
+	}
+	dst := http.Header{}
+	copyResponseHeader(dst, src)
+	want := http.Header{
+		"Request-Id":                             {"req_1"},
+		"Retry-After":                            {"7"},
+		"Content-Type":                           {"application/json"},
+		"Anthropic-Ratelimit-Requests-Remaining": {"0"},
+	}
+	if !reflect.DeepEqual(dst, want) {
+		t.Errorf("got %v, want %v", dst, want)
+	}
+}
+
+func TestUpstreamURL(t *testing.T) {
+	tests := []struct{ base, in, want string }{
+		{"https://api.anthropic.com", "/v1/messages?beta=true", "https://api.anthropic.com/v1/messages?beta=true"},
+		{"https://api.z.ai/api/anthropic/", "/v1/messages", "https://api.z.ai/api/anthropic/v1/messages"},
+		{"http://127.0.0.1:9", "/v1/messages/count_tokens", "http://127.0.0.1:9/v1/messages/count_tokens"},
+	}
+	for _, tt := range tests {
+		base, _ := url.Parse(tt.base)
+		in, _ := url.Parse(tt.in)
+		if got := upstreamURL(base, in).String(); got != tt.want {
+			t.Errorf("upstreamURL(%s, %s) = %s, want %s", tt.base, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestFailoverStatuses(t *testing.T) {
+	for status, want := range map[int]bool{
+		200: false, 400: false, 401: false, 403: false, 404: false, 413: false,
+		429: true, 500: true, 502: true, 503: true, 504: true, 529: true,
+	} {
+		if got := failover(status); got != want {
+			t.Errorf("failover(%d) = %v, want %v", status, got, want)
+		}
+	}
+}
