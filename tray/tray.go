@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"fyne.io/systray"
+
 	"ccmux/config"
 )
 
@@ -69,18 +71,45 @@ type Options struct {
 
 // Available reports whether a system tray can be shown (on Linux: a D-Bus
 // session bus answers). The error says in words why not.
-func Available() error { return errors.New("tray not available yet") }
+func Available() error { return available() }
 
-// Run shows the tray and blocks until Quit is clicked or ctx ends.
-func Run(ctx context.Context, opts Options) error { return errors.New("tray not available yet") }
+// Run shows the tray and blocks until Quit is clicked or ctx ends. Either way
+// it stops the proxy (waiting up to 5 s for requests in flight) and returns nil.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Auth == nil || opts.Proxy == nil {
+		return errors.New("tray: Options.Auth and Options.Proxy are required")
+	}
+	a := newApp(opts, newBeeepNotifier(), platformAutostart(), openFile)
+	a.readInitialState()
 
-// Autostart entries ("Start at login").
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	started := make(chan struct{})
+	loopDone := make(chan error, 1)
+	// fyne.io/systray derives the item's D-Bus Id from the title at start.
+	setTitle("ccmux")
+	systray.Run(func() {
+		// onReady must return quickly: GetLayout waits for it.
+		close(started)
+		m := newTrayMenu()
+		keepRegistered(ctx, a.log)
+		go func() {
+			loopDone <- a.loop(ctx, m.clicks(ctx), m.apply)
+			systray.Quit()
+		}()
+	}, nil)
+	cancel()
+	select {
+	case <-started:
+		return <-loopDone
+	default:
+		return errors.New("the system tray stopped before it was ready")
+	}
+}
 
-// AutostartEnabled reports whether ccmux starts at login.
-func AutostartEnabled() (bool, error) { return false, errors.New("autostart not available yet") }
-
-// EnableAutostart registers exe (an absolute path) to start at login.
-func EnableAutostart(exe string) error { return errors.New("autostart not available yet") }
-
-// DisableAutostart removes the start-at-login entry.
-func DisableAutostart() error { return errors.New("autostart not available yet") }
+func logger(opts Options) *slog.Logger {
+	if opts.Logger != nil {
+		return opts.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}

@@ -1,0 +1,149 @@
+package tray
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"ccmux/assets"
+)
+
+// state is everything the menu shows. The event loop owns it; render turns
+// it into a view. Nothing here does I/O, so unit tests cover every state.
+type state struct {
+	account Account // signed-in email and expiry, or not signed in
+
+	signingIn   bool   // a browser login is running
+	signingOut  bool   // a logout is running
+	refreshErr  string // last refresh failure while the streak lasts, "" when fine
+	proxyAddr   string // host:port the proxy listens on (or would)
+	proxyOn     bool   // the listener is open
+	proxyBusy   bool   // a start or stop is running
+	proxyErr    string // why the proxy last failed to start, "" when fine
+	autostart   bool   // "Start at login" is on
+	autoBusy    bool   // the autostart entry is being written
+	autoUnknown string // why the autostart entry could not be read, "" when fine
+}
+
+// view is a rendered state: exactly what the menu, icon and tooltip show.
+type view struct {
+	Status        string // disabled first line
+	SignIn        string // "Sign in with Claude", "Sign out" or "Cancel sign-in"
+	SignInEnabled bool
+	Proxy         string // "Proxy on HOST:PORT"
+	ProxyChecked  bool
+	ProxyEnabled  bool
+	Autostart     bool
+	AutoEnabled   bool
+	Icon          assets.Icon
+	Tooltip       string
+}
+
+// Labels that are part of the contract (DESIGN.md, "Tray").
+const (
+	labelSignIn    = "Sign in with Claude"
+	labelSignOut   = "Sign out"
+	labelCancel    = "Cancel sign-in"
+	labelAutostart = "Start at login"
+	labelOpen      = "Open config file"
+	labelShowAddr  = "Show proxy address"
+	labelQuit      = "Quit"
+
+	statusSignedOut = "Not signed in"
+	statusExpired   = "Session expired — sign in again"
+	statusSigningIn = "Signing in — finish in your browser"
+)
+
+// render turns s into what the menu shows. now and loc format the expiry.
+func render(s state, now time.Time, loc *time.Location) view {
+	v := view{
+		SignInEnabled: !s.signingOut,
+		Proxy:         "Proxy on " + s.proxyAddr,
+		ProxyChecked:  s.proxyOn,
+		ProxyEnabled:  !s.proxyBusy,
+		Autostart:     s.autostart,
+		AutoEnabled:   !s.autoBusy && s.autoUnknown == "",
+	}
+	signedIn := s.account.SignedIn && !s.account.Expired
+	switch {
+	case s.signingIn:
+		v.Status, v.SignIn = statusSigningIn, labelCancel
+	case s.account.SignedIn && s.account.Expired:
+		v.Status, v.SignIn = statusExpired, labelSignIn
+	case signedIn:
+		v.Status, v.SignIn = signedInLine(s.account, now, loc), labelSignOut
+	default:
+		v.Status, v.SignIn = statusSignedOut, labelSignIn
+	}
+
+	broken := (s.account.SignedIn && s.account.Expired) || (signedIn && s.refreshErr != "") || s.proxyErr != ""
+	switch {
+	case broken:
+		v.Icon = assets.Error
+	case !signedIn:
+		v.Icon = assets.SignedOut
+	case !s.proxyOn:
+		v.Icon = assets.ProxyOff
+	default:
+		v.Icon = assets.Active
+	}
+	v.Tooltip = tooltip(s, v)
+	return v
+}
+
+// signedInLine is "Signed in as EMAIL (expires 15:04)", or "Signed in" when
+// the email is unknown; the date is added when the expiry is not today.
+func signedInLine(a Account, now time.Time, loc *time.Location) string {
+	line := "Signed in"
+	if a.Email != "" {
+		line += " as " + a.Email
+	}
+	if !a.ExpiresAt.IsZero() {
+		line += " (expires " + when(a.ExpiresAt, now, loc) + ")"
+	}
+	return line
+}
+
+// when formats t as a clock time, with the day when it is not today.
+func when(t, now time.Time, loc *time.Location) string {
+	t, now = t.In(loc), now.In(loc)
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format("15:04")
+	}
+	if t.Year() == now.Year() {
+		return t.Format("2 Jan 15:04")
+	}
+	return t.Format("2 Jan 2006 15:04")
+}
+
+// tooltip says in words what the icon shows, one fact per line.
+func tooltip(s state, v view) string {
+	lines := []string{"ccmux", v.Status}
+	if s.proxyOn {
+		lines = append(lines, "Proxy on "+s.proxyAddr)
+	} else {
+		lines = append(lines, "Proxy off")
+	}
+	if s.refreshErr != "" && s.account.SignedIn && !s.account.Expired {
+		lines = append(lines, "Refresh failed: "+s.refreshErr)
+	}
+	if s.proxyErr != "" {
+		lines = append(lines, "Proxy could not start: "+s.proxyErr)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// baseURL is what Claude Code's ANTHROPIC_BASE_URL should be for addr.
+func baseURL(addr string) string {
+	host, port := addr, ""
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		host, port = addr[:i], addr[i+1:]
+	}
+	switch host {
+	case "0.0.0.0", "":
+		host = "127.0.0.1"
+	case "[::]":
+		host = "[::1]"
+	}
+	return fmt.Sprintf("http://%s:%s", host, port)
+}
