@@ -125,7 +125,9 @@ func relayStream(w *exchange, first []byte, er *eventReader, provider string) er
 			return nil
 		}
 		msg := fmt.Sprintf("upstream %s ended the stream before message_stop", provider)
-		if !errors.Is(err, io.EOF) {
+		if errors.Is(err, errIncompleteEvent) {
+			msg += " (in the middle of an event)"
+		} else if !errors.Is(err, io.EOF) {
 			msg = fmt.Sprintf("upstream %s failed mid-stream: %v", provider, err)
 		}
 		w.Write(errorEvent("api_error", msg))
