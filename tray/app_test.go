@@ -1,0 +1,484 @@
+package tray
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ccmux/assets"
+)
+
+// fakeAuth is an Auth whose Login waits for the test to finish it.
+type fakeAuth struct {
+	account Account
+	events  chan AuthEvent
+	logins  chan loginCall
+	mu      sync.Mutex
+	logouts int
+	logout  error
+}
+
+type loginCall struct {
+	ctx    context.Context
+	result chan<- loginResult
+}
+
+type loginResult struct {
+	acct Account
+	err  error
+}
+
+func newFakeAuth(acct Account) *fakeAuth {
+	return &fakeAuth{account: acct, events: make(chan AuthEvent), logins: make(chan loginCall, 1)}
+}
+
+func (f *fakeAuth) Login(ctx context.Context) (Account, error) {
+	res := make(chan loginResult, 1)
+	f.logins <- loginCall{ctx, res}
+	select {
+	case r := <-res:
+		return r.acct, r.err
+	case <-ctx.Done():
+		return Account{}, fmt.Errorf("waiting for the browser: %w", ctx.Err())
+	}
+}
+
+func (f *fakeAuth) Logout() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logouts++
+	return f.logout
+}
+
+func (f *fakeAuth) Account() Account                   { return f.account }
+func (f *fakeAuth) Events() (<-chan AuthEvent, func()) { return f.events, func() {} }
+
+// fakeProxy is a Proxy that fails to start while startErr is set.
+type fakeProxy struct {
+	mu       sync.Mutex
+	running  bool
+	startErr error
+	starts   int
+	stops    int
+}
+
+func (p *fakeProxy) Start(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.starts++
+	if p.startErr != nil {
+		return p.startErr
+	}
+	p.running = true
+	return nil
+}
+
+func (p *fakeProxy) Stop(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stops++
+	p.running = false
+	return nil
+}
+
+func (p *fakeProxy) Running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
+}
+
+func (p *fakeProxy) Addr() string { return "127.0.0.1:13456" }
+
+func (p *fakeProxy) setStartErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.startErr = err
+}
+
+// fakeNotifier records notifications on a channel.
+type fakeNotifier struct{ got chan note }
+
+func (n *fakeNotifier) Notify(title, message string) error {
+	n.got <- note{title, message}
+	return nil
+}
+
+// fakeAutostart is an in-memory start-at-login entry.
+type fakeAutostart struct {
+	mu  sync.Mutex
+	on  bool
+	exe string
+	err error
+}
+
+func (f *fakeAutostart) Enabled() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.on, nil
+}
+
+func (f *fakeAutostart) Enable(exe string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.on, f.exe = true, exe
+	return nil
+}
+
+func (f *fakeAutostart) Disable() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.on = false
+	return nil
+}
+
+// harness runs the event loop with fakes and watches what it shows.
+type harness struct {
+	t      *testing.T
+	auth   *fakeAuth
+	proxy  *fakeProxy
+	notes  *fakeNotifier
+	auto   *fakeAutostart
+	opened chan string
+	clicks chan action
+	views  chan view
+	last   view
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, acct Account) *harness {
+	t.Helper()
+	h := &harness{
+		t:      t,
+		auth:   newFakeAuth(acct),
+		proxy:  &fakeProxy{},
+		notes:  &fakeNotifier{got: make(chan note, 32)},
+		auto:   &fakeAutostart{},
+		opened: make(chan string, 1),
+		clicks: make(chan action),
+		views:  make(chan view, 256),
+		done:   make(chan error, 1),
+	}
+	return h.run()
+}
+
+func (h *harness) run() *harness {
+	open := func(p string) error { h.opened <- p; return nil }
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	a.executable = func() (string, error) { return "/usr/local/bin/ccmux", nil }
+	a.readInitialState()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- a.loop(ctx, h.clicks, func(v view) { h.views <- v }) }()
+	h.t.Cleanup(func() {
+		cancel()
+		<-h.done
+	})
+	return h
+}
+
+// waitView waits until the menu shows a view for which ok is true.
+func (h *harness) waitView(what string, ok func(view) bool) view {
+	h.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		if ok(h.last) {
+			return h.last
+		}
+		select {
+		case h.last = <-h.views:
+		case <-deadline:
+			h.t.Fatalf("menu never showed %s; last view: %+v", what, h.last)
+		}
+	}
+}
+
+func (h *harness) click(a action) {
+	h.t.Helper()
+	select {
+	case h.clicks <- a:
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("the event loop did not take click %d: it is blocked", a)
+	}
+}
+
+func (h *harness) waitNote(title string) note {
+	h.t.Helper()
+	select {
+	case n := <-h.notes.got:
+		if n.title != title {
+			h.t.Fatalf("notification %q (%q), want %q", n.title, n.message, title)
+		}
+		return n
+	case <-time.After(5 * time.Second):
+		h.t.Fatalf("no notification %q", title)
+	}
+	return note{}
+}
+
+// noMoreNotes checks that nothing else was notified, after a round trip
+// through the loop (a click on Show proxy address) flushes the queue.
+func (h *harness) noMoreNotes() {
+	h.t.Helper()
+	h.click(clickShowAddress)
+	for {
+		select {
+		case got := <-h.notes.got:
+			if got.title == "Proxy address for Claude Code" {
+				return
+			}
+			h.t.Fatalf("unexpected notification %q (%q)", got.title, got.message)
+		case <-time.After(5 * time.Second):
+			h.t.Fatal("the flush notification never came")
+		}
+	}
+}
+
+func (h *harness) login() loginCall {
+	h.t.Helper()
+	select {
+	case c := <-h.auth.logins:
+		return c
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("Login was not called")
+	}
+	return loginCall{}
+}
+
+func proxyOn(v view) bool { return v.ProxyChecked && v.ProxyEnabled }
+
+func TestStartsProxyAndShowsSignedIn(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	v := h.waitView("the proxy on", proxyOn)
+	if v.Status != "Signed in as ada@example.com" || v.SignIn != "Sign out" || v.Icon != assets.Active {
+		t.Fatalf("signed-in view = %+v", v)
+	}
+	if v.Proxy != "Proxy on 127.0.0.1:13456" {
+		t.Errorf("proxy item = %q", v.Proxy)
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	h := start(t, Account{})
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickSignIn)
+	h.waitView("signing in", func(v view) bool { return v.SignIn == "Cancel sign-in" })
+	call := h.login()
+
+	// The menu keeps working while the browser is open.
+	h.click(clickProxy)
+	h.waitView("the proxy off", func(v view) bool { return !v.ProxyChecked && v.ProxyEnabled })
+
+	call.result <- loginResult{acct: Account{SignedIn: true, Email: "ada@example.com"}}
+	v := h.waitView("signed in", func(v view) bool { return v.SignIn == "Sign out" })
+	if v.Status != "Signed in as ada@example.com" || v.Icon != assets.ProxyOff {
+		t.Errorf("after sign-in: %+v", v)
+	}
+	n := h.waitNote("Signed in to Claude")
+	if !strings.Contains(n.message, "ada@example.com") || !strings.Contains(n.message, "ANTHROPIC_BASE_URL=http://127.0.0.1:13456") {
+		t.Errorf("sign-in notification says %q", n.message)
+	}
+	// The auth client's own SignedIn event for the same login is not told twice.
+	h.auth.events <- AuthEvent{Kind: SignedIn, Email: "ada@example.com"}
+	h.noMoreNotes()
+}
+
+func TestSignInFailureAndCancel(t *testing.T) {
+	h := start(t, Account{})
+	h.waitView("the proxy on", proxyOn)
+
+	h.click(clickSignIn)
+	h.login().result <- loginResult{err: errors.New("the authorization server said access_denied: you clicked Deny")}
+	n := h.waitNote("Sign-in failed")
+	if n.message != "The authorization server said access_denied: you clicked Deny." {
+		t.Errorf("failure notification = %q", n.message)
+	}
+	h.waitView("signed out again", func(v view) bool { return v.SignIn == "Sign in with Claude" && v.Status == "Not signed in" })
+
+	h.click(clickSignIn)
+	call := h.login()
+	h.waitView("signing in", func(v view) bool { return v.SignIn == "Cancel sign-in" })
+	h.click(clickSignIn) // Cancel sign-in
+	select {
+	case <-call.ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not cancel the login")
+	}
+	h.waitNote("Sign-in cancelled")
+	h.waitView("signed out", func(v view) bool { return v.SignIn == "Sign in with Claude" })
+}
+
+func TestSignOut(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickSignIn)
+	v := h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" })
+	if v.SignIn != "Sign in with Claude" || v.Icon != assets.SignedOut {
+		t.Errorf("after sign-out: %+v", v)
+	}
+	h.auth.mu.Lock()
+	defer h.auth.mu.Unlock()
+	if h.auth.logouts != 1 {
+		t.Errorf("Logout called %d times, want 1", h.auth.logouts)
+	}
+}
+
+func TestProxyToggle(t *testing.T) {
+	h := start(t, Account{SignedIn: true})
+	h.waitView("the proxy on", proxyOn)
+
+	h.click(clickProxy)
+	v := h.waitView("the proxy off", func(v view) bool { return !v.ProxyChecked && v.ProxyEnabled })
+	if v.Icon != assets.ProxyOff || h.proxy.Running() {
+		t.Errorf("proxy off: icon %v, running %v", v.Icon, h.proxy.Running())
+	}
+
+	h.proxy.setStartErr(errors.New("listen tcp 127.0.0.1:13456: bind: address already in use"))
+	h.click(clickProxy)
+	n := h.waitNote("Proxy could not start")
+	if !strings.Contains(n.message, "address already in use") {
+		t.Errorf("notification = %q", n.message)
+	}
+	v = h.waitView("the failed start", func(v view) bool { return v.ProxyEnabled && v.Icon == assets.Error })
+	if v.ProxyChecked {
+		t.Error("the proxy box is checked although the proxy did not start")
+	}
+
+	h.proxy.setStartErr(nil)
+	h.click(clickProxy)
+	v = h.waitView("the proxy on", proxyOn)
+	if v.Icon != assets.Active {
+		t.Errorf("icon after a successful start = %v, want active", v.Icon)
+	}
+}
+
+func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h.waitView("the proxy on", proxyOn)
+
+	for range 3 {
+		h.auth.events <- AuthEvent{Kind: RefreshFailed, Reason: "token endpoint answered 503 Service Unavailable"}
+	}
+	n := h.waitNote("Claude sign-in could not be refreshed")
+	if n.message != "Token endpoint answered 503 Service Unavailable. ccmux keeps trying." {
+		t.Errorf("refresh failure notification = %q", n.message)
+	}
+	h.waitView("the error icon", func(v view) bool { return v.Icon == assets.Error })
+	h.noMoreNotes()
+
+	h.auth.events <- AuthEvent{Kind: Refreshed, ExpiresAt: time.Now().Add(time.Hour)}
+	h.waitView("the error gone", func(v view) bool { return v.Icon == assets.Active })
+	h.auth.events <- AuthEvent{Kind: RefreshFailed, Reason: "invalid_grant"}
+	h.waitNote("Claude sign-in could not be refreshed") // a new streak
+}
+
+func TestExpiringSoonAndExpired(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h.waitView("the proxy on", proxyOn)
+
+	h.auth.events <- AuthEvent{Kind: ExpiringSoon, ExpiresAt: time.Now().Add(10 * time.Minute)}
+	h.auth.events <- AuthEvent{Kind: ExpiringSoon, ExpiresAt: time.Now().Add(9 * time.Minute)}
+	h.waitNote("Claude session expires soon")
+
+	h.auth.events <- AuthEvent{Kind: Expired}
+	n := h.waitNote("Claude session expired")
+	if n.message != "Claude session expired — click Sign in with Claude" {
+		t.Errorf("expired notification = %q", n.message)
+	}
+	v := h.waitView("expired", func(v view) bool { return v.Status == "Session expired — sign in again" })
+	if v.SignIn != "Sign in with Claude" || v.Icon != assets.Error {
+		t.Errorf("expired view: %+v", v)
+	}
+	h.auth.events <- AuthEvent{Kind: Expired}
+	h.noMoreNotes()
+
+	// Signing in again from the expired state works and is announced.
+	h.click(clickSignIn)
+	h.login().result <- loginResult{acct: Account{SignedIn: true, Email: "ada@example.com"}}
+	h.waitNote("Signed in to Claude")
+	h.waitView("signed in", func(v view) bool { return v.Icon == assets.Active })
+}
+
+func TestSignedOutEvent(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h.waitView("the proxy on", proxyOn)
+	h.auth.events <- AuthEvent{Kind: SignedOut}
+	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.Icon == assets.SignedOut })
+}
+
+func TestAutostartToggle(t *testing.T) {
+	h := start(t, Account{})
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickAutostart)
+	h.waitView("start at login on", func(v view) bool { return v.Autostart && v.AutoEnabled })
+	h.auto.mu.Lock()
+	if h.auto.exe != "/usr/local/bin/ccmux" {
+		t.Errorf("registered %q", h.auto.exe)
+	}
+	h.auto.mu.Unlock()
+	h.click(clickAutostart)
+	h.waitView("start at login off", func(v view) bool { return !v.Autostart && v.AutoEnabled })
+
+	h.auto.mu.Lock()
+	h.auto.err = checkExecutable("/tmp/go-build123/b001/exe/ccmux")
+	h.auto.mu.Unlock()
+	h.click(clickAutostart)
+	n := h.waitNote("Start at login")
+	if !strings.Contains(n.message, "go build") {
+		t.Errorf("refusal notification = %q", n.message)
+	}
+	h.waitView("start at login still off", func(v view) bool { return !v.Autostart && v.AutoEnabled })
+}
+
+func TestOpenConfigAndShowAddress(t *testing.T) {
+	h := start(t, Account{})
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickOpenConfig)
+	select {
+	case p := <-h.opened:
+		if p != "/home/ada/.claude-code-mux/config.toml" {
+			t.Errorf("opened %q", p)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the config file was not opened")
+	}
+	h.click(clickShowAddress)
+	if n := h.waitNote("Proxy address for Claude Code"); n.message != "ANTHROPIC_BASE_URL=http://127.0.0.1:13456" {
+		t.Errorf("address notification = %q", n.message)
+	}
+}
+
+func TestQuitStopsTheProxy(t *testing.T) {
+	for _, how := range []string{"Quit", "context"} {
+		t.Run(how, func(t *testing.T) {
+			h := start(t, Account{})
+			h.waitView("the proxy on", proxyOn)
+			h.click(clickSignIn) // a login in progress must not hold up quitting
+			if how == "Quit" {
+				h.click(clickQuit)
+			} else {
+				h.cancel()
+			}
+			select {
+			case err := <-h.done:
+				h.done <- err // for Cleanup
+				if err != nil {
+					t.Fatalf("loop returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the loop did not stop")
+			}
+			if h.proxy.Running() || h.proxy.stops != 1 {
+				t.Errorf("after quitting: running %v, %d stops", h.proxy.Running(), h.proxy.stops)
+			}
+		})
+	}
+}

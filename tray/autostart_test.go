@@ -1,0 +1,267 @@
+package tray
+
+import (
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// trickyPaths are binary locations whose characters each quoting layer must survive.
+var trickyPaths = []string{
+	"/usr/local/bin/ccmux",
+	"/home/ada/My Apps/ccmux",
+	`/home/ada/"quoted"/ccmux`,
+	"/home/ada/$HOME/`cmd`/ccmux",
+	`/home/ada/back\slash/ccmux`,
+	"/home/ada/100%/ccmux",
+	"/home/ada/a&b<c>'d'/ccmux",
+	"/home/ada/Über ünïcode/ccmux",
+}
+
+// execArgs splits a desktop entry's Exec value the way a launcher does
+// (Desktop Entry spec, "Value types" then "The Exec key").
+func execArgs(t *testing.T, value string) []string {
+	t.Helper()
+	// 1. The value is a string: \s \n \t \r \\ are escapes.
+	var s strings.Builder
+	for i := 0; i < len(value); i++ {
+		if value[i] == '\\' && i+1 < len(value) {
+			i++
+			switch value[i] {
+			case 's':
+				s.WriteByte(' ')
+			case 'n':
+				s.WriteByte('\n')
+			case 't':
+				s.WriteByte('\t')
+			case 'r':
+				s.WriteByte('\r')
+			case '\\':
+				s.WriteByte('\\')
+			default:
+				t.Fatalf("Exec %q: invalid string escape \\%c", value, value[i])
+			}
+			continue
+		}
+		s.WriteByte(value[i])
+	}
+	// 2. Split into arguments; inside "…", a backslash quotes the next of " ` $ \.
+	var args []string
+	var cur strings.Builder
+	in := s.String()
+	quoted, have := false, false
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		switch {
+		case quoted && c == '\\':
+			i++
+			if i == len(in) || !strings.ContainsRune("\"`$\\", rune(in[i])) {
+				t.Fatalf("Exec %q: backslash before %q inside quotes", value, in[i:])
+			}
+			cur.WriteByte(in[i])
+		case c == '"':
+			quoted, have = !quoted, true
+		case !quoted && c == ' ':
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		case !quoted && strings.ContainsRune("\t\n'\\><~|&;$*?#()`", rune(c)):
+			t.Fatalf("Exec %q: reserved character %q outside quotes", value, c)
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if quoted {
+		t.Fatalf("Exec %q: unterminated quote", value)
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	// 3. Field codes: %% is a literal %; any other % code would be expanded.
+	for i, a := range args {
+		if strings.Contains(strings.ReplaceAll(a, "%%", ""), "%") {
+			t.Fatalf("Exec %q: argument %q has a field code", value, a)
+		}
+		args[i] = strings.ReplaceAll(a, "%%", "%")
+	}
+	return args
+}
+
+func TestDesktopEntryExecRoundTrips(t *testing.T) {
+	for _, exe := range trickyPaths {
+		entry, err := desktopEntry(exe)
+		if err != nil {
+			t.Fatalf("desktopEntry(%q): %v", exe, err)
+		}
+		if !strings.HasPrefix(entry, "[Desktop Entry]\n") || !strings.Contains(entry, "\nType=Application\n") ||
+			!strings.Contains(entry, "\nX-GNOME-Autostart-enabled=true\n") {
+			t.Errorf("entry for %q lacks required keys:\n%s", exe, entry)
+		}
+		var execLine string
+		for _, line := range strings.Split(entry, "\n") {
+			if v, ok := strings.CutPrefix(line, "Exec="); ok {
+				execLine = v
+			}
+		}
+		if args := execArgs(t, execLine); len(args) != 1 || args[0] != exe {
+			t.Errorf("Exec=%s runs %q, want [%q]", execLine, args, exe)
+		}
+	}
+}
+
+func TestRefusesTemporaryAndRelativeBinaries(t *testing.T) {
+	for _, exe := range []string{
+		"/tmp/go-build1234567/b001/exe/ccmux",
+		`C:\Users\ada\AppData\Local\Temp\go-build987\b001\exe\ccmux.exe`,
+		"ccmux",
+		"./bin/ccmux",
+		"/home/ada/bin/cc\nmux",
+	} {
+		if _, err := desktopEntry(exe); err == nil {
+			t.Errorf("desktopEntry(%q) succeeded, want a refusal", exe)
+		}
+		if _, err := launchAgentPlist(launchAgentLabel, exe); err == nil {
+			t.Errorf("launchAgentPlist(%q) succeeded, want a refusal", exe)
+		}
+		if _, err := runCommand(exe); err == nil {
+			t.Errorf("runCommand(%q) succeeded, want a refusal", exe)
+		}
+	}
+	_, err := desktopEntry("/tmp/go-build1234567/b001/exe/ccmux")
+	if err == nil || !strings.Contains(err.Error(), "go build") || !strings.Contains(err.Error(), "go install") {
+		t.Errorf("go-build refusal %q does not say to build or install first", err)
+	}
+}
+
+func TestLaunchAgentPlist(t *testing.T) {
+	for _, exe := range trickyPaths {
+		plist, err := launchAgentPlist(launchAgentLabel, exe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Dict struct {
+				Keys    []string `xml:"key"`
+				Strings []string `xml:"string"`
+				Array   struct {
+					Strings []string `xml:"string"`
+				} `xml:"array"`
+				True *struct{} `xml:"true"`
+			} `xml:"dict"`
+		}
+		if err := xml.Unmarshal([]byte(plist), &doc); err != nil {
+			t.Fatalf("plist for %q is not XML: %v\n%s", exe, err, plist)
+		}
+		d := doc.Dict
+		if strings.Join(d.Keys, ",") != "Label,ProgramArguments,RunAtLoad,ProcessType" || d.True == nil {
+			t.Errorf("plist keys %v (RunAtLoad true: %v)", d.Keys, d.True != nil)
+		}
+		if len(d.Strings) == 0 || d.Strings[0] != launchAgentLabel {
+			t.Errorf("Label = %v", d.Strings)
+		}
+		if len(d.Array.Strings) != 1 || d.Array.Strings[0] != exe {
+			t.Errorf("ProgramArguments = %q, want [%q]", d.Array.Strings, exe)
+		}
+	}
+}
+
+func TestRunCommandQuotesThePath(t *testing.T) {
+	got, err := runCommand(`C:\Program Files\ccmux\ccmux.exe`)
+	if err != nil || got != `"C:\Program Files\ccmux\ccmux.exe"` {
+		t.Errorf("runCommand = %q, %v", got, err)
+	}
+}
+
+func TestXDGAutostart(t *testing.T) {
+	home := t.TempDir()
+	sys := filepath.Join(home, "etc-xdg")
+	env := map[string]string{"XDG_CONFIG_HOME": filepath.Join(home, "cfg"), "XDG_CONFIG_DIRS": sys}
+	x := newXDGAutostart(func(k string) string { return env[k] }, home)
+	file := filepath.Join(home, "cfg", "autostart", "ccmux.desktop")
+	enabled := func() bool {
+		t.Helper()
+		on, err := x.Enabled()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+
+	if enabled() {
+		t.Fatal("enabled before anything was written")
+	}
+	if err := x.Enable("/opt/ccmux/bin/ccmux"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err != nil || !enabled() {
+		t.Fatalf("after Enable: file %v, enabled %v", err, enabled())
+	}
+	if err := x.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) || enabled() {
+		t.Fatalf("after Disable: file still there (%v) or enabled", err)
+	}
+	if err := x.Disable(); err != nil {
+		t.Errorf("Disable twice: %v", err)
+	}
+
+	// Hidden=true and X-GNOME-Autostart-enabled=false count as off.
+	for _, body := range []string{"Hidden=true", "X-GNOME-Autostart-enabled=false"} {
+		os.WriteFile(file, []byte("[Desktop Entry]\nType=Application\nExec=/opt/ccmux\n"+body+"\n"), 0o644)
+		if enabled() {
+			t.Errorf("an entry with %s counts as on", body)
+		}
+	}
+	os.Remove(file)
+
+	// A system-wide entry is on until the user's directory hides it.
+	os.MkdirAll(filepath.Join(sys, "autostart"), 0o755)
+	os.WriteFile(filepath.Join(sys, "autostart", "ccmux.desktop"), []byte("[Desktop Entry]\nType=Application\nExec=/usr/bin/ccmux\n"), 0o644)
+	if !enabled() {
+		t.Fatal("a system-wide entry counts as off")
+	}
+	if err := x.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if enabled() {
+		t.Fatal("Disable did not hide the system-wide entry")
+	}
+	if err := x.Enable("/usr/bin/ccmux"); err != nil || !enabled() {
+		t.Fatalf("Enable over a hidden system entry: %v, enabled %v", err, enabled())
+	}
+}
+
+func TestXDGDefaults(t *testing.T) {
+	x := newXDGAutostart(func(string) string { return "" }, "/home/ada")
+	if x.path() != "/home/ada/.config/autostart/ccmux.desktop" {
+		t.Errorf("default path %q", x.path())
+	}
+	if len(x.configDirs) != 1 || x.configDirs[0] != "/etc/xdg" {
+		t.Errorf("default config dirs %q", x.configDirs)
+	}
+}
+
+func TestLaunchAgentFiles(t *testing.T) {
+	l := launchAgent{dir: filepath.Join(t.TempDir(), "Library", "LaunchAgents")}
+	if on, _ := l.Enabled(); on {
+		t.Fatal("on before Enable")
+	}
+	if err := l.Enable("/Applications/ccmux.app/Contents/MacOS/ccmux"); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := l.Enabled(); !on {
+		t.Fatal("off after Enable")
+	}
+	if err := l.Disable(); err != nil {
+		t.Fatal(err)
+	}
+	if on, _ := l.Enabled(); on {
+		t.Fatal("on after Disable")
+	}
+}
