@@ -348,7 +348,11 @@ func (a *app) authEvent(ev AuthEvent) {
 			reason = "unknown error"
 		}
 		if a.st.refreshErr == "" { // once per failure streak, not on every retry
-			a.notify("Claude sign-in could not be refreshed", sentence(reason)+" ccmux keeps trying.")
+			msg := sentence(reason)
+			if at := a.st.account.ExpiresAt; !at.IsZero() {
+				msg += " The current session lasts until " + when(at, a.now(), a.loc) + "."
+			}
+			a.notify("Claude sign-in could not be refreshed", msg)
 		}
 		a.st.refreshErr = reason
 	case ExpiringSoon:
@@ -372,6 +376,10 @@ func (a *app) authEvent(ev AuthEvent) {
 			a.notify("Claude session expired", "Claude session expired — click Sign in with Claude")
 		}
 	case SignedOut:
+		// Our own Sign out needs no news; the server ending the session does.
+		if a.st.account.SignedIn && !a.st.signingOut && ev.Reason != "" {
+			a.notify("Signed out of Claude", sentence(ev.Reason)+" Click Sign in with Claude to sign in again.")
+		}
 		a.signedOut()
 	}
 }

@@ -368,7 +368,7 @@ func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
 		h.auth.events <- AuthEvent{Kind: RefreshFailed, Reason: "token endpoint answered 503 Service Unavailable"}
 	}
 	n := h.waitNote("Claude sign-in could not be refreshed")
-	if n.message != "Token endpoint answered 503 Service Unavailable. ccmux keeps trying." {
+	if n.message != "Token endpoint answered 503 Service Unavailable." {
 		t.Errorf("refresh failure notification = %q", n.message)
 	}
 	h.waitView("the error icon", func(v view) bool { return v.Icon == assets.Error })
@@ -407,11 +407,23 @@ func TestExpiringSoonAndExpired(t *testing.T) {
 	h.waitView("signed in", func(v view) bool { return v.Icon == assets.Active })
 }
 
-func TestSignedOutEvent(t *testing.T) {
+func TestSessionEndedByServer(t *testing.T) {
 	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
 	h.waitView("the proxy on", proxyOn)
-	h.auth.events <- AuthEvent{Kind: SignedOut}
+	h.auth.events <- AuthEvent{Kind: SignedOut, Reason: "session ended, sign in again"}
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.Icon == assets.SignedOut })
+	if n := h.waitNote("Signed out of Claude"); !strings.HasPrefix(n.message, "Session ended, sign in again.") {
+		t.Errorf("notification = %q", n.message)
+	}
+}
+
+func TestOwnSignOutIsNotAnnounced(t *testing.T) {
+	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickSignIn) // Sign out
+	h.auth.events <- AuthEvent{Kind: SignedOut, Reason: "signed out"}
+	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" })
+	h.noMoreNotes()
 }
 
 func TestAutostartToggle(t *testing.T) {
