@@ -36,16 +36,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 {
 		status = 499 // the client went away before any answer
 	}
-	log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.String("model", ex.modelAsked),
-		slog.String("provider", ex.provider),
-		slog.String("model_sent", ex.modelSent),
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path))
+	if ex.provider != "" {
+		attrs = append(attrs,
+			slog.String("model", ex.modelAsked),
+			slog.String("provider", ex.provider),
+			slog.String("model_sent", ex.modelSent))
+	}
+	attrs = append(attrs,
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
-		slog.Int64("bytes", ex.bytes),
-	)
+		slog.Int64("bytes", ex.bytes))
+	log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 func (h *handler) serve(w *exchange, r *http.Request) {
