@@ -1,0 +1,310 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"ccmux/auth/authtest"
+	"ccmux/config"
+)
+
+// fakeClock is a Clock the test moves by hand.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+	afters  int           // After calls so far
+	armed   chan struct{} // signalled on every After call
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), armed: make(chan struct{}, 1000)}
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) After(d time.Duration) <-chan time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	f.afters++
+	if d <= 0 {
+		ch <- f.now
+	} else {
+		f.waiters = append(f.waiters, fakeWaiter{f.now.Add(d), ch})
+	}
+	f.armed <- struct{}{}
+	return ch
+}
+
+// Advance moves the clock and fires every timer that is due.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	kept := f.waiters[:0]
+	for _, w := range f.waiters {
+		if !w.at.After(f.now) {
+			w.ch <- f.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	f.waiters = kept
+}
+
+// AdvanceToNext moves the clock to the earliest pending timer and fires it.
+func (f *fakeClock) AdvanceToNext() {
+	f.mu.Lock()
+	var next time.Time
+	for _, w := range f.waiters {
+		if next.IsZero() || w.at.Before(next) {
+			next = w.at
+		}
+	}
+	now := f.now
+	f.mu.Unlock()
+	if !next.IsZero() {
+		f.Advance(next.Sub(now))
+	}
+}
+
+// Set moves the clock to t (forward only).
+func (f *fakeClock) Set(t time.Time) { f.Advance(t.Sub(f.Now())) }
+
+// waitArmed waits for the next After call (the code under test going back to sleep).
+func (f *fakeClock) waitArmed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.armed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the code under test to wait on the clock")
+	}
+}
+
+// drainArmed forgets earlier After calls.
+func (f *fakeClock) drainArmed() {
+	for {
+		select {
+		case <-f.armed:
+		default:
+			return
+		}
+	}
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one test's fake server, config, store and client, with every log
+// line and error it saw checked for token values at the end.
+type env struct {
+	t     *testing.T
+	srv   *authtest.Server
+	cfg   *config.Config
+	path  string
+	store *Store
+	c     *Client
+	clock *fakeClock // nil with the real clock
+	logs  *syncBuffer
+	said  *syncBuffer // errors and output the test collected
+}
+
+type envOption func(*env, *Options)
+
+func withFakeClock() envOption {
+	return func(e *env, o *Options) { e.clock = newFakeClock(); o.Clock = e.clock }
+}
+
+func withOpener(open func(string) error) envOption {
+	return func(_ *env, o *Options) { o.OpenBrowser = open }
+}
+
+func withLoginTimeout(d time.Duration) envOption {
+	return func(_ *env, o *Options) { o.LoginTimeout = d }
+}
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	srv := authtest.NewServer()
+	t.Cleanup(srv.Close)
+	cfg, err := config.Parse("config.toml", []byte(config.DefaultTOML+srv.OAuthTOML("anthropic-max", "claude")+srv.OAuthTOML("console-id", "console")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, srv: srv, cfg: cfg, path: filepath.Join(t.TempDir(), ".claude-code-mux", "oauth_tokens.json"), logs: &syncBuffer{}, said: &syncBuffer{}}
+	o := Options{
+		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OpenBrowser: func(string) error { return errors.New("no browser in this test") },
+	}
+	for _, opt := range opts {
+		opt(e, &o)
+	}
+	e.store = NewStore(e.path)
+	e.c = NewClient(cfg, e.store, o)
+	e.c.retryDelays = nil
+	t.Cleanup(e.checkNoSecrets)
+	return e
+}
+
+// newClient is a second client (think: another process) on the same file.
+func (e *env) newClient() *Client {
+	c := NewClient(e.cfg, NewStore(e.path), Options{Logger: slog.New(slog.NewTextHandler(e.logs, nil)), Clock: e.c.clock})
+	c.retryDelays = nil
+	return c
+}
+
+// note keeps an error or output for the secret check.
+func (e *env) note(v any) {
+	switch v := v.(type) {
+	case nil:
+	case error:
+		if v != nil {
+			e.said.Write([]byte(v.Error() + "\n"))
+		}
+	case string:
+		e.said.Write([]byte(v + "\n"))
+	}
+}
+
+func (e *env) checkNoSecrets() {
+	logs, said := e.logs.String(), e.said.String()
+	for _, s := range e.srv.Secrets() {
+		if strings.Contains(logs, s) {
+			e.t.Errorf("a secret issued by the fake appears in the logs:\n%s", logs)
+		}
+		if strings.Contains(said, s) {
+			e.t.Errorf("a secret issued by the fake appears in an error or output:\n%s", said)
+		}
+	}
+}
+
+// signIn completes a login through the admin flow (Authorize, the fake's
+// approval, Exchange) and returns the account.
+func (e *env) signIn(id string) Account {
+	e.t.Helper()
+	u, state, err := e.c.Authorize(id, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	loc, err := e.srv.Approve(u)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	acct, err := e.c.Exchange(context.Background(), id, loc.Query().Get("code"), state)
+	e.note(err)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return acct
+}
+
+// records reads the store file directly.
+func (e *env) records() map[string]record {
+	e.t.Helper()
+	recs, err := e.store.readFile()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return recs
+}
+
+// expire moves id's stored expiry to at.
+func (e *env) expire(id string, at time.Time) {
+	e.t.Helper()
+	err := e.store.update(context.Background(), func(recs map[string]record) (bool, error) {
+		r := recs[id]
+		r.ExpiresAt = at
+		recs[id] = r
+		return true, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// now is the client's clock.
+func (e *env) now() time.Time { return e.c.clock.Now() }
+
+// nextEvent waits for an event of kind on ch.
+func nextEvent(t *testing.T, ch <-chan Event, kind EventKind) Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s event", kind)
+		}
+	}
+}
+
+// noEvent asserts nothing is queued on ch.
+func noEvent(t *testing.T, ch <-chan Event) {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		t.Fatalf("unexpected %s event (%s)", ev.Kind, ev.Reason)
+	default:
+	}
+}
+
+// follow is a stub browser: it GETs u and follows redirects, like curl -sL,
+// and returns the final status and body.
+func follow(u string) (int, string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// eventually polls cond until it holds or a deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
