@@ -90,9 +90,10 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 	return a
 }
 
-// readInitialState reads the login and the autostart entry (small files)
-// before the menu first shows, so it never flickers through a wrong state.
-func (a *app) readInitialState() {
+// prepare reads the login and the autostart entry (small files) and starts
+// the proxy (a bind on loopback) before the tray appears, so the first icon
+// and menu are already right. A proxy that cannot start is told, not fatal.
+func (a *app) prepare(ctx context.Context) {
 	a.st.account = a.auth.Account()
 	on, err := a.autostart.Enabled()
 	if err != nil {
@@ -100,6 +101,15 @@ func (a *app) readInitialState() {
 		a.st.autoUnknown = err.Error()
 	}
 	a.st.autostart = on
+
+	err = a.proxy.Start(ctx)
+	a.st.proxyOn, a.st.proxyAddr = a.proxy.Running(), a.proxy.Addr()
+	if err != nil {
+		a.st.proxyOn = false
+		a.st.proxyErr = err.Error()
+		a.log.Warn("proxy could not start", "err", err)
+		a.notify("Proxy could not start", sentence(err.Error()))
+	}
 }
 
 // loop runs until Quit is clicked or ctx ends, then stops the proxy.
@@ -111,7 +121,6 @@ func (a *app) loop(ctx context.Context, clicks <-chan action, show func(view)) e
 	events, unsubscribe := a.auth.Events()
 	defer unsubscribe()
 
-	a.startProxy() // the proxy starts with the app
 	for {
 		a.show(show)
 		select {

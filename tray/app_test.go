@@ -174,8 +174,8 @@ func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
 	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return "/usr/local/bin/ccmux", nil }
-	a.readInitialState()
 	ctx, cancel := context.WithCancel(context.Background())
+	a.prepare(ctx)
 	h.cancel = cancel
 	go func() { h.done <- a.loop(ctx, h.clicks, func(v view) { h.views <- v }) }()
 	h.t.Cleanup(func() {

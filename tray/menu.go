@@ -11,21 +11,30 @@ import (
 type trayMenu struct {
 	status, signIn, proxy, autostart, open, showAddr, quit *systray.MenuItem
 	shown                                                  view
-	first                                                  bool
 }
 
 // clickBacklog absorbs a burst of clicks while the loop applies a change;
 // fyne.io/systray drops a click outright when nobody is receiving.
 const clickBacklog = 32
 
-func newTrayMenu() *trayMenu {
-	m := &trayMenu{first: true}
-	m.status = systray.AddMenuItem(statusSignedOut, "")
+// newTrayMenu builds the menu showing v (whose icon and tooltip are already set).
+func newTrayMenu(v view) *trayMenu {
+	m := &trayMenu{shown: v}
+	m.status = systray.AddMenuItem(v.Status, "")
 	m.status.Disable()
-	m.signIn = systray.AddMenuItem(labelSignIn, "")
+	m.signIn = systray.AddMenuItem(v.SignIn, "")
+	if !v.SignInEnabled {
+		m.signIn.Disable()
+	}
 	systray.AddSeparator()
-	m.proxy = systray.AddMenuItemCheckbox("Proxy on", "Claude Code talks to this local address", false)
-	m.autostart = systray.AddMenuItemCheckbox(labelAutostart, "Start ccmux when you log in", false)
+	m.proxy = systray.AddMenuItemCheckbox(v.Proxy, "Claude Code talks to this local address", v.ProxyChecked)
+	if !v.ProxyEnabled {
+		m.proxy.Disable()
+	}
+	m.autostart = systray.AddMenuItemCheckbox(labelAutostart, "Start ccmux when you log in", v.Autostart)
+	if !v.AutoEnabled {
+		m.autostart.Disable()
+	}
 	systray.AddSeparator()
 	m.open = systray.AddMenuItem(labelOpen, "")
 	m.showAddr = systray.AddMenuItem(labelShowAddr, "Show the ANTHROPIC_BASE_URL for Claude Code")
@@ -65,34 +74,46 @@ func forwardClicks(ctx context.Context, clicked <-chan struct{}, act action, out
 
 // apply shows v, touching only what changed (each change is a D-Bus signal).
 func (m *trayMenu) apply(v view) {
-	old, first := m.shown, m.first
-	m.shown, m.first = v, false
-	setText := func(item *systray.MenuItem, was, now string) {
-		if first || was != now {
-			item.SetTitle(now)
-		}
+	old := m.shown
+	m.shown = v
+	if old.Status != v.Status {
+		m.status.SetTitle(v.Status)
 	}
-	setBool := func(was, now bool, on, off func()) {
-		if first || was != now {
-			if now {
-				on()
-			} else {
-				off()
-			}
-		}
+	if old.SignIn != v.SignIn {
+		m.signIn.SetTitle(v.SignIn)
 	}
-	setText(m.status, old.Status, v.Status)
-	setText(m.signIn, old.SignIn, v.SignIn)
-	setBool(old.SignInEnabled, v.SignInEnabled, m.signIn.Enable, m.signIn.Disable)
-	setText(m.proxy, old.Proxy, v.Proxy)
-	setBool(old.ProxyChecked, v.ProxyChecked, m.proxy.Check, m.proxy.Uncheck)
-	setBool(old.ProxyEnabled, v.ProxyEnabled, m.proxy.Enable, m.proxy.Disable)
-	setBool(old.Autostart, v.Autostart, m.autostart.Check, m.autostart.Uncheck)
-	setBool(old.AutoEnabled, v.AutoEnabled, m.autostart.Enable, m.autostart.Disable)
-	if first || old.Icon != v.Icon {
+	setEnabled(m.signIn, old.SignInEnabled, v.SignInEnabled)
+	if old.Proxy != v.Proxy {
+		m.proxy.SetTitle(v.Proxy)
+	}
+	setChecked(m.proxy, old.ProxyChecked, v.ProxyChecked)
+	setEnabled(m.proxy, old.ProxyEnabled, v.ProxyEnabled)
+	setChecked(m.autostart, old.Autostart, v.Autostart)
+	setEnabled(m.autostart, old.AutoEnabled, v.AutoEnabled)
+	if old.Icon != v.Icon {
 		setIcon(v.Icon)
 	}
-	if first || old.Tooltip != v.Tooltip {
+	if old.Tooltip != v.Tooltip {
 		systray.SetTooltip(v.Tooltip)
+	}
+}
+
+func setChecked(item *systray.MenuItem, was, now bool) {
+	switch {
+	case was == now:
+	case now:
+		item.Check()
+	default:
+		item.Uncheck()
+	}
+}
+
+func setEnabled(item *systray.MenuItem, was, now bool) {
+	switch {
+	case was == now:
+	case now:
+		item.Enable()
+	default:
+		item.Disable()
 	}
 }

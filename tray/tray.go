@@ -80,18 +80,22 @@ func Run(ctx context.Context, opts Options) error {
 		return errors.New("tray: Options.Auth and Options.Proxy are required")
 	}
 	a := newApp(opts, newBeeepNotifier(), platformAutostart(), openFile)
-	a.readInitialState()
+	a.prepare(ctx)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	started := make(chan struct{})
 	loopDone := make(chan error, 1)
-	// fyne.io/systray derives the item's D-Bus Id from the title at start.
+	// Before Run: fyne.io/systray derives the item's D-Bus Id from the title,
+	// and an icon set while it exports the item can be lost.
+	first := render(a.st, a.now(), a.loc)
 	setTitle("ccmux")
+	setIcon(first.Icon)
+	systray.SetTooltip(first.Tooltip)
 	systray.Run(func() {
 		// onReady must return quickly: GetLayout waits for it.
 		close(started)
-		m := newTrayMenu()
+		m := newTrayMenu(first)
 		keepRegistered(ctx, a.log)
 		go func() {
 			loopDone <- a.loop(ctx, m.clicks(ctx), m.apply)
