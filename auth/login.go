@@ -368,7 +368,7 @@ func parsePastedCode(s string) (code, state string, err error) {
 }
 
 // checkCodePart accepts what an authorization code or state looks like:
-// 1 to 2048 printable ASCII characters without spaces, '#', '&' or '?'.
+// 1 to 2048 characters of base64 / base64url and URL-safe punctuation.
 func checkCodePart(what, v string) error {
 	if v == "" {
 		return fmt.Errorf("the pasted text has no %s", what)
@@ -377,7 +377,8 @@ func checkCodePart(what, v string) error {
 		return fmt.Errorf("the pasted %s is too long to be one", what)
 	}
 	for i := 0; i < len(v); i++ {
-		if b := v[i]; b <= ' ' || b >= 0x7f || b == '#' || b == '&' || b == '?' {
+		b := v[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("-._~+/=", b) >= 0) {
 			return fmt.Errorf("that does not look like a sign-in %s (it has spaces or unexpected characters)", what)
 		}
 	}
