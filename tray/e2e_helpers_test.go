@@ -1,0 +1,552 @@
+//go:build linux
+
+package tray
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/godbus/dbus/v5/prop"
+
+	"ccmux/config"
+)
+
+// The end-to-end tests run the real ccmux binary against a private D-Bus
+// session bus on which the test plays the panel (a StatusNotifierWatcher
+// that reads the menu over com.canonical.dbusmenu) and the notification
+// service, with a stub browser that follows the login URL.
+
+// browserEnv makes the test binary act as xdg-open when started under that name.
+const browserEnv = "CCMUX_TEST_BROWSER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(browserEnv) == "1" && filepath.Base(os.Args[0]) == "xdg-open" {
+		os.Exit(stubBrowser(os.Args[1:]))
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// stubBrowser is xdg-open for the tests: it GETs the URL and follows the
+// redirects, as a browser whose user clicks "Authorize" would.
+func stubBrowser(args []string) int {
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "stub xdg-open: want one URL")
+		return 2
+	}
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(args[0])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stub xdg-open:", err)
+		return 1
+	}
+	resp.Body.Close()
+	return 0
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	buildErr  error
+)
+
+// ccmuxBinary builds the real binary once per test binary.
+func ccmuxBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		if binDir, buildErr = os.MkdirTemp("", "ccmux-tray-e2e-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "ccmux")
+		cmd := exec.Command("go", "build", "-o", binPath, "ccmux")
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// requireDBusDaemon fails in CI and skips elsewhere when dbus-daemon is missing.
+func requireDBusDaemon(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("dbus-daemon")
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("dbus-daemon is not installed; the tray's end-to-end test needs it (Debian/Ubuntu: apt-get install dbus)")
+	}
+	t.Skip("dbus-daemon is not installed (apt-get install dbus); skipping the tray's end-to-end test")
+	return ""
+}
+
+// privateBus starts a session bus of its own, with no service activation,
+// and returns its address.
+func privateBus(t *testing.T) string {
+	t.Helper()
+	daemon := requireDBusDaemon(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "bus.conf")
+	os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=`+dir+`</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`), 0o644)
+	cmd := exec.Command(daemon, "--config-file="+conf, "--nofork", "--print-address=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		if s.Scan() {
+			line <- s.Text()
+		}
+		close(line)
+		for s.Scan() {
+		}
+	}()
+	select {
+	case addr, ok := <-line:
+		if !ok || addr == "" {
+			t.Fatal("dbus-daemon printed no address")
+		}
+		return addr
+	case <-time.After(10 * time.Second):
+		t.Fatal("dbus-daemon did not start within 10 s")
+	}
+	return ""
+}
+
+func connect(t *testing.T, addr string) *dbus.Conn {
+	t.Helper()
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatalf("connecting to the private bus: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// ---- the panel: a StatusNotifierWatcher ----
+
+type fakeWatcher struct {
+	conn  *dbus.Conn
+	props *prop.Properties
+	mu    sync.Mutex
+	items []string
+	regs  chan string // sender of each RegisterStatusNotifierItem
+}
+
+func (w *fakeWatcher) RegisterStatusNotifierItem(sender dbus.Sender, service string) *dbus.Error {
+	item := service
+	if strings.HasPrefix(service, "/") {
+		item = string(sender) + service
+	}
+	w.mu.Lock()
+	w.items = append(w.items, item)
+	items := append([]string(nil), w.items...)
+	w.mu.Unlock()
+	w.props.SetMust("org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems", items)
+	select {
+	case w.regs <- string(sender):
+	default:
+	}
+	return nil
+}
+
+func (w *fakeWatcher) RegisterStatusNotifierHost(string) *dbus.Error { return nil }
+
+// startWatcher takes org.kde.StatusNotifierWatcher on a connection of its own.
+func startWatcher(t *testing.T, addr string) *fakeWatcher {
+	t.Helper()
+	w := &fakeWatcher{conn: connect(t, addr), regs: make(chan string, 8)}
+	if err := w.conn.Export(w, watcherPath, watcherName); err != nil {
+		t.Fatal(err)
+	}
+	props, err := prop.Export(w.conn, watcherPath, prop.Map{watcherName: {
+		"RegisteredStatusNotifierItems":  {Value: []string{}, Emit: prop.EmitTrue},
+		"IsStatusNotifierHostRegistered": {Value: true, Emit: prop.EmitTrue},
+		"ProtocolVersion":                {Value: int32(0), Emit: prop.EmitTrue},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.props = props
+	if reply, err := w.conn.RequestName(watcherName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("owning %s: %v %v", watcherName, reply, err)
+	}
+	return w
+}
+
+// ---- the notification service ----
+
+type notification struct {
+	App, Summary, Body string
+	Hints              map[string]dbus.Variant
+}
+
+type fakeNotifications struct {
+	conn *dbus.Conn
+	mu   sync.Mutex
+	got  []notification
+}
+
+func (n *fakeNotifications) Notify(app string, replaces uint32, icon, summary, body string, actions []string, hints map[string]dbus.Variant, timeout int32) (uint32, *dbus.Error) {
+	n.mu.Lock()
+	n.got = append(n.got, notification{app, summary, body, hints})
+	id := uint32(len(n.got))
+	n.mu.Unlock()
+	// Close it at once, before the reply, while beeep still listens on the
+	// shared connection: this is the two-argument signal that ends
+	// fyne.io/systray's own re-registration loop (DESIGN.md, library traps).
+	n.conn.Emit("/org/freedesktop/Notifications", "org.freedesktop.Notifications.NotificationClosed", id, uint32(1))
+	return id, nil
+}
+
+func (n *fakeNotifications) GetCapabilities() ([]string, *dbus.Error) {
+	return []string{"body"}, nil
+}
+
+func (n *fakeNotifications) GetServerInformation() (string, string, string, string, *dbus.Error) {
+	return "fake", "ccmux tests", "1", "1.2", nil
+}
+
+func (n *fakeNotifications) CloseNotification(uint32) *dbus.Error { return nil }
+
+func (n *fakeNotifications) all() []notification {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]notification(nil), n.got...)
+}
+
+func (n *fakeNotifications) find(summary string) (notification, bool) {
+	for _, m := range n.all() {
+		if m.Summary == summary {
+			return m, true
+		}
+	}
+	return notification{}, false
+}
+
+func startNotifications(t *testing.T, addr string) *fakeNotifications {
+	t.Helper()
+	n := &fakeNotifications{conn: connect(t, addr)}
+	if err := n.conn.Export(n, "/org/freedesktop/Notifications", "org.freedesktop.Notifications"); err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := n.conn.RequestName("org.freedesktop.Notifications", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("owning org.freedesktop.Notifications: %v %v", reply, err)
+	}
+	return n
+}
+
+// ---- reading and clicking the menu (com.canonical.dbusmenu) ----
+
+type menuItem struct {
+	ID      int32
+	Label   string
+	Enabled bool
+	Toggle  string // "checkmark" for checkboxes
+	Checked bool
+}
+
+type trayItem struct {
+	conn    *dbus.Conn
+	service string
+	menu    dbus.BusObject
+}
+
+// findItem waits for the app's org.kde.StatusNotifierItem-PID-* name and its Menu.
+func findItem(t *testing.T, conn *dbus.Conn, pid int) *trayItem {
+	t.Helper()
+	prefix := "org.kde.StatusNotifierItem-" + strconv.Itoa(pid) + "-"
+	var service string
+	eventually(t, "the app's StatusNotifierItem name", 20*time.Second, func() bool {
+		var names []string
+		conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names)
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) {
+				service = n
+				return true
+			}
+		}
+		return false
+	})
+	v, err := conn.Object(service, itemPath).GetProperty("org.kde.StatusNotifierItem.Menu")
+	if err != nil {
+		t.Fatalf("reading the item's Menu property: %v", err)
+	}
+	path, ok := v.Value().(dbus.ObjectPath)
+	if !ok {
+		t.Fatalf("Menu property is %T, want an object path", v.Value())
+	}
+	return &trayItem{conn: conn, service: service, menu: conn.Object(service, path)}
+}
+
+// layout reads the top-level menu items with GetLayout.
+func (it *trayItem) layout(t *testing.T) []menuItem {
+	t.Helper()
+	var rev uint32
+	var root struct {
+		ID       int32
+		Props    map[string]dbus.Variant
+		Children []dbus.Variant
+	}
+	call := it.menu.Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
+	if call.Err != nil {
+		t.Fatalf("GetLayout: %v", call.Err)
+	}
+	if err := call.Store(&rev, &root); err != nil {
+		t.Fatalf("GetLayout reply: %v", err)
+	}
+	var items []menuItem
+	for _, c := range root.Children {
+		fields, ok := c.Value().([]any)
+		if !ok || len(fields) != 3 {
+			t.Fatalf("menu child %v is not (ia{sv}av)", c)
+		}
+		props, _ := fields[1].(map[string]dbus.Variant)
+		if s, _ := props["type"].Value().(string); s == "separator" {
+			continue
+		}
+		m := menuItem{ID: fields[0].(int32), Enabled: true}
+		m.Label, _ = props["label"].Value().(string)
+		if v, ok := props["enabled"]; ok {
+			m.Enabled, _ = v.Value().(bool)
+		}
+		if v, ok := props["visible"]; ok {
+			if visible, _ := v.Value().(bool); !visible {
+				continue
+			}
+		}
+		m.Toggle, _ = props["toggle-type"].Value().(string)
+		if v, ok := props["toggle-state"]; ok {
+			state, _ := v.Value().(int32)
+			m.Checked = state == 1
+		}
+		items = append(items, m)
+	}
+	return items
+}
+
+// item returns the menu item whose label starts with prefix.
+func (it *trayItem) item(t *testing.T, prefix string) (menuItem, bool) {
+	for _, m := range it.layout(t) {
+		if strings.HasPrefix(m.Label, prefix) {
+			return m, true
+		}
+	}
+	return menuItem{}, false
+}
+
+// waitItem polls the menu until an item with the label prefix satisfies ok.
+func (it *trayItem) waitItem(t *testing.T, prefix, what string, ok func(menuItem) bool) menuItem {
+	t.Helper()
+	var got menuItem
+	eventually(t, what, 20*time.Second, func() bool {
+		m, found := it.item(t, prefix)
+		got = m
+		return found && ok(m)
+	})
+	return got
+}
+
+// click sends the dbusmenu "clicked" event for the item labelled prefix….
+func (it *trayItem) click(t *testing.T, prefix string) {
+	t.Helper()
+	m, ok := it.item(t, prefix)
+	if !ok {
+		t.Fatalf("no menu item %q in %+v", prefix, it.layout(t))
+	}
+	call := it.menu.Call("com.canonical.dbusmenu.Event", 0, m.ID, "clicked", dbus.MakeVariant(""), uint32(time.Now().Unix()))
+	if call.Err != nil {
+		t.Fatalf("clicking %q: %v", m.Label, call.Err)
+	}
+}
+
+// ---- the app's files and ports ----
+
+// freePort returns a loopback port nobody listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// writeConfig writes the default config with the proxy on port, plus extra TOML.
+func writeConfig(t *testing.T, home string, port int, extra string) string {
+	t.Helper()
+	text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1)
+	if text == config.DefaultTOML {
+		t.Fatal("the default config no longer says port = 13456; update the test")
+	}
+	dir := filepath.Join(home, config.DirName)
+	os.MkdirAll(dir, 0o700)
+	path := filepath.Join(dir, config.ConfigFileName)
+	if err := os.WriteFile(path, []byte(text+extra), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// healthy reports whether the proxy answers /health on port.
+func healthy(port int) bool {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// closed reports whether nothing accepts connections on port.
+func closed(port int) bool {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+	if err != nil {
+		return true
+	}
+	conn.Close()
+	return false
+}
+
+// lockedBuffer collects a process's output safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// app is a running ccmux binary.
+type runningApp struct {
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan error
+}
+
+// startApp runs ccmux with HOME and XDG_CONFIG_HOME under home.
+func startApp(t *testing.T, home string, env ...string) *runningApp {
+	t.Helper()
+	bin := ccmuxBinary(t)
+	stubs := filepath.Join(home, "stub-bin")
+	os.MkdirAll(stubs, 0o755)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(stubs, "xdg-open")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"XDG_CONFIG_DIRS=" + filepath.Join(home, "etc-xdg"),
+		"PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH"),
+		browserEnv + "=1",
+		"TMPDIR=" + home,
+	}, env...)
+	a := &runningApp{cmd: cmd, out: &lockedBuffer{}, exited: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = a.out, a.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-a.exited:
+		default:
+			cmd.Process.Kill()
+			<-a.exited
+		}
+		if t.Failed() {
+			t.Logf("ccmux output:\n%s", a.out.String())
+		}
+	})
+	return a
+}
+
+// wait waits for the app to exit and returns its exit status.
+func (a *runningApp) wait(t *testing.T, within time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-a.exited:
+		a.exited <- err // for Cleanup
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		t.Fatalf("waiting for ccmux: %v", err)
+	case <-time.After(within):
+		t.Fatalf("ccmux did not exit within %s", within)
+	}
+	return -1
+}
