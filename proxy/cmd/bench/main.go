@@ -1,0 +1,697 @@
+// Command bench measures ccmux's proxy against direct calls to a fake
+// Anthropic upstream on this machine, in one run, and prints a table with
+// the ratios, the proxy's CPU time per request and its memory.
+//
+//	go run ./proxy/cmd/bench          # about a minute
+//	go run ./proxy/cmd/bench -quick   # a few seconds, for a smoke test
+//
+// The proxy runs in a child process (this binary re-executed) so that its
+// CPU time and RSS are its own; the fake upstream and the clients run here.
+// Client, upstream and proxy share the machine's cores, as they would on a
+// laptop running Claude Code.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"ccmux/config"
+	"ccmux/proxy"
+	"ccmux/proxy/internal/fakeanthropic"
+)
+
+const (
+	roleEnv     = "CCMUX_BENCH_ROLE"
+	upstreamEnv = "CCMUX_BENCH_UPSTREAM"
+	keyEnv      = "CCMUX_BENCH_KEY"
+)
+
+// benchTOML maps the model Claude Code asks for to a dated name, so every
+// request through ccmux has its model rewritten (the costlier path).
+const benchTOML = `
+[server]
+host = "127.0.0.1"
+port = 13456
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "bench"
+provider_type = "anthropic"
+auth_type = "api_key"
+api_key = "$` + keyEnv + `"
+base_url = %q
+models = ["claude-*"]
+[[models]]
+name = "claude-sonnet-4-5"
+[[models.mappings]]
+actual_model = "claude-sonnet-4-5-20250929"
+priority = 1
+provider = "bench"
+`
+
+func main() {
+	if os.Getenv(roleEnv) == "proxy" {
+		os.Exit(runProxy())
+	}
+	quick := flag.Bool("quick", false, "run every phase briefly (smoke test, numbers are rough)")
+	flag.Parse()
+	if err := run(*quick); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// runProxy is the child: a ccmux proxy that answers "stats" on stdin with
+// its CPU time and RSS, and stops at EOF.
+func runProxy() int {
+	cfg, err := config.Parse("bench config", []byte(fmt.Sprintf(benchTOML, os.Getenv(upstreamEnv))))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cfg.Server.Port = 0
+	// Log every request as `ccmux start` does, to a sink, so its cost counts.
+	srv := &proxy.Server{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"}
+	if err := srv.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("LISTEN %s\n", srv.Addr())
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if sc.Text() == "stats" {
+			fmt.Printf("STATS %d %d\n", cpuTime().Nanoseconds(), rssBytes())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Stop(ctx)
+	return 0
+}
+
+// cpuTime is this process's user+system CPU time (getrusage).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssBytes is the resident set size from /proc/self/status (0 where absent).
+func rssBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// child is the proxy process.
+type child struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	addr  string
+	mu    sync.Mutex
+	stats func() (time.Duration, int64)
+}
+
+func startChild(upstream string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, in: in, out: bufio.NewReader(outPipe)}
+	line, err := c.out.ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("the proxy process did not start: %v %q", err, line)
+	}
+	c.addr = addr
+	return c, nil
+}
+
+// sample asks the child for its CPU time and RSS.
+func (c *child) sample() (cpu time.Duration, rss int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintln(c.in, "stats")
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return 0, 0
+	}
+	var ns int64
+	fmt.Sscanf(line, "STATS %d %d", &ns, &rss)
+	return time.Duration(ns), rss
+}
+
+func (c *child) stop() error {
+	c.in.Close()
+	return c.cmd.Wait()
+}
+
+// target is where requests go: the upstream itself or ccmux in front of it.
+type target struct {
+	name   string
+	url    string
+	client *http.Client
+}
+
+func newTarget(name, base string) *target {
+	return &target{name: name, url: base + "/v1/messages", client: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 2000, DisableCompression: true,
+	}}}
+}
+
+func (t *target) request(ctx context.Context, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("anthropic-beta", "claude-code-20250219,interleaved-thinking-2025-05-14")
+	req.Header.Set("User-Agent", "claude-cli/2.0.14 (external, cli)")
+	req.Header.Set("X-Api-Key", "client-key")
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s answered %d: %.200s", t.name, resp.StatusCode, b)
+	}
+	return resp, nil
+}
+
+// roundTrip sends one non-streaming request and reads the whole answer.
+func (t *target) roundTrip(body []byte) (time.Duration, error) {
+	start := time.Now()
+	resp, err := t.request(context.Background(), body)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(start), err
+}
+
+// load is the result of one phase.
+type load struct {
+	lat      []time.Duration
+	elapsed  time.Duration
+	requests int
+}
+
+func (l load) rps() float64 { return float64(l.requests) / l.elapsed.Seconds() }
+
+// sequential runs n requests from one client.
+func sequential(t *target, body []byte, n int) (load, error) {
+	l := load{lat: make([]time.Duration, 0, n)}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		d, err := t.roundTrip(body)
+		if err != nil {
+			return l, err
+		}
+		l.lat = append(l.lat, d)
+	}
+	l.elapsed, l.requests = time.Since(start), n
+	return l, nil
+}
+
+// concurrent runs clients keep-alive clients for d.
+func concurrent(t *target, body []byte, clients int, d time.Duration) (load, error) {
+	var (
+		mu    sync.Mutex
+		all   []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				lat, err := t.roundTrip(body)
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, lat)
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return load{lat: all, elapsed: time.Since(start), requests: len(all)}, first
+}
+
+// firstEvent sends a streaming request and times the first event's arrival.
+func firstEvent(t *target, body []byte) (time.Duration, error) {
+	start := time.Now()
+	resp, err := t.request(context.Background(), body)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, fmt.Errorf("%s: stream ended before its first event: %w", t.name, err)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+	}
+	d := time.Since(start)
+	_, err = io.Copy(io.Discard, br)
+	return d, err
+}
+
+// eventDelays runs streams whose deltas carry the upstream's write time and
+// returns how long each delta took to reach the client.
+func eventDelays(t *target, body []byte, streams int) ([]time.Duration, error) {
+	var (
+		mu    sync.Mutex
+		all   []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < streams; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := t.request(context.Background(), body)
+			if err != nil {
+				mu.Lock()
+				first = err
+				mu.Unlock()
+				return
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			var mine []time.Duration
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					break
+				}
+				now := time.Now().UnixNano()
+				if i := bytes.Index(line, []byte(`"text_delta","text":"`)); i >= 0 {
+					rest := line[i+len(`"text_delta","text":"`):]
+					if j := bytes.IndexByte(rest, '"'); j > 0 {
+						if stamp, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
+							mine = append(mine, time.Duration(now-stamp))
+						}
+					}
+				}
+			}
+			mu.Lock()
+			all = append(all, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, first
+}
+
+// openStreams holds n streams open through t and calls measure while they are.
+func openStreams(t *target, up *fakeanthropic.Upstream, body []byte, n int, measure func()) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		ready atomic.Int64
+		errs  = make(chan error, n)
+		wg    sync.WaitGroup
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := t.request(ctx, body)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(bytes.TrimSpace(line)) == 0 {
+					break
+				}
+			}
+			ready.Add(1)
+			io.Copy(io.Discard, br)
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for ready.Load() < int64(n) {
+		select {
+		case err := <-errs:
+			cancel()
+			up.Release()
+			wg.Wait()
+			return fmt.Errorf("opening %d streams: %w", n, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			up.Release()
+			wg.Wait()
+			return fmt.Errorf("only %d of %d streams opened within a minute", ready.Load(), n)
+		}
+	}
+	measure()
+	up.Release()
+	wg.Wait()
+	return nil
+}
+
+func percentile(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+// row is one line of the table.
+type row struct {
+	metric, direct, ccmux, ratio, added, target, verdict string
+}
+
+type table struct{ rows []row }
+
+func (tb *table) add(r row) { tb.rows = append(tb.rows, r) }
+
+// latency adds p50 and p99 rows comparing direct and ccmux.
+func (tb *table) latency(name string, direct, via []time.Duration, target50 time.Duration) {
+	for _, p := range []struct {
+		label string
+		q     float64
+	}{{"p50", 0.50}, {"p99", 0.99}} {
+		d, c := percentile(direct, p.q), percentile(via, p.q)
+		r := row{metric: name + " " + p.label, direct: us(d), ccmux: us(c),
+			ratio: fmt.Sprintf("%.2fx", float64(c)/float64(d)), added: signedUS(c - d)}
+		if p.label == "p50" && target50 > 0 {
+			r.target = "added ≤ " + us(target50)
+			r.verdict = verdict(c-d <= target50)
+		}
+		tb.add(r)
+	}
+}
+
+func us(d time.Duration) string {
+	switch {
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+}
+
+func signedUS(d time.Duration) string {
+	if d < 0 {
+		return "-" + us(-d)
+	}
+	return "+" + us(d)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
+
+func (tb *table) print(w io.Writer) {
+	head := row{"metric", "direct", "ccmux", "ratio", "added", "target", ""}
+	widths := make([]int, 7)
+	all := append([]row{head}, tb.rows...)
+	for _, r := range all {
+		for i, c := range r.cells() {
+			widths[i] = max(widths[i], len([]rune(c)))
+		}
+	}
+	for n, r := range all {
+		var b strings.Builder
+		for i, c := range r.cells() {
+			pad := widths[i] - len([]rune(c))
+			if i == 0 || i >= 5 {
+				b.WriteString(c + strings.Repeat(" ", pad))
+			} else {
+				b.WriteString(strings.Repeat(" ", pad) + c)
+			}
+			b.WriteString("  ")
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if n == 0 {
+			total := 0
+			for _, wd := range widths {
+				total += wd + 2
+			}
+			fmt.Fprintln(w, strings.Repeat("-", total-2))
+		}
+	}
+}
+
+func (r row) cells() []string {
+	return []string{r.metric, r.direct, r.ccmux, r.ratio, r.added, r.target, r.verdict}
+}
+
+// phase sizes: full run, then -quick.
+type sizes struct {
+	seq1K, seq400K, ttfe int
+	conc               time.Duration
+	streams, events    int
+	open               int
+}
+
+func run(quick bool) error {
+	sz := sizes{seq1K: 5000, seq400K: 400, ttfe: 1000, conc: 4 * time.Second, streams: 16, events: 30, open: 1000}
+	if quick {
+		sz = sizes{seq1K: 300, seq400K: 30, ttfe: 50, conc: 500 * time.Millisecond, streams: 4, events: 5, open: 100}
+	}
+	began := time.Now()
+	up := fakeanthropic.New()
+	defer up.Close()
+	up.Record = false
+	proc, err := startChild(up.URL)
+	if err != nil {
+		return err
+	}
+	defer proc.stop()
+	direct := newTarget("direct", up.URL)
+	via := newTarget("ccmux", "http://"+proc.addr)
+	body1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", false)
+	body400K := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
+	stream1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", true)
+
+	_, rssIdle := proc.sample()
+	tb := &table{}
+	fmt.Fprintf(os.Stderr, "bench: %s, %d CPUs, fake upstream and clients in this process, ccmux in pid %d\n",
+		runtime.Version(), runtime.NumCPU(), proc.cmd.Process.Pid)
+
+	// Warm both paths: connections, pools, page faults.
+	for _, t := range []*target{direct, via} {
+		if _, err := sequential(t, body1K, 200); err != nil {
+			return err
+		}
+		if _, err := sequential(t, body400K, 10); err != nil {
+			return err
+		}
+	}
+
+	step := func(s string) { fmt.Fprintf(os.Stderr, "bench: %s (%.0fs)\n", s, time.Since(began).Seconds()) }
+
+	// 1 client, 1 KB.
+	step("non-streaming, 1 client")
+	d1, err := sequential(direct, body1K, sz.seq1K)
+	if err != nil {
+		return err
+	}
+	cpu0, _ := proc.sample()
+	v1, err := sequential(via, body1K, sz.seq1K)
+	if err != nil {
+		return err
+	}
+	cpu1, _ := proc.sample()
+	cpuSeq1K := (cpu1 - cpu0) / time.Duration(v1.requests)
+	tb.latency("non-stream 1 KB, 1 client", d1.lat, v1.lat, 100*time.Microsecond)
+
+	// 1 client, 400 KB.
+	d4, err := sequential(direct, body400K, sz.seq400K)
+	if err != nil {
+		return err
+	}
+	cpu0, _ = proc.sample()
+	v4, err := sequential(via, body400K, sz.seq400K)
+	if err != nil {
+		return err
+	}
+	cpu1, _ = proc.sample()
+	cpuSeq400K := (cpu1 - cpu0) / time.Duration(v4.requests)
+	tb.latency("non-stream 400 KB, 1 client", d4.lat, v4.lat, 2*time.Millisecond)
+
+	// 32 clients.
+	step("non-streaming, 32 clients")
+	if _, err := concurrent(via, body1K, 32, sz.conc/4); err != nil { // warm 32 upstream connections
+		return err
+	}
+	dc, err := concurrent(direct, body1K, 32, sz.conc)
+	if err != nil {
+		return err
+	}
+	conns0 := up.Conns()
+	cpu0, _ = proc.sample()
+	vc, err := concurrent(via, body1K, 32, sz.conc)
+	if err != nil {
+		return err
+	}
+	cpu1, _ = proc.sample()
+	newConns := up.Conns() - conns0
+	cpuConc := (cpu1 - cpu0) / time.Duration(max(vc.requests, 1))
+	tb.latency("non-stream 1 KB, 32 clients", dc.lat, vc.lat, 0)
+	ratio := vc.rps() / dc.rps()
+	tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
+		ratio: fmt.Sprintf("%.2fx", ratio), target: "≥ 0.45x of direct", verdict: verdict(ratio >= 0.45)})
+
+	dc4, err := concurrent(direct, body400K, 32, sz.conc/2)
+	if err != nil {
+		return err
+	}
+	vc4, err := concurrent(via, body400K, 32, sz.conc/2)
+	if err != nil {
+		return err
+	}
+	tb.add(row{metric: "non-stream 400 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc4.rps()), ccmux: fmt.Sprintf("%.0f", vc4.rps()),
+		ratio: fmt.Sprintf("%.2fx", vc4.rps()/dc4.rps())})
+
+	// Streaming: time to first event.
+	step("streaming")
+	var dt, vt []time.Duration
+	for i := 0; i < sz.ttfe; i++ {
+		for _, tg := range []*target{direct, via} {
+			d, err := firstEvent(tg, stream1K)
+			if err != nil {
+				return err
+			}
+			if tg == direct {
+				dt = append(dt, d)
+			} else {
+				vt = append(vt, d)
+			}
+		}
+	}
+	tb.latency("stream time to first event", dt, vt, 0)
+
+	// Event delay with events 50 ms apart.
+	up.SetBehavior(fakeanthropic.Behavior{EventGap: 50 * time.Millisecond, Deltas: sz.events, Stamp: true})
+	de, err := eventDelays(direct, stream1K, sz.streams)
+	if err != nil {
+		return err
+	}
+	ve, err := eventDelays(via, stream1K, sz.streams)
+	if err != nil {
+		return err
+	}
+	up.SetBehavior(fakeanthropic.Behavior{})
+	for _, p := range []struct {
+		label string
+		q     float64
+	}{{"p50", 0.5}, {"p99", 0.99}, {"max", 1}} {
+		d, c := percentile(de, p.q), percentile(ve, p.q)
+		r := row{metric: fmt.Sprintf("SSE event delay, %d streams, %s", sz.streams, p.label), direct: us(d), ccmux: us(c), added: signedUS(c - d)}
+		if p.label == "max" {
+			r.target, r.verdict = "each ≤ 1 ms after written", verdict(c <= time.Millisecond)
+		}
+		tb.add(r)
+	}
+
+	// CPU and connection reuse.
+	tb.add(row{metric: "proxy CPU per request, 1 KB, 1 client", ccmux: us(cpuSeq1K), target: "≤ 60 µs", verdict: verdict(cpuSeq1K <= 60*time.Microsecond)})
+	tb.add(row{metric: "proxy CPU per request, 1 KB, 32 clients", ccmux: us(cpuConc)})
+	tb.add(row{metric: "proxy CPU per request, 400 KB, 1 client", ccmux: us(cpuSeq400K)})
+	per1000 := float64(newConns) * 1000 / float64(max(vc.requests, 1))
+	tb.add(row{metric: "new upstream connections per 1,000 requests", ccmux: fmt.Sprintf("%.2f", per1000), target: "≈ 0 once warm", verdict: verdict(per1000 < 1)})
+
+	// Memory.
+	step(fmt.Sprintf("%d open streams", sz.open))
+	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	var rssOpen int64
+	if err := openStreams(via, up, stream1K, sz.open, func() { _, rssOpen = proc.sample() }); err != nil {
+		return err
+	}
+	up.SetBehavior(fakeanthropic.Behavior{})
+	tb.add(row{metric: "proxy RSS idle", ccmux: mb(rssIdle), target: "≤ 25 MB", verdict: verdict(rssIdle <= 25<<20)})
+	tb.add(row{metric: fmt.Sprintf("proxy RSS with %d open streams", sz.open), ccmux: mb(rssOpen), target: "≤ 150 MB", verdict: verdict(rssOpen <= 150<<20)})
+
+	fmt.Printf("ccmux proxy vs direct to a fake Anthropic upstream (%s, %d CPUs, %s; bodies %d B and %d B)\n\n",
+		runtime.Version(), runtime.NumCPU(), time.Now().Format("2006-01-02"), len(body1K), len(body400K))
+	tb.print(os.Stdout)
+	fmt.Printf("\nfinished in %.0f s\n", time.Since(began).Seconds())
+	if err := proc.stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("the proxy process: %w", err)
+	}
+	return nil
+}
