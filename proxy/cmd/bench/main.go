@@ -522,9 +522,9 @@ func (r row) cells() []string {
 // phase sizes: full run, then -quick.
 type sizes struct {
 	seq1K, seq400K, ttfe int
-	conc               time.Duration
-	streams, events    int
-	open               int
+	conc                 time.Duration
+	streams, events      int
+	open                 int
 }
 
 func run(quick bool) error {
