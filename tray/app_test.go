@@ -494,3 +494,102 @@ func TestQuitStopsTheProxy(t *testing.T) {
 		})
 	}
 }
+
+func TestProxyThatCannotStartAtLaunch(t *testing.T) {
+	h := &harness{
+		t:      t,
+		auth:   newFakeAuth(Account{SignedIn: true}),
+		proxy:  &fakeProxy{startErr: errors.New("cannot listen on 127.0.0.1:13456: the address is already in use")},
+		notes:  &fakeNotifier{got: make(chan note, 32)},
+		auto:   &fakeAutostart{},
+		opened: make(chan string, 1),
+		clicks: make(chan action),
+		views:  make(chan view, 256),
+		done:   make(chan error, 1),
+	}
+	h.run()
+	n := h.waitNote("Proxy could not start")
+	if n.message != "Cannot listen on 127.0.0.1:13456: the address is already in use." {
+		t.Errorf("notification = %q", n.message)
+	}
+	v := h.waitView("the error", func(v view) bool { return v.Icon == assets.Error })
+	if v.ProxyChecked || !v.ProxyEnabled {
+		t.Errorf("proxy item after a failed start: checked %v, enabled %v", v.ProxyChecked, v.ProxyEnabled)
+	}
+}
+
+func TestForwardClicksStopsOnClosedChannel(t *testing.T) {
+	clicked := make(chan struct{})
+	out := make(chan action, 4)
+	done := make(chan struct{})
+	go func() { forwardClicks(context.Background(), clicked, clickQuit, out); close(done) }()
+	clicked <- struct{}{}
+	if got := <-out; got != clickQuit {
+		t.Fatalf("forwarded %v", got)
+	}
+	close(clicked) // what systray's Remove and ResetMenu do
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("forwardClicks kept reading a closed ClickedCh")
+	}
+	if len(out) != 0 {
+		t.Errorf("a closed channel produced %d phantom clicks", len(out))
+	}
+}
+
+// hungNotifier never returns, like a notification service that stopped answering.
+type hungNotifier struct{ release chan struct{} }
+
+func (h hungNotifier) Notify(string, string) error { <-h.release; return nil }
+
+type failingNotifier struct{ calls chan struct{} }
+
+func (f failingNotifier) Notify(string, string) error {
+	f.calls <- struct{}{}
+	return errors.New("org.freedesktop.Notifications: no such name")
+}
+
+func TestNotificationsNeverBlockOrFail(t *testing.T) {
+	hung := hungNotifier{release: make(chan struct{})}
+	defer close(hung.release)
+	q := newNoteQueue(hung, slog.New(slog.DiscardHandler))
+	sent := make(chan struct{})
+	go func() {
+		for range 3 * noteBacklog { // more than the backlog holds
+			q.send("title", "message")
+		}
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-time.After(5 * time.Second):
+		t.Fatal("send blocked behind a hung notification service")
+	}
+	q.close()
+	q.send("after close", "is dropped, not a panic")
+
+	var logged strings.Builder
+	calls := make(chan struct{}, 2)
+	f := newNoteQueue(failingNotifier{calls}, slog.New(slog.NewTextHandler(&syncWriter{w: &logged}, nil)))
+	f.send("a", "b")
+	f.send("c", "d")
+	<-calls
+	<-calls
+	f.close()
+	<-f.done
+	if got := logged.String(); strings.Count(got, "could not show a notification") != 2 {
+		t.Errorf("failures were not logged:\n%s", got)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
