@@ -10,5 +10,6 @@ import (
 // and dark mode; systray needs a non-empty slice here or it panics.
 func setIcon(i assets.Icon) { systray.SetTemplateIcon(assets.Template(i), assets.PNG(i)) }
 
-// setTitle does nothing: on macOS a title is text beside the menu-bar icon.
-func setTitle(string) {}
+// beforeRun does nothing: the status item exists only once Run has started,
+// and a title would show as text beside the menu-bar icon.
+func beforeRun(view) {}

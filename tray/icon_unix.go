@@ -11,5 +11,11 @@ import (
 // setIcon sends the PNG as the StatusNotifierItem's pixmap.
 func setIcon(i assets.Icon) { systray.SetIcon(assets.PNG(i)) }
 
-// setTitle must run before systray.Run: the item's D-Bus Id is taken from it.
-func setTitle(t string) { systray.SetTitle(t) }
+// beforeRun sets what fyne.io/systray reads when it exports the item: the
+// title (the item's D-Bus Id comes from it), and the icon and tooltip, which
+// are lost if they change while the item is being exported.
+func beforeRun(v view) {
+	systray.SetTitle("ccmux")
+	setIcon(v.Icon)
+	systray.SetTooltip(v.Tooltip)
+}

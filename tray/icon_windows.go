@@ -9,4 +9,5 @@ import (
 // setIcon passes .ico bytes: the Windows notification area loads nothing else.
 func setIcon(i assets.Icon) { systray.SetIcon(assets.ICO(i)) }
 
-func setTitle(t string) { systray.SetTitle(t) }
+// beforeRun does nothing: the Windows tray takes an icon only once it is ready.
+func beforeRun(view) {}

@@ -17,9 +17,11 @@ type trayMenu struct {
 // fyne.io/systray drops a click outright when nobody is receiving.
 const clickBacklog = 32
 
-// newTrayMenu builds the menu showing v (whose icon and tooltip are already set).
+// newTrayMenu shows v: icon, tooltip and menu.
 func newTrayMenu(v view) *trayMenu {
 	m := &trayMenu{shown: v}
+	setIcon(v.Icon)
+	systray.SetTooltip(v.Tooltip)
 	m.status = systray.AddMenuItem(v.Status, "")
 	m.status.Disable()
 	m.signIn = systray.AddMenuItem(v.SignIn, "")

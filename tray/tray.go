@@ -86,12 +86,8 @@ func Run(ctx context.Context, opts Options) error {
 	defer cancel()
 	started := make(chan struct{})
 	loopDone := make(chan error, 1)
-	// Before Run: fyne.io/systray derives the item's D-Bus Id from the title,
-	// and an icon set while it exports the item can be lost.
 	first := render(a.st, a.now(), a.loc)
-	setTitle("ccmux")
-	setIcon(first.Icon)
-	systray.SetTooltip(first.Tooltip)
+	beforeRun(first)
 	systray.Run(func() {
 		// onReady must return quickly: GetLayout waits for it.
 		close(started)
