@@ -197,16 +197,27 @@ type payload struct {
 	mu   sync.Mutex
 }
 
-var payloadPool = sync.Pool{New: func() any { return new(payload) }}
+// payloadClasses are the buffer sizes pooled, one pool each, so a small
+// request never pins a buffer sized for a 400 KB conversation (which matters
+// with 1,000 open streams). Larger bodies are left to the garbage collector.
+var payloadClasses = [...]int{8 << 10, 64 << 10, 512 << 10, 4 << 20}
 
-// maxPooledPayload keeps rare huge bodies from pinning memory in the pool.
-const maxPooledPayload = 4 << 20
+var payloadPools [len(payloadClasses)]sync.Pool
 
-func newPayload() *payload {
-	p := payloadPool.Get().(*payload)
-	p.b = p.b[:0]
-	p.refs = 1
-	return p
+// newPayload returns an empty payload with room for size bytes.
+func newPayload(size int) *payload {
+	for i, c := range payloadClasses {
+		if size <= c {
+			p, _ := payloadPools[i].Get().(*payload)
+			if p == nil {
+				p = &payload{b: make([]byte, 0, c)}
+			}
+			p.b = p.b[:0]
+			p.refs = 1
+			return p
+		}
+	}
+	return &payload{b: make([]byte, 0, size), refs: 1}
 }
 
 func (p *payload) retain() {
@@ -220,8 +231,14 @@ func (p *payload) release() {
 	p.refs--
 	done := p.refs == 0
 	p.mu.Unlock()
-	if done && cap(p.b) <= maxPooledPayload {
-		payloadPool.Put(p)
+	if !done {
+		return
+	}
+	for i, c := range payloadClasses {
+		if cap(p.b) == c {
+			payloadPools[i].Put(p)
+			return
+		}
 	}
 }
 

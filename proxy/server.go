@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -180,12 +181,9 @@ func readBody(w http.ResponseWriter, r *http.Request) (*payload, bool) {
 			fmt.Sprintf("the request body is larger than %d MiB", MaxBodyBytes>>20))
 		return nil, false
 	}
-	p := newPayload()
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if r.ContentLength > 0 {
-		if cap(p.b) < int(r.ContentLength) {
-			p.b = make([]byte, 0, r.ContentLength)
-		}
+	if r.ContentLength >= 0 {
+		p := newPayload(int(r.ContentLength))
 		p.b = p.b[:r.ContentLength]
 		if _, err := io.ReadFull(body, p.b); err != nil {
 			p.release()
@@ -194,6 +192,7 @@ func readBody(w http.ResponseWriter, r *http.Request) (*payload, bool) {
 		}
 		return p, true
 	}
+	p := newPayload(0)
 	for {
 		if len(p.b) == cap(p.b) {
 			p.b = append(p.b, 0)[:len(p.b)]
@@ -223,7 +222,10 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 	if !ok {
 		return
 	}
-	defer body.release()
+	// The body goes back to its pool as soon as an answer is committed:
+	// a stream may stay open for minutes and must not pin it.
+	release := sync.OnceFunc(body.release)
+	defer release()
 	f, err := scanRouting(body.b)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
@@ -246,11 +248,12 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 			return
 		}
 	}
-	h.forward(w, r, body, &f, rt, countTokens)
+	h.forward(w, r, body, release, &f, rt, countTokens)
 }
 
 // forward tries the candidates in order and relays the first usable answer.
-func (h *handler) forward(w *exchange, r *http.Request, body *payload, f *routingFields, rt Route, countTokens bool) {
+// release gives body back once an answer is committed.
+func (h *handler) forward(w *exchange, r *http.Request, body *payload, release func(), f *routingFields, rt Route, countTokens bool) {
 	ctx := r.Context()
 	var (
 		failures     []string
@@ -262,7 +265,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, f *routin
 		w.provider, w.modelSent = c.Provider, c.Model
 		sent := body
 		if c.Model != f.Model || f.modelStart < 0 {
-			sent = newPayload()
+			sent = newPayload(len(body.b) + len(c.quoted))
 			sent.b = rewriteModel(sent.b, body.b, f, c.quoted)
 		}
 		resp, err := h.s.try(ctx, h.st, r, c, sent)
@@ -299,7 +302,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, f *routin
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "status", resp.StatusCode)
 			continue
 		}
-		if h.relay(w, resp, c) {
+		if h.relay(w, resp, c, release) {
 			return
 		}
 		failures = append(failures, c.Provider+": the stream ended before its first event")
@@ -311,7 +314,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, f *routin
 		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.b)})
 	case lastReply != nil:
 		// The client gets the last upstream error as the upstream sent it.
-		h.relay(w, lastReply, Candidate{})
+		h.relay(w, lastReply, Candidate{}, release)
 	case signIn != "":
 		writeError(w, http.StatusUnauthorized, "authentication_error",
 			fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray (%s)", signIn, strings.Join(failures, "; ")))
@@ -324,9 +327,10 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, f *routin
 // relay sends an upstream answer to the client. For an event stream it reads
 // the first event before committing, and reports false (nothing written) when
 // the upstream died before it, so the next candidate can still be tried.
-func (h *handler) relay(w *exchange, resp *http.Response, c Candidate) bool {
+func (h *handler) relay(w *exchange, resp *http.Response, c Candidate, commit func()) bool {
 	defer resp.Body.Close()
 	if !isEventStream(resp) {
+		commit()
 		copyResponseHeader(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
 		copyBody(w, resp.Body)
@@ -339,6 +343,7 @@ func (h *handler) relay(w *exchange, resp *http.Response, c Candidate) bool {
 		h.s.logger().Warn("upstream stream failed before its first event", "provider", c.Provider, "error", err)
 		return false
 	}
+	commit()
 	hdr := w.Header()
 	copyResponseHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")

@@ -20,10 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,7 +97,20 @@ func runProxy() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Printf("LISTEN %s\n", srv.Addr())
+	// CCMUX_BENCH_CPUPROFILE=FILE profiles the proxy process, for tuning.
+	if path := os.Getenv("CCMUX_BENCH_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	// A plain httputil.ReverseProxy to the same upstream, as a yardstick.
+	rp, err := startReverseProxy(os.Getenv(upstreamEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("LISTEN %s %s\n", srv.Addr(), rp)
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		if sc.Text() == "stats" {
@@ -104,6 +121,24 @@ func runProxy() int {
 	defer cancel()
 	srv.Stop(ctx)
 	return 0
+}
+
+// startReverseProxy serves a plain httputil.ReverseProxy to upstream on a
+// loopback port and returns its address.
+func startReverseProxy(upstream string) (string, error) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true}
+	rp.FlushInterval = -1
+	go http.Serve(ln, rp)
+	return ln.Addr().String(), nil
 }
 
 // cpuTime is this process's user+system CPU time (getrusage).
@@ -130,12 +165,12 @@ func rssBytes() int64 {
 
 // child is the proxy process.
 type child struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	addr  string
-	mu    sync.Mutex
-	stats func() (time.Duration, int64)
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+	addr   string // ccmux
+	rpAddr string // the httputil.ReverseProxy yardstick
+	mu     sync.Mutex
 }
 
 func startChild(upstream string) (*child, error) {
@@ -144,7 +179,7 @@ func startChild(upstream string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+os.Getenv("CCMUX_BENCH_PROCS"), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -159,12 +194,12 @@ func startChild(upstream string) (*child, error) {
 	}
 	c := &child{cmd: cmd, in: in, out: bufio.NewReader(outPipe)}
 	line, err := c.out.ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "LISTEN ")
-	if err != nil || !ok {
+	fields := strings.Fields(line)
+	if err != nil || len(fields) != 3 || fields[0] != "LISTEN" {
 		cmd.Process.Kill()
 		return nil, fmt.Errorf("the proxy process did not start: %v %q", err, line)
 	}
-	c.addr = addr
+	c.addr, c.rpAddr = fields[1], fields[2]
 	return c, nil
 }
 
@@ -543,6 +578,7 @@ func run(quick bool) error {
 	defer proc.stop()
 	direct := newTarget("direct", up.URL)
 	via := newTarget("ccmux", "http://"+proc.addr)
+	yard := newTarget("httputil.ReverseProxy", "http://"+proc.rpAddr)
 	body1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", false)
 	body400K := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
 	stream1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", true)
@@ -553,16 +589,22 @@ func run(quick bool) error {
 		runtime.Version(), runtime.NumCPU(), proc.cmd.Process.Pid)
 
 	// Warm both paths: connections, pools, page faults.
-	for _, t := range []*target{direct, via} {
+	for _, t := range []*target{direct, via, yard} {
 		if _, err := sequential(t, body1K, 200); err != nil {
-			return err
-		}
-		if _, err := sequential(t, body400K, 10); err != nil {
 			return err
 		}
 	}
 
 	step := func(s string) { fmt.Fprintf(os.Stderr, "bench: %s (%.0fs)\n", s, time.Since(began).Seconds()) }
+
+	// Open streams first, before the 400 KB phases grow the heap.
+	step(fmt.Sprintf("%d open streams", sz.open))
+	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	var rssOpen int64
+	if err := openStreams(via, up, stream1K, sz.open, func() { _, rssOpen = proc.sample() }); err != nil {
+		return err
+	}
+	up.SetBehavior(fakeanthropic.Behavior{})
 
 	// 1 client, 1 KB.
 	step("non-streaming, 1 client")
@@ -578,8 +620,21 @@ func run(quick bool) error {
 	cpu1, _ := proc.sample()
 	cpuSeq1K := (cpu1 - cpu0) / time.Duration(v1.requests)
 	tb.latency("non-stream 1 KB, 1 client", d1.lat, v1.lat, 100*time.Microsecond)
+	y1, err := sequential(yard, body1K, sz.seq1K)
+	if err != nil {
+		return err
+	}
+	yardRow := func(name string, d, y time.Duration) {
+		tb.add(row{metric: name, direct: us(d), ccmux: us(y), ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
+	}
+	yardRow("  httputil.ReverseProxy instead, p50", percentile(d1.lat, 0.5), percentile(y1.lat, 0.5))
 
 	// 1 client, 400 KB.
+	for _, t := range []*target{direct, via} {
+		if _, err := sequential(t, body400K, 10); err != nil {
+			return err
+		}
+	}
 	d4, err := sequential(direct, body400K, sz.seq400K)
 	if err != nil {
 		return err
@@ -615,6 +670,13 @@ func run(quick bool) error {
 	ratio := vc.rps() / dc.rps()
 	tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
 		ratio: fmt.Sprintf("%.2fx", ratio), target: "≥ 0.45x of direct", verdict: verdict(ratio >= 0.45)})
+
+	yc, err := concurrent(yard, body1K, 32, sz.conc)
+	if err != nil {
+		return err
+	}
+	tb.add(row{metric: "  httputil.ReverseProxy instead, req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", yc.rps()),
+		ratio: fmt.Sprintf("%.2fx", yc.rps()/dc.rps()), target: "(yardstick, not ccmux)"})
 
 	dc4, err := concurrent(direct, body400K, 32, sz.conc/2)
 	if err != nil {
@@ -675,16 +737,10 @@ func run(quick bool) error {
 	per1000 := float64(newConns) * 1000 / float64(max(vc.requests, 1))
 	tb.add(row{metric: "new upstream connections per 1,000 requests", ccmux: fmt.Sprintf("%.2f", per1000), target: "≈ 0 once warm", verdict: verdict(per1000 < 1)})
 
-	// Memory.
-	step(fmt.Sprintf("%d open streams", sz.open))
-	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
-	var rssOpen int64
-	if err := openStreams(via, up, stream1K, sz.open, func() { _, rssOpen = proc.sample() }); err != nil {
-		return err
-	}
-	up.SetBehavior(fakeanthropic.Behavior{})
+	_, rssAfter := proc.sample()
 	tb.add(row{metric: "proxy RSS idle", ccmux: mb(rssIdle), target: "≤ 25 MB", verdict: verdict(rssIdle <= 25<<20)})
 	tb.add(row{metric: fmt.Sprintf("proxy RSS with %d open streams", sz.open), ccmux: mb(rssOpen), target: "≤ 150 MB", verdict: verdict(rssOpen <= 150<<20)})
+	tb.add(row{metric: "proxy RSS after the whole run", ccmux: mb(rssAfter)})
 
 	fmt.Printf("ccmux proxy vs direct to a fake Anthropic upstream (%s, %d CPUs, %s; bodies %d B and %d B)\n\n",
 		runtime.Version(), runtime.NumCPU(), time.Now().Format("2006-01-02"), len(body1K), len(body400K))
