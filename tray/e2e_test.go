@@ -163,6 +163,11 @@ func TestTrayEndToEnd(t *testing.T) {
 	if oauth.RefreshCount() == 0 {
 		t.Error("the refresher never tried to refresh")
 	}
+	var summaries []string
+	for _, m := range notes.all() {
+		summaries = append(summaries, m.Summary)
+	}
+	t.Logf("%d refresh attempts; notifications: %q", oauth.RefreshCount(), summaries)
 	if n := countSummary(notes.all(), "Claude sign-in could not be refreshed"); n != 1 {
 		t.Errorf("%d refresh-failure notifications for one failure streak (%d refresh attempts), want 1", n, oauth.RefreshCount())
 	}
