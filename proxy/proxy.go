@@ -1,6 +1,26 @@
 // Package proxy is the local Anthropic Messages API server: it routes each
 // request by model to the configured providers, fails over between them and
 // relays streams event by event. It never imports tray; tokens come through TokenSource.
+//
+// A request goes through three parts, as in net/http/httputil's ReverseProxy:
+// the Server (endpoints and security rules), the Router (which upstreams, in
+// what order) and the relay (bytes to the client, one SSE event at a time).
+// Only model, stream, thinking.type and tools[].type are read from a body;
+// the body is forwarded as sent, with only the model value rewritten.
+//
+// Rules every request meets: Host must be localhost, 127.0.0.1, [::1] or
+// server.host (403 otherwise, against DNS rebinding); an Origin header must be
+// in server.allowed_origins (403); bodies are limited to 32 MiB (413). When
+// server.api_key is set, /v1/* and the admin API need it (x-api-key or
+// Bearer); /health and HEAD / do not. The admin API (/api/oauth/*) answers
+// loopback peers only, POSTs must be application/json, and it is off (404)
+// when Server.Admin is nil.
+//
+// count_tokens is forwarded like a message; when every candidate answers 404
+// or 405 (an Anthropic-compatible vendor without the endpoint), the proxy
+// answers {"input_tokens": N} with N = request bytes / 4 rounded up: the same
+// estimate the long_context rule uses, which over-counts JSON punctuation and
+// under-counts non-Latin text.
 package proxy
 
 import (
@@ -56,7 +76,8 @@ type Server struct {
 	Logger  *slog.Logger // nil discards logs
 	Version string
 
-	mu       sync.Mutex // serialises Start and Stop
+	mu       sync.Mutex             // serialises Start and Stop
+	bound    atomic.Pointer[string] // the bound address while running
 	srv      *http.Server
 	ln       net.Listener
 	served   chan struct{} // closed when Serve returns
@@ -106,6 +127,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	served := make(chan struct{})
 	s.srv, s.ln, s.served = srv, ln, served
+	bound := ln.Addr().String()
+	s.bound.Store(&bound)
 	s.running.Store(true)
 	go func() {
 		defer close(served)
@@ -141,6 +164,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	waitGroup(&s.inflight, drainAfterClose)
 	s.transport.CloseIdleConnections()
 	s.srv, s.ln, s.served = nil, nil, nil
+	s.bound.Store(nil)
 	return nil
 }
 
@@ -160,11 +184,10 @@ func waitGroup(wg *sync.WaitGroup, d time.Duration) {
 func (s *Server) Running() bool { return s.running.Load() }
 
 // Addr is the address the server listens on (host:port), or the configured one when stopped.
+// It never waits for a Start or Stop in progress.
 func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		return s.ln.Addr().String()
+	if a := s.bound.Load(); a != nil {
+		return *a
 	}
 	return s.Config.Addr()
 }

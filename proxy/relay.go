@@ -144,11 +144,35 @@ func errorEvent(typ, msg string) []byte {
 
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyBody copies a non-streaming response with a pooled buffer.
-func copyBody(w io.Writer, r io.Reader) (int64, error) {
+// copyBody copies a response body with a pooled buffer. With flush set,
+// every read is sent on at once (a compressed event stream, whose events
+// cannot be told apart, still must not wait in a buffer).
+func copyBody(w *exchange, r io.Reader, flush bool) (int64, error) {
 	bp := copyPool.Get().(*[]byte)
 	defer copyPool.Put(bp)
-	return io.CopyBuffer(writerOnly{w}, r, *bp)
+	if !flush {
+		return io.CopyBuffer(writerOnly{w}, r, *bp)
+	}
+	var total int64
+	buf := *bp
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+			if ferr := w.Flush(); ferr != nil {
+				return total, ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses the pooled buffer.
@@ -182,6 +206,13 @@ func (e *exchange) Write(b []byte) (int, error) {
 
 // Flush sends buffered bytes to the client now.
 func (e *exchange) Flush() error {
+	switch f := e.ResponseWriter.(type) {
+	case interface{ FlushError() error }:
+		return f.FlushError()
+	case http.Flusher:
+		f.Flush()
+		return nil
+	}
 	return http.NewResponseController(e.ResponseWriter).Flush()
 }
 

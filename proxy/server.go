@@ -39,7 +39,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path))
-	if ex.provider != "" {
+	if ex.provider != "" || ex.modelAsked != "" {
 		attrs = append(attrs,
 			slog.String("model", ex.modelAsked),
 			slog.String("provider", ex.provider),
@@ -302,7 +302,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "status", resp.StatusCode)
 			continue
 		}
-		if h.relay(w, resp, c, release) {
+		if h.relay(w, r, resp, c, release) {
 			return
 		}
 		failures = append(failures, c.Provider+": the stream ended before its first event")
@@ -314,7 +314,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.b)})
 	case lastReply != nil:
 		// The client gets the last upstream error as the upstream sent it.
-		h.relay(w, lastReply, Candidate{}, release)
+		h.relay(w, r, lastReply, Candidate{}, release)
 	case signIn != "":
 		writeError(w, http.StatusUnauthorized, "authentication_error",
 			fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray (%s)", signIn, strings.Join(failures, "; ")))
@@ -327,13 +327,16 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 // relay sends an upstream answer to the client. For an event stream it reads
 // the first event before committing, and reports false (nothing written) when
 // the upstream died before it, so the next candidate can still be tried.
-func (h *handler) relay(w *exchange, resp *http.Response, c Candidate, commit func()) bool {
+func (h *handler) relay(w *exchange, r *http.Request, resp *http.Response, c Candidate, commit func()) bool {
 	defer resp.Body.Close()
 	if !isEventStream(resp) {
 		commit()
 		copyResponseHeader(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
-		copyBody(w, resp.Body)
+		streaming := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+		if _, err := copyBody(w, resp.Body, streaming); err != nil && r.Context().Err() == nil {
+			h.s.logger().Warn("relaying the answer failed", "provider", c.Provider, "error", err)
+		}
 		return true
 	}
 	er := newEventReader(resp.Body)
