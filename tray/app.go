@@ -60,6 +60,8 @@ type app struct {
 	expiringNotified bool // ExpiringSoon already told, until the next refresh or sign-in
 	expiredNotified  bool // Expired already told, until the next sign-in
 	cancelLogin      context.CancelFunc
+	events           <-chan AuthEvent // subscribed in prepare, so no change is missed
+	unsubscribe      func()
 
 	ctx     context.Context // the loop's lifetime; background work ends with it
 	results chan func()     // state changes from background work, applied on the loop
@@ -94,6 +96,8 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 // the proxy (a bind on loopback) before the tray appears, so the first icon
 // and menu are already right. A proxy that cannot start is told, not fatal.
 func (a *app) prepare(ctx context.Context) {
+	events, unsubscribe := a.auth.Events()
+	a.events, a.unsubscribe = events, sync.OnceFunc(unsubscribe)
 	a.st.account = a.auth.Account()
 	on, err := a.autostart.Enabled()
 	if err != nil {
@@ -118,8 +122,8 @@ func (a *app) loop(ctx context.Context, clicks <-chan action, show func(view)) e
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a.ctx = ctx
-	events, unsubscribe := a.auth.Events()
-	defer unsubscribe()
+	defer a.unsubscribe()
+	events := a.events
 
 	for {
 		a.show(show)

@@ -81,6 +81,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	a := newApp(opts, newBeeepNotifier(), platformAutostart(), openFile)
 	a.prepare(ctx)
+	defer a.unsubscribe()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
