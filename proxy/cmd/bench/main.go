@@ -179,7 +179,7 @@ func startChild(upstream string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS="+os.Getenv("CCMUX_BENCH_PROCS"), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
+	cmd.Env = append(os.Environ(), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -353,8 +353,10 @@ func firstEvent(t *target, body []byte) (time.Duration, error) {
 }
 
 // eventDelays runs streams whose deltas carry the upstream's write time and
-// returns how long each delta took to reach the client.
-func eventDelays(t *target, body []byte, streams int) ([]time.Duration, error) {
+// returns how long each delta took to reach the client. The streams start
+// spread over one event gap, as independent Claude Code sessions would be,
+// rather than all writing their events in the same microsecond.
+func eventDelays(t *target, body []byte, streams int, gap time.Duration) ([]time.Duration, error) {
 	var (
 		mu    sync.Mutex
 		all   []time.Duration
@@ -362,6 +364,9 @@ func eventDelays(t *target, body []byte, streams int) ([]time.Duration, error) {
 		wg    sync.WaitGroup
 	)
 	for i := 0; i < streams; i++ {
+		if i > 0 {
+			time.Sleep(gap / time.Duration(streams))
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -708,12 +713,13 @@ func run(quick bool) error {
 	tb.latency("stream time to first event", dt, vt, 0)
 
 	// Event delay with events 50 ms apart.
-	up.SetBehavior(fakeanthropic.Behavior{EventGap: 50 * time.Millisecond, Deltas: sz.events, Stamp: true})
-	de, err := eventDelays(direct, stream1K, sz.streams)
+	const gap = 50 * time.Millisecond
+	up.SetBehavior(fakeanthropic.Behavior{EventGap: gap, Deltas: sz.events, Stamp: true})
+	de, err := eventDelays(direct, stream1K, sz.streams, gap)
 	if err != nil {
 		return err
 	}
-	ve, err := eventDelays(via, stream1K, sz.streams)
+	ve, err := eventDelays(via, stream1K, sz.streams, gap)
 	if err != nil {
 		return err
 	}
