@@ -223,7 +223,11 @@ func (s *Server) prepare() (*state, error) {
 		}
 		st.upstreams[i] = u
 	}
-	s.transportOnce.Do(func() { s.transport = newTransport(s.Config.Server.Timeouts) })
+	s.transportOnce.Do(func() {
+		if s.transport == nil { // tests may install one that trusts their certificate
+			s.transport = newTransport(s.Config.Server.Timeouts)
+		}
+	})
 	return st, nil
 }
 

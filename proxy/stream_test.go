@@ -338,3 +338,41 @@ func TestStopDrains(t *testing.T) {
 		t.Fatal("the upstream stream was not cancelled by Stop")
 	}
 }
+
+// Upstreams that offer HTTP/2 over TLS get it, and a stream keeps flowing
+// event by event over it.
+func TestHTTP2Upstream(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := fakeanthropic.NewUnstarted()
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	cfg := mustConfig(t, apiKeyTOML(up.URL))
+	cfg.Server.Port = 0
+	srv := &Server{Config: cfg}
+	srv.transport = newTransport(cfg.Server.Timeouts)
+	srv.transport.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	for _, body := range []string{streamReq, `{"model":"claude-sonnet-4-5","messages":[]}`} {
+		resp, err := client.Post("http://"+srv.Addr()+"/v1/messages", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, resp)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, got)
+		}
+	}
+	reqs := up.Requests()
+	if len(reqs) != 2 || reqs[0].Proto != "HTTP/2.0" || reqs[1].Proto != "HTTP/2.0" {
+		t.Fatalf("upstream requests were not HTTP/2: %+v", reqs)
+	}
+	if up.Conns() != 1 {
+		t.Errorf("two requests used %d upstream connections, want 1", up.Conns())
+	}
+}

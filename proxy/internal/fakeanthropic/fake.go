@@ -45,6 +45,7 @@ type Behavior struct {
 // Request is what the fake received.
 type Request struct {
 	Method, Path, RawQuery string
+	Proto                  string // e.g. HTTP/1.1 or HTTP/2.0
 	Header                 http.Header
 	Body                   []byte
 	Model                  string
@@ -70,8 +71,16 @@ type Upstream struct {
 	ids       atomic.Int64
 }
 
-// New starts a fake on a loopback port.
+// New starts a fake on a loopback port (plain HTTP/1.1).
 func New() *Upstream {
+	u := NewUnstarted()
+	u.Start()
+	return u
+}
+
+// NewUnstarted returns a fake to start with Start or StartTLS (set
+// EnableHTTP2 first for HTTP/2, as api.anthropic.com speaks).
+func NewUnstarted() *Upstream {
 	u := &Upstream{Record: true, release: make(chan struct{}), cancelled: make(chan struct{}, 4096)}
 	u.Server = httptest.NewUnstartedServer(u)
 	u.Server.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -79,7 +88,6 @@ func New() *Upstream {
 			u.conns.Add(1)
 		}
 	}
-	u.Server.Start()
 	return u
 }
 
@@ -150,7 +158,7 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	model, stream := routingFields(body)
 	if u.Record {
-		req := Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Model: model, Stream: stream}
+		req := Request{Proto: r.Proto, Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body, Model: model, Stream: stream}
 		u.mu.Lock()
 		u.requests = append(u.requests, req)
 		u.mu.Unlock()
