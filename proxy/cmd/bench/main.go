@@ -15,6 +15,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,8 +77,9 @@ func main() {
 		os.Exit(runProxy())
 	}
 	quick := flag.Bool("quick", false, "run every phase briefly (smoke test, numbers are rough)")
+	useTLS := flag.Bool("tls", false, "serve the fake upstream over HTTPS with HTTP/2, as api.anthropic.com does")
 	flag.Parse()
-	if err := run(*quick); err != nil {
+	if err := run(*quick, *useTLS); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
@@ -173,13 +176,18 @@ type child struct {
 	mu     sync.Mutex
 }
 
-func startChild(upstream string) (*child, error) {
+// startChild starts the proxy process; caFile, when set, is the PEM file of
+// the fake upstream's certificate, trusted through SSL_CERT_FILE.
+func startChild(upstream, caFile string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key")
+	if caFile != "" {
+		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+caFile)
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -229,9 +237,9 @@ type target struct {
 	client *http.Client
 }
 
-func newTarget(name, base string) *target {
+func newTarget(name, base string, tlsConfig *tls.Config) *target {
 	return &target{name: name, url: base + "/v1/messages", client: &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: 2000, DisableCompression: true,
+		MaxIdleConnsPerHost: 2000, DisableCompression: true, TLSClientConfig: tlsConfig, ForceAttemptHTTP2: true,
 	}}}
 }
 
@@ -567,23 +575,43 @@ type sizes struct {
 	open                 int
 }
 
-func run(quick bool) error {
+func run(quick, useTLS bool) error {
 	sz := sizes{seq1K: 5000, seq400K: 400, ttfe: 1000, conc: 4 * time.Second, streams: 16, events: 30, open: 1000}
 	if quick {
 		sz = sizes{seq1K: 300, seq400K: 30, ttfe: 50, conc: 500 * time.Millisecond, streams: 4, events: 5, open: 100}
 	}
 	began := time.Now()
-	up := fakeanthropic.New()
-	defer up.Close()
+	up := fakeanthropic.NewUnstarted()
 	up.Record = false
-	proc, err := startChild(up.URL)
+	var (
+		caFile    string
+		tlsConfig *tls.Config
+		upstream  = "plain HTTP/1.1"
+	)
+	if useTLS {
+		up.EnableHTTP2 = true
+		up.StartTLS()
+		tlsConfig = up.Client().Transport.(*http.Transport).TLSClientConfig
+		f, err := os.CreateTemp("", "ccmux-bench-ca-*.pem")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw})
+		f.Close()
+		caFile, upstream = f.Name(), "HTTPS with HTTP/2"
+	} else {
+		up.Start()
+	}
+	defer up.Close()
+	proc, err := startChild(up.URL, caFile)
 	if err != nil {
 		return err
 	}
 	defer proc.stop()
-	direct := newTarget("direct", up.URL)
-	via := newTarget("ccmux", "http://"+proc.addr)
-	yard := newTarget("httputil.ReverseProxy", "http://"+proc.rpAddr)
+	direct := newTarget("direct", up.URL, tlsConfig)
+	via := newTarget("ccmux", "http://"+proc.addr, nil)
+	yard := newTarget("httputil.ReverseProxy", "http://"+proc.rpAddr, nil)
 	body1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", false)
 	body400K := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
 	stream1K := fakeanthropic.RequestBody(1024, "claude-sonnet-4-5", true)
@@ -748,8 +776,8 @@ func run(quick bool) error {
 	tb.add(row{metric: fmt.Sprintf("proxy RSS with %d open streams", sz.open), ccmux: mb(rssOpen), target: "≤ 150 MB", verdict: verdict(rssOpen <= 150<<20)})
 	tb.add(row{metric: "proxy RSS after the whole run", ccmux: mb(rssAfter)})
 
-	fmt.Printf("ccmux proxy vs direct to a fake Anthropic upstream (%s, %d CPUs, %s; bodies %d B and %d B)\n\n",
-		runtime.Version(), runtime.NumCPU(), time.Now().Format("2006-01-02"), len(body1K), len(body400K))
+	fmt.Printf("ccmux proxy vs direct to a fake Anthropic upstream over %s (%s, %d CPUs, %s; bodies %d B and %d B)\n\n",
+		upstream, runtime.Version(), runtime.NumCPU(), time.Now().Format("2006-01-02"), len(body1K), len(body400K))
 	tb.print(os.Stdout)
 	fmt.Printf("\nfinished in %.0f s\n", time.Since(began).Seconds())
 	if err := proc.stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
