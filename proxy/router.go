@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"ccmux/config"
 )
@@ -18,7 +20,20 @@ type Router struct {
 	autoMap    *regexp.Regexp // nil when router.auto_map_regex is unset
 	// quoted caches the JSON form of configured model names; read-only after NewRouter.
 	quoted map[string][]byte
+	// resolved caches resolution by name (routing is a pure function of
+	// the config), bounded so that arbitrary client model names cannot grow it.
+	resolved sync.Map // string → resolution
+	cached   atomic.Int32
 }
+
+// resolution is the cached outcome of resolving one name.
+type resolution struct {
+	model, rule string
+	candidates  []Candidate // shared: never modified
+}
+
+// maxResolved bounds the resolution cache.
+const maxResolved = 1024
 
 // RouteRequest is what routing knows about a request.
 type RouteRequest struct {
@@ -83,18 +98,33 @@ func NewRouter(cfg *config.Config) (*Router, error) {
 // It returns a *RouteError when nothing serves the model.
 func (r *Router) Route(req RouteRequest) (Route, error) {
 	model, rule := r.applyRules(req)
-	rt := Route{Model: model, Rule: rule}
-	rt.Candidates = r.resolve(model)
-	if len(rt.Candidates) == 0 && r.cfg.Router.Default != "" && !strings.EqualFold(model, r.cfg.Router.Default) {
-		rt.Candidates = r.resolve(r.cfg.Router.Default)
-		if len(rt.Candidates) > 0 {
-			rt.Model, rt.Rule = r.cfg.Router.Default, "default"
-		}
+	res := r.resolveWithDefault(model)
+	if res.rule == "" {
+		res.rule = rule
 	}
+	rt := Route{Model: res.model, Rule: res.rule, Candidates: res.candidates}
 	if len(rt.Candidates) == 0 {
 		return rt, &RouteError{Model: model}
 	}
 	return rt, nil
+}
+
+// resolveWithDefault is resolution step 2 with the router.default fallback, cached.
+func (r *Router) resolveWithDefault(model string) resolution {
+	if v, ok := r.resolved.Load(model); ok {
+		return v.(resolution)
+	}
+	res := resolution{model: model, candidates: r.resolve(model)}
+	if len(res.candidates) == 0 && r.cfg.Router.Default != "" && !strings.EqualFold(model, r.cfg.Router.Default) {
+		if c := r.resolve(r.cfg.Router.Default); len(c) > 0 {
+			res = resolution{model: r.cfg.Router.Default, rule: "default", candidates: c}
+		}
+	}
+	if r.cached.Load() < maxResolved {
+		r.cached.Add(1)
+		r.resolved.Store(model, res)
+	}
+	return res
 }
 
 // applyRules returns the model name after the first rule that applies, in

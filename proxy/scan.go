@@ -69,7 +69,7 @@ func scanRouting(body []byte) (routingFields, error) {
 				return f, s.errorf("want ':' after an object key")
 			}
 			s.ws()
-			switch key {
+			switch string(key) {
 			case "model":
 				if s.peek() != '"' {
 					return f, s.errorf("model must be a string")
@@ -214,12 +214,25 @@ func (s *scanner) stringValue() (string, error) {
 	return v, nil
 }
 
-// key reads an object key. Keys are short, so decoding escapes is cheap.
-func (s *scanner) key() (string, error) {
+// key reads an object key. An unescaped key (all of them, in practice) is
+// returned as a slice of the body, so reading keys allocates nothing.
+func (s *scanner) key() ([]byte, error) {
 	if s.peek() != '"' {
-		return "", s.errorf("want a string key")
+		return nil, s.errorf("want a string key")
 	}
-	return s.stringValue()
+	start := s.i
+	escaped, err := s.skipString()
+	if err != nil {
+		return nil, err
+	}
+	if !escaped {
+		return s.b[start+1 : s.i-1], nil
+	}
+	var v string
+	if err := json.Unmarshal(s.b[start:s.i], &v); err != nil {
+		return nil, fmt.Errorf("malformed JSON at byte %d: bad string escape", start)
+	}
+	return []byte(v), nil
 }
 
 // objectType reads a value and, when it is an object, returns its "type"
@@ -248,12 +261,13 @@ func (s *scanner) objectType(depth int) (string, error) {
 			return "", s.errorf("want ':' after an object key")
 		}
 		s.ws()
-		if k == "type" && s.peek() == '"' {
+		isType := string(k) == "type"
+		if isType && s.peek() == '"' {
 			if typ, err = s.stringValue(); err != nil {
 				return "", err
 			}
 		} else {
-			if k == "type" {
+			if isType {
 				typ = ""
 			}
 			if err := s.skipValue(depth + 1); err != nil {
