@@ -284,3 +284,25 @@ models = ["claude-*"]
 		t.Errorf("the skipped provider is not logged:\n%s", h.logs.String())
 	}
 }
+
+func TestXProviderPin(t *testing.T) {
+	t.Setenv("FIRST_KEY", "key-first")
+	t.Setenv("SECOND_KEY", "key-second")
+	first, second := newUpstream(t), newUpstream(t)
+	h := startProxy(t, mustConfig(t, twoProviders(first.URL, second.URL, "")))
+	resp := h.post("/v1/messages", `{"model":"duo","messages":[]}`, map[string]string{"X-Provider": "second"})
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("pinned request: %d %s", resp.StatusCode, body)
+	}
+	if len(first.Requests()) != 0 || len(second.Requests()) != 1 || second.Requests()[0].Model != "model-b" {
+		t.Fatalf("first got %d, second got %d requests", len(first.Requests()), len(second.Requests()))
+	}
+	if second.Requests()[0].Header.Get("X-Provider") != "" {
+		t.Error("X-Provider was forwarded upstream")
+	}
+	resp = h.post("/v1/messages", `{"model":"duo","messages":[]}`, map[string]string{"X-Provider": "nope"})
+	body := readAll(t, resp)
+	if typ, msg := apiError(t, body); resp.StatusCode != 400 || typ != "invalid_request_error" || !strings.Contains(msg, `"nope"`) {
+		t.Errorf("unknown pin: %d %s %q", resp.StatusCode, typ, msg)
+	}
+}
