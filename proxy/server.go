@@ -25,7 +25,7 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.s.inflight.Add(1)
-	defer h.s.inflight.Done()
+	defer h.s.inflight.Add(-1)
 	start := time.Now()
 	ex := &exchange{ResponseWriter: w}
 	h.serve(ex, r)
