@@ -45,9 +45,9 @@ func (r *eventReader) release() {
 var errIncompleteEvent = errors.New("the stream ended in the middle of an event")
 
 // Next returns the next event, valid until the following call. At a clean
-// end of stream (between events) it returns io.EOF; a stream that stops in
-// the middle of an event returns the bytes read so far is dropped and the
-// error is errIncompleteEvent or the read error.
+// end of stream (between events) it returns io.EOF. When the stream stops in
+// the middle of an event, the partial event is dropped and the error is
+// errIncompleteEvent, or the read error when the connection failed.
 func (r *eventReader) Next() ([]byte, error) {
 	r.ev = r.ev[:0]
 	lineStart := 0

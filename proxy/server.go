@@ -258,6 +258,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 	var (
 		failures     []string
 		lastReply    *http.Response // the last failover-worthy answer, buffered
+		lastFrom     Candidate      // who sent lastReply
 		signIn       string
 		notSupported int
 	)
@@ -297,7 +298,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 				failures = append(failures, c.Provider+": "+err.Error())
 				continue
 			}
-			lastReply = buffered
+			lastReply, lastFrom = buffered, c
 			failures = append(failures, fmt.Sprintf("%s: status %d", c.Provider, resp.StatusCode))
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "status", resp.StatusCode)
 			continue
@@ -314,7 +315,8 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.b)})
 	case lastReply != nil:
 		// The client gets the last upstream error as the upstream sent it.
-		h.relay(w, r, lastReply, Candidate{}, release)
+		w.provider, w.modelSent = lastFrom.Provider, lastFrom.Model
+		h.relay(w, r, lastReply, lastFrom, release)
 	case signIn != "":
 		writeError(w, http.StatusUnauthorized, "authentication_error",
 			fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray (%s)", signIn, strings.Join(failures, "; ")))
