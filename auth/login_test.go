@@ -492,8 +492,12 @@ func TestPresetFor(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(crashHelperEnv) != "" {
+	switch {
+	case os.Getenv(crashHelperEnv) != "":
 		crashHelper()
+		return
+	case os.Getenv(browserHelperEnv) != "":
+		browserHelper()
 		return
 	}
 	os.Exit(m.Run())
