@@ -139,7 +139,9 @@ func (c *cli) run(stdin io.Reader, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), code
 }
 
-func (c *cli) tokenFile() string { return filepath.Join(c.home, ".claude-code-mux", "oauth_tokens.json") }
+func (c *cli) tokenFile() string {
+	return filepath.Join(c.home, ".claude-code-mux", "oauth_tokens.json")
+}
 
 func (c *cli) stored() map[string]record {
 	c.t.Helper()
