@@ -96,6 +96,9 @@ func runProxy() int {
 	cfg.Server.Port = 0
 	// Log every request as `ccmux start` does, to a sink, so its cost counts.
 	srv := &proxy.Server{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"}
+	if os.Getenv("CCMUX_BENCH_NOLOG") != "" {
+		srv.Logger = nil // to see what the request log line costs
+	}
 	if err := srv.Start(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -469,6 +472,36 @@ func openStreams(t *target, up *fakeanthropic.Upstream, body []byte, n int, meas
 	return nil
 }
 
+// rounds runs phase for each target in turn, n times over, and merges each
+// target's loads. cpu is the proxy process's CPU time during via's turns
+// (the yardstick lives in the same process, so its turns are left out).
+func rounds(n int, targets []*target, proc *child, via *target, phase func(*target) (load, error)) (map[*target]load, time.Duration, error) {
+	out := map[*target]load{}
+	var cpu time.Duration
+	for i := 0; i < n; i++ {
+		for _, t := range targets {
+			var before time.Duration
+			if t == via {
+				before, _ = proc.sample()
+			}
+			l, err := phase(t)
+			if err != nil {
+				return nil, 0, err
+			}
+			if t == via {
+				after, _ := proc.sample()
+				cpu += after - before
+			}
+			m := out[t]
+			m.lat = append(m.lat, l.lat...)
+			m.elapsed += l.elapsed
+			m.requests += l.requests
+			out[t] = m
+		}
+	}
+	return out, cpu, nil
+}
+
 func percentile(lat []time.Duration, p float64) time.Duration {
 	if len(lat) == 0 {
 		return 0
@@ -639,88 +672,62 @@ func run(quick, useTLS bool) error {
 	}
 	up.SetBehavior(fakeanthropic.Behavior{})
 
-	// 1 client, 1 KB.
+	// 1 client, 1 KB. Every phase alternates its targets in short rounds,
+	// so the machine's background noise falls on all of them alike.
 	step("non-streaming, 1 client")
-	d1, err := sequential(direct, body1K, sz.seq1K)
+	seq := func(body []byte, n int) func(t *target) (load, error) {
+		return func(t *target) (load, error) { return sequential(t, body, n) }
+	}
+	s1, cpu, err := rounds(10, []*target{direct, via, yard}, proc, via, seq(body1K, sz.seq1K/10))
 	if err != nil {
 		return err
 	}
-	cpu0, _ := proc.sample()
-	v1, err := sequential(via, body1K, sz.seq1K)
-	if err != nil {
-		return err
-	}
-	cpu1, _ := proc.sample()
-	cpuSeq1K := (cpu1 - cpu0) / time.Duration(v1.requests)
-	tb.latency("non-stream 1 KB, 1 client", d1.lat, v1.lat, 100*time.Microsecond)
-	y1, err := sequential(yard, body1K, sz.seq1K)
-	if err != nil {
-		return err
-	}
-	yardRow := func(name string, d, y time.Duration) {
-		tb.add(row{metric: name, direct: us(d), ccmux: us(y), ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
-	}
-	yardRow("  httputil.ReverseProxy instead, p50", percentile(d1.lat, 0.5), percentile(y1.lat, 0.5))
+	cpuSeq1K := cpu / time.Duration(s1[via].requests)
+	tb.latency("non-stream 1 KB, 1 client", s1[direct].lat, s1[via].lat, 100*time.Microsecond)
+	d, y := percentile(s1[direct].lat, 0.5), percentile(s1[yard].lat, 0.5)
+	tb.add(row{metric: "  httputil.ReverseProxy instead, p50", direct: us(d), ccmux: us(y),
+		ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
 
 	// 1 client, 400 KB.
-	for _, t := range []*target{direct, via} {
-		if _, err := sequential(t, body400K, 10); err != nil {
-			return err
-		}
+	if _, _, err := rounds(1, []*target{direct, via}, proc, via, seq(body400K, 10)); err != nil {
+		return err
 	}
-	d4, err := sequential(direct, body400K, sz.seq400K)
+	s4, cpu, err := rounds(5, []*target{direct, via}, proc, via, seq(body400K, sz.seq400K/5))
 	if err != nil {
 		return err
 	}
-	cpu0, _ = proc.sample()
-	v4, err := sequential(via, body400K, sz.seq400K)
-	if err != nil {
-		return err
-	}
-	cpu1, _ = proc.sample()
-	cpuSeq400K := (cpu1 - cpu0) / time.Duration(v4.requests)
-	tb.latency("non-stream 400 KB, 1 client", d4.lat, v4.lat, 2*time.Millisecond)
+	cpuSeq400K := cpu / time.Duration(s4[via].requests)
+	tb.latency("non-stream 400 KB, 1 client", s4[direct].lat, s4[via].lat, 2*time.Millisecond)
 
 	// 32 clients.
 	step("non-streaming, 32 clients")
-	if _, err := concurrent(via, body1K, 32, sz.conc/4); err != nil { // warm 32 upstream connections
-		return err
+	conc := func(body []byte, d time.Duration) func(t *target) (load, error) {
+		return func(t *target) (load, error) { return concurrent(t, body, 32, d) }
 	}
-	dc, err := concurrent(direct, body1K, 32, sz.conc)
-	if err != nil {
+	if _, _, err := rounds(1, []*target{via, yard}, proc, via, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
 		return err
 	}
 	conns0 := up.Conns()
-	cpu0, _ = proc.sample()
-	vc, err := concurrent(via, body1K, 32, sz.conc)
+	c1, cpu, err := rounds(4, []*target{direct, via, yard}, proc, via, conc(body1K, sz.conc/4))
 	if err != nil {
 		return err
 	}
-	cpu1, _ = proc.sample()
-	newConns := up.Conns() - conns0
-	cpuConc := (cpu1 - cpu0) / time.Duration(max(vc.requests, 1))
+	dc, vc, yc := c1[direct], c1[via], c1[yard]
+	newConns := up.Conns() - conns0 // direct and yardstick connections are warm too
+	cpuConc := cpu / time.Duration(max(vc.requests, 1))
 	tb.latency("non-stream 1 KB, 32 clients", dc.lat, vc.lat, 0)
 	ratio := vc.rps() / dc.rps()
 	tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
 		ratio: fmt.Sprintf("%.2fx", ratio), target: "≥ 0.45x of direct", verdict: verdict(ratio >= 0.45)})
-
-	yc, err := concurrent(yard, body1K, 32, sz.conc)
-	if err != nil {
-		return err
-	}
 	tb.add(row{metric: "  httputil.ReverseProxy instead, req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", yc.rps()),
 		ratio: fmt.Sprintf("%.2fx", yc.rps()/dc.rps()), target: "(yardstick, not ccmux)"})
 
-	dc4, err := concurrent(direct, body400K, 32, sz.conc/2)
+	c4, _, err := rounds(2, []*target{direct, via}, proc, via, conc(body400K, sz.conc/4))
 	if err != nil {
 		return err
 	}
-	vc4, err := concurrent(via, body400K, 32, sz.conc/2)
-	if err != nil {
-		return err
-	}
-	tb.add(row{metric: "non-stream 400 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc4.rps()), ccmux: fmt.Sprintf("%.0f", vc4.rps()),
-		ratio: fmt.Sprintf("%.2fx", vc4.rps()/dc4.rps())})
+	tb.add(row{metric: "non-stream 400 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", c4[direct].rps()), ccmux: fmt.Sprintf("%.0f", c4[via].rps()),
+		ratio: fmt.Sprintf("%.2fx", c4[via].rps()/c4[direct].rps())})
 
 	// Streaming: time to first event.
 	step("streaming")
