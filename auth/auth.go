@@ -26,8 +26,10 @@ const (
 	expiringSoon = 15 * time.Minute
 	// defaultLoginTimeout bounds a browser login.
 	defaultLoginTimeout = 5 * time.Minute
-	// pendingTTL bounds how long an Authorize waits for its Exchange.
+	// pendingTTL bounds how long an Authorize waits for its Exchange, and
+	// maxPending how many may wait at once (the oldest is dropped).
 	pendingTTL = 10 * time.Minute
+	maxPending = 32
 	// defaultLifetime is assumed when a token response has no expires_in.
 	defaultLifetime = time.Hour
 )
@@ -228,17 +230,23 @@ type flight struct {
 // one runs wait for its result. The refresh itself is not cancelled with the
 // first caller's ctx, since others may be waiting on it.
 func (c *Client) refresh(ctx context.Context, id, seen string, within time.Duration) (Credential, error) {
+	// A forced refresh does not join a lazy one, which may decide the
+	// rejected token is still fresh; the store lock orders the two.
+	key := id
+	if seen != "" {
+		key += "\x00force"
+	}
 	c.mu.Lock()
-	f := c.flights[id]
+	f := c.flights[key]
 	if f == nil {
 		f = &flight{done: make(chan struct{})}
-		c.flights[id] = f
+		c.flights[key] = f
 		go func() {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			f.cred, f.err = c.doRefresh(fctx, id, seen, within)
 			cancel()
 			c.mu.Lock()
-			delete(c.flights, id)
+			delete(c.flights, key)
 			c.mu.Unlock()
 			close(f.done)
 		}()
@@ -487,6 +495,7 @@ const (
 	SignedOut                          // logout, or the server ended the session (invalid_grant)
 )
 
+// String names the kind in words, for logs.
 func (k EventKind) String() string {
 	switch k {
 	case SignedIn:

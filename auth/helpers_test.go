@@ -132,7 +132,7 @@ func (s *syncBuffer) String() string {
 // env is one test's fake server, config, store and client, with every log
 // line and error it saw checked for token values at the end.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *authtest.Server
 	cfg   *config.Config
 	path  string
@@ -157,7 +157,7 @@ func withLoginTimeout(d time.Duration) envOption {
 	return func(_ *env, o *Options) { o.LoginTimeout = d }
 }
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)

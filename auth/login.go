@@ -72,10 +72,16 @@ func (c *Client) Authorize(providerID, preset string) (url, state string, err er
 	k := newPKCE()
 	now := c.clock.Now()
 	c.mu.Lock()
+	oldest := ""
 	for s, pl := range c.pending {
 		if now.Sub(pl.created) > pendingTTL {
 			delete(c.pending, s)
+		} else if oldest == "" || pl.created.Before(c.pending[oldest].created) {
+			oldest = s
 		}
+	}
+	if len(c.pending) >= maxPending {
+		delete(c.pending, oldest)
 	}
 	c.pending[k.state] = pendingLogin{id: providerID, preset: p, k: k, created: now}
 	c.mu.Unlock()

@@ -502,3 +502,24 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+func TestAuthorizePendingIsBounded(t *testing.T) {
+	e := newEnv(t)
+	var states []string
+	for range maxPending + 8 {
+		_, state, err := e.c.Authorize("anthropic-max", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, state)
+	}
+	if len(e.c.pending) != maxPending {
+		t.Fatalf("%d pending logins, want %d", len(e.c.pending), maxPending)
+	}
+	if _, err := e.c.Exchange(context.Background(), "anthropic-max", "code", states[0]); err == nil || !strings.Contains(err.Error(), "no sign-in") {
+		t.Errorf("the oldest pending login still accepted: %v", err)
+	}
+	if _, ok := e.c.pending[states[len(states)-1]]; !ok {
+		t.Error("the newest pending login was dropped")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,10 @@ type Store struct {
 	log  *slog.Logger
 	mu   sync.Mutex // serialises this process's lock holders so they do not poll each other
 	now  func() time.Time
+
+	cacheMu    sync.Mutex
+	cached     fs.FileInfo // the file cachedRecs was decoded from
+	cachedRecs map[string]record
 }
 
 // NewStore returns the store at path (usually config.TokenPath()). Nothing
@@ -167,12 +172,34 @@ func (s *Store) readLocked() (map[string]record, error) {
 	return map[string]record{}, fmt.Errorf("%w; moved it to %s — sign in again with `ccmux login`", err, aside)
 }
 
+// readFile reads and decodes the file. The proxy asks for a credential on
+// every request, so the decoded records are kept and reused while a stat
+// shows the same file (rename makes every write of ours a new file).
 func (s *Store) readFile() (map[string]record, error) {
+	if fi, err := os.Stat(s.path); err == nil {
+		s.cacheMu.Lock()
+		hit := s.cached != nil && os.SameFile(fi, s.cached) && fi.ModTime().Equal(s.cached.ModTime()) &&
+			fi.Size() == s.cached.Size() && fi.Mode() == s.cached.Mode()
+		recs := maps.Clone(s.cachedRecs)
+		s.cacheMu.Unlock()
+		if hit {
+			return recs, nil
+		}
+	}
 	if err := s.fixMode(filepath.Dir(s.path), 0o700); err != nil {
 		return nil, err
 	}
 	if err := s.fixMode(s.path, 0o600); err != nil {
 		return nil, err
+	}
+	// Stat before reading: the content read is then at least as new as the
+	// stat it is cached under.
+	fi, err := os.Stat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]record{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -182,12 +209,11 @@ func (s *Store) readFile() (map[string]record, error) {
 		return nil, fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
 	recs := map[string]record{}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return recs, nil
-	}
-	if err := json.Unmarshal(data, &recs); err != nil {
-		// Say where, never what: the bytes around the error may be a token.
-		return nil, fmt.Errorf("%w: %s (%s)", ErrCorruptStore, s.path, jsonProblem(err))
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, &recs); err != nil {
+			// Say where, never what: the bytes around the error may be a token.
+			return nil, fmt.Errorf("%w: %s (%s)", ErrCorruptStore, s.path, jsonProblem(err))
+		}
 	}
 	for id, r := range recs {
 		if r.ProviderID == "" {
@@ -195,6 +221,9 @@ func (s *Store) readFile() (map[string]record, error) {
 			recs[id] = r
 		}
 	}
+	s.cacheMu.Lock()
+	s.cached, s.cachedRecs = fi, maps.Clone(recs)
+	s.cacheMu.Unlock()
 	return recs, nil
 }
 

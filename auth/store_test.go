@@ -287,3 +287,38 @@ func TestTwoStoresRefreshOnce(t *testing.T) {
 		t.Errorf("%d entries after 20 concurrent writes + 1, want 21", n)
 	}
 }
+
+// Another program rewriting the file in place (claude-code-mux does) is
+// seen at once despite the read cache.
+func TestStoreSeesInPlaceRewrite(t *testing.T) {
+	e := newEnv(t)
+	os.MkdirAll(filepath.Dir(e.path), 0o700)
+	write := func(access string) {
+		f, err := os.OpenFile(e.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, `{"anthropic-max":{"provider_id":"anthropic-max","access_token":%q,"refresh_token":"r","expires_at":"2099-01-01T00:00:00Z"}}`, access)
+		f.Close()
+	}
+	for _, access := range []string{"first", "second-longer", "third"} {
+		write(access)
+		cred, err := e.c.Credential(context.Background(), "anthropic-max")
+		if err != nil || cred.Value != access {
+			t.Fatalf("after writing %q: got %q, %v", access, cred.Value, err)
+		}
+	}
+}
+
+func BenchmarkCredential(b *testing.B) {
+	e := newEnv(b)
+	e.signIn("anthropic-max")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.c.Credential(ctx, "anthropic-max"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
