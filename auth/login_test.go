@@ -499,6 +499,9 @@ func TestMain(m *testing.M) {
 	case os.Getenv(browserHelperEnv) != "":
 		browserHelper()
 		return
+	case os.Getenv(refreshHelperEnv) != "":
+		refreshHelper()
+		return
 	}
 	os.Exit(m.Run())
 }
