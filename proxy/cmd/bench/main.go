@@ -2,8 +2,11 @@
 // Anthropic upstream on this machine, in one run, and prints a table with
 // the ratios, the proxy's CPU time per request and its memory.
 //
-//	go run ./proxy/cmd/bench          # about a minute
+//	go run ./proxy/cmd/bench          # about 30 seconds
 //	go run ./proxy/cmd/bench -quick   # a few seconds, for a smoke test
+//	go run ./proxy/cmd/bench -tls     # upstream over HTTPS with HTTP/2, like api.anthropic.com
+//
+// CCMUX_BENCH_CPUPROFILE=FILE writes a CPU profile of the proxy process.
 //
 // The proxy runs in a child process (this binary re-executed) so that its
 // CPU time and RSS are its own; the fake upstream and the clients run here.
@@ -96,9 +99,6 @@ func runProxy() int {
 	cfg.Server.Port = 0
 	// Log every request as `ccmux start` does, to a sink, so its cost counts.
 	srv := &proxy.Server{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Version: "bench"}
-	if os.Getenv("CCMUX_BENCH_NOLOG") != "" {
-		srv.Logger = nil // to see what the request log line costs
-	}
 	if err := srv.Start(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
