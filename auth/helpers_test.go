@@ -71,19 +71,23 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.waiters = kept
 }
 
-// AdvanceToNext moves the clock to the earliest pending timer and fires it.
-func (f *fakeClock) AdvanceToNext() {
+// NextTimer is when the earliest pending timer fires (zero if none).
+func (f *fakeClock) NextTimer() time.Time {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	var next time.Time
 	for _, w := range f.waiters {
 		if next.IsZero() || w.at.Before(next) {
 			next = w.at
 		}
 	}
-	now := f.now
-	f.mu.Unlock()
-	if !next.IsZero() {
-		f.Advance(next.Sub(now))
+	return next
+}
+
+// AdvanceToNext moves the clock to the earliest pending timer and fires it.
+func (f *fakeClock) AdvanceToNext() {
+	if next := f.NextTimer(); !next.IsZero() {
+		f.Set(next)
 	}
 }
 
