@@ -302,6 +302,17 @@ func (c *Client) doRefresh(ctx context.Context, id, seen string, within time.Dur
 			return false, fmt.Errorf("refreshing the token for %s failed (%s); next try in %s", id, h.lastError, h.nextAttempt.Sub(now).Round(time.Second))
 		}
 		tok, err := c.refreshWithRetry(ctx, id, r.RefreshToken)
+		if err != nil && ctx.Err() == nil {
+			// claude-code-mux shares the file but not the lock: if it
+			// rotated the token meanwhile, use its token rather than
+			// deleting or overwriting it.
+			if cur, rerr := c.store.readFile(); rerr == nil {
+				if cr, ok := cur[id]; ok && cr.RefreshToken != r.RefreshToken && cr.ExpiresAt.After(now) {
+					cred = Credential{Value: cr.AccessToken}
+					return false, nil
+				}
+			}
+		}
 		if errors.Is(err, ErrSessionEnded) {
 			delete(recs, id)
 			ended = true

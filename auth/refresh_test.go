@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -361,5 +362,35 @@ func TestEventKindOrder(t *testing.T) {
 		if int(k) != i+1 {
 			t.Errorf("%s = %d, want %d", k, k, i+1)
 		}
+	}
+}
+
+// claude-code-mux writes the file without our lock: when it rotated the
+// token while our refresh was refused, its token is used, not deleted.
+func TestRefusedRefreshUsesTokenWrittenMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	e.signIn("anthropic-max")
+	e.expire("anthropic-max", time.Now().Add(-time.Minute))
+	e.srv.FailRefresh(authtest.InvalidGrant)
+	release := e.srv.HoldTokens()
+	got := make(chan error, 1)
+	var cred Credential
+	go func() {
+		var err error
+		cred, err = e.c.Credential(context.Background(), "anthropic-max")
+		got <- err
+	}()
+	eventually(t, "the refresh request", func() bool { return e.srv.RefreshCount() == 1 })
+	// The other program's in-place write, while our request is in flight.
+	data := `{"anthropic-max":{"provider_id":"anthropic-max","access_token":"other-access","refresh_token":"other-refresh","expires_at":"2099-01-01T00:00:00Z"}}`
+	if err := os.WriteFile(e.path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-got; err != nil || cred.Value != "other-access" {
+		t.Fatalf("got %q, %v", cred.Value, err)
+	}
+	if r, ok := e.records()["anthropic-max"]; !ok || r.RefreshToken != "other-refresh" {
+		t.Fatal("the other program's token was deleted or overwritten")
 	}
 }
