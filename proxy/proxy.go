@@ -70,10 +70,19 @@ type OAuthAdmin interface {
 
 // Server is the proxy. Set the fields, then Start and Stop it as often as needed.
 type Server struct {
-	Config  *config.Config
-	Tokens  TokenSource
-	Admin   OAuthAdmin   // nil disables the admin API
-	Logger  *slog.Logger // nil discards logs
+	// Config supplies the listen address, routing, providers and security
+	// settings. It is read at each Start and must not change while running.
+	Config *config.Config
+	// Tokens gives OAuth providers their credentials; a provider whose token
+	// it cannot give is skipped like a failed upstream.
+	Tokens TokenSource
+	// Admin backs /api/oauth/* and the signed-in list of /health;
+	// nil disables the admin API.
+	Admin OAuthAdmin
+	// Logger gets one line per request (method, path, model, provider,
+	// model_sent, status, duration, bytes) and upstream failures; nil discards.
+	Logger *slog.Logger
+	// Version is reported by /health.
 	Version string
 
 	mu       sync.Mutex             // serialises Start and Stop
@@ -114,7 +123,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
+		if addrInUse(err) {
 			return fmt.Errorf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, s.configName())
 		}
 		return fmt.Errorf("cannot listen on %s: %w", addr, err)
@@ -135,6 +144,13 @@ func (s *Server) Start(ctx context.Context) error {
 		srv.Serve(ln)
 	}()
 	return nil
+}
+
+// addrInUse reports a listen error caused by another program on the port.
+func addrInUse(err error) bool {
+	const wsaeaddrinuse = 10048 // Windows
+	var errno syscall.Errno
+	return errors.Is(err, syscall.EADDRINUSE) || (errors.As(err, &errno) && errno == wsaeaddrinuse)
 }
 
 func (s *Server) configName() string {
