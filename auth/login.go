@@ -212,8 +212,10 @@ func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out io.
 		go srv.Serve(ln)
 	}
 	defer func() {
-		// Shutdown closes the listeners at once (freeing the port) and lets
-		// the result page finish.
+		// Stop any exchange still running (timeout, cancel), then Shutdown
+		// closes the listeners at once (freeing the port) and lets the
+		// result page finish.
+		cancel()
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer scancel()
 		if srv.Shutdown(sctx) != nil {
