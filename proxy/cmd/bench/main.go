@@ -38,7 +38,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"ccmux/config"
@@ -145,13 +144,6 @@ func startReverseProxy(upstream string) (string, error) {
 	rp.FlushInterval = -1
 	go http.Serve(ln, rp)
 	return ln.Addr().String(), nil
-}
-
-// cpuTime is this process's user+system CPU time (getrusage).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // rssBytes is the resident set size from /proc/self/status (0 where absent).
