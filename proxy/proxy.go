@@ -89,7 +89,8 @@ type Server struct {
 	bound    atomic.Pointer[string] // the bound address while running
 	srv      *http.Server
 	ln       net.Listener
-	served   chan struct{} // closed when Serve returns
+	served   chan struct{}           // closed when Serve returns
+	stopping context.CancelCauseFunc // cancels every request with errStopping
 	running  atomic.Bool
 	inflight atomic.Int64 // handlers still running
 	// transport is shared by every upstream request of every Start.
@@ -106,6 +107,13 @@ type state struct {
 
 // drainAfterClose bounds the wait for handlers whose connections Stop cut.
 const drainAfterClose = 3 * time.Second
+
+// farewell is how long streams cut by Stop get to send the client their
+// final error event before the connections close.
+const farewell = 500 * time.Millisecond
+
+// errStopping is the cause of requests cancelled because Stop's drain time ended.
+var errStopping = errors.New("ccmux is stopping")
 
 // Start binds Config.Server's address and serves in the background. It
 // returns an error naming the address when it is in use.
@@ -134,8 +142,10 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
 	}
+	base, stopping := context.WithCancelCause(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	served := make(chan struct{})
-	s.srv, s.ln, s.served = srv, ln, served
+	s.srv, s.ln, s.served, s.stopping = srv, ln, served, stopping
 	bound := ln.Addr().String()
 	s.bound.Store(&bound)
 	s.running.Store(true)
@@ -171,11 +181,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	srv, served := s.srv, s.served
 	s.running.Store(false)
 	if err := srv.Shutdown(ctx); err != nil {
-		// The drain time is over: cut what is left. Handlers see their
-		// request context end and cancel their upstream requests.
-		s.logger().Warn("closing streams still open at stop")
+		// The drain time is over: cancel what is left (the upstream
+		// requests end, open streams send the client an error event to
+		// retry on), then close the connections.
+		s.logger().Warn("cutting requests still open at stop", "requests", s.inflight.Load())
+		s.stopping(errStopping)
+		waitIdle(&s.inflight, farewell)
 		srv.Close()
 	}
+	s.stopping(nil)
 	<-served
 	waitIdle(&s.inflight, drainAfterClose)
 	s.transport.CloseIdleConnections()

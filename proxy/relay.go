@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -104,8 +105,9 @@ func streamEnded(ev []byte) bool {
 // each one: Claude Code renders tokens as soon as it reads them, so nothing
 // may sit in a buffer. first is the event already read by the caller. When
 // the upstream dies before message_stop, the client gets an Anthropic
-// "event: error" instead of a silently truncated stream.
-func relayStream(w *exchange, first []byte, er *eventReader, provider string) error {
+// "event: error" instead of a silently truncated stream; when Stop cuts the
+// stream, an overloaded_error that tells the client to retry.
+func relayStream(ctx context.Context, w *exchange, first []byte, er *eventReader, provider string) error {
 	ended := false
 	ev := first
 	for {
@@ -124,15 +126,18 @@ func relayStream(w *exchange, first []byte, er *eventReader, provider string) er
 		if errors.Is(err, io.EOF) && ended {
 			return nil
 		}
-		msg := fmt.Sprintf("upstream %s ended the stream before message_stop", provider)
-		if errors.Is(err, errIncompleteEvent) {
+		typ, msg := "api_error", fmt.Sprintf("upstream %s ended the stream before message_stop", provider)
+		switch {
+		case errors.Is(context.Cause(ctx), errStopping):
+			typ, msg = "overloaded_error", "ccmux is stopping; retry the request"
+		case errors.Is(err, errIncompleteEvent):
 			msg += " (in the middle of an event)"
-		} else if !errors.Is(err, io.EOF) {
+		case !errors.Is(err, io.EOF):
 			msg = fmt.Sprintf("upstream %s failed mid-stream: %v", provider, err)
 		}
-		w.Write(errorEvent("api_error", msg))
+		w.Write(errorEvent(typ, msg))
 		w.Flush()
-		return fmt.Errorf("%s", msg)
+		return errors.New(msg)
 	}
 }
 

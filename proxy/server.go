@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -277,7 +278,10 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			if resp != nil {
 				resp.Body.Close()
 			}
-			return // the client is gone; nobody to answer
+			if errors.Is(context.Cause(ctx), errStopping) {
+				writeError(w, 529, "overloaded_error", "ccmux is stopping; retry the request")
+			}
+			return // otherwise the client is gone; nobody to answer
 		}
 		if err != nil {
 			var ae *attemptError
@@ -353,7 +357,7 @@ func (h *handler) relay(w *exchange, r *http.Request, resp *http.Response, c Can
 	copyResponseHeader(hdr, resp.Header)
 	hdr.Del("Content-Length")
 	w.WriteHeader(resp.StatusCode)
-	if err := relayStream(w, first, er, c.Provider); err != nil {
+	if err := relayStream(r.Context(), w, first, er, c.Provider); err != nil {
 		h.s.logger().Warn("stream interrupted", "provider", c.Provider, "error", err)
 	}
 	return true

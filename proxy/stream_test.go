@@ -326,7 +326,8 @@ func TestStopDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	readRawEvent(t, bufio.NewReader(resp.Body))
+	br := bufio.NewReader(resp.Body)
+	readRawEvent(t, br)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil {
@@ -336,6 +337,14 @@ func TestStopDrains(t *testing.T) {
 	case <-up.Cancelled():
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream stream was not cancelled by Stop")
+	}
+	// The cut stream ends with an error event telling the client to retry.
+	evs := readEvents(t, br)
+	if len(evs) != 1 || evs[0].name != "error" {
+		t.Fatalf("after Stop the stream sent %v, want one error event", eventNames(evs))
+	}
+	if typ, msg := apiError(t, evs[0].data); typ != "overloaded_error" || !strings.Contains(msg, "stopping") {
+		t.Errorf("error event %s %q", typ, msg)
 	}
 }
 
@@ -374,5 +383,50 @@ func TestHTTP2Upstream(t *testing.T) {
 	}
 	if up.Conns() != 1 {
 		t.Errorf("two requests used %d upstream connections, want 1", up.Conns())
+	}
+}
+
+// A non-streaming request still waiting when Stop's drain time ends gets an
+// overloaded_error to retry on, not a dropped connection.
+func TestStopAnswersWaitingRequests(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	up.SetBehavior(fakeanthropic.Behavior{Stall: true})
+	cfg := mustConfig(t, apiKeyTOML(up.URL))
+	cfg.Server.Port = 0
+	srv := &Server{Config: cfg}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := client.Post("http://"+srv.Addr()+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-sonnet-4-5","messages":[]}`))
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{resp.StatusCode, string(b), err}
+	}()
+	waitFor(t, "the request to reach the upstream", 5*time.Second, func() bool { return up.Served() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-got
+	if r.err != nil || r.status != 529 {
+		t.Fatalf("waiting request at Stop: %d %q %v", r.status, r.body, r.err)
+	}
+	if typ, msg := apiError(t, r.body); typ != "overloaded_error" || !strings.Contains(msg, "stopping") {
+		t.Errorf("got %s %q", typ, msg)
 	}
 }
