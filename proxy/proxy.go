@@ -171,7 +171,9 @@ func (s *Server) configName() string {
 }
 
 // Stop drains in-flight requests until ctx ends, then closes the listener.
-// Streams still open when ctx ends are cut. Stop is a no-op when stopped.
+// Requests still open when ctx ends are cut: streams end with an
+// overloaded_error event and waiting requests get a 529, both of which
+// Claude Code retries. Stop is a no-op when stopped.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
