@@ -465,24 +465,28 @@ func openStreams(t *target, up *fakeanthropic.Upstream, body []byte, n int, meas
 }
 
 // rounds runs phase for each target in turn, n times over, and merges each
-// target's loads. cpu is the proxy process's CPU time during via's turns
-// (the yardstick lives in the same process, so its turns are left out).
-func rounds(n int, targets []*target, proc *child, via *target, phase func(*target) (load, error)) (map[*target]load, time.Duration, error) {
+// target's loads. During via's turns it also totals the proxy process's CPU
+// time and the upstream connections opened (the yardstick shares that
+// process and the upstream, so its turns are left out).
+func rounds(n int, targets []*target, proc *child, via *target, up *fakeanthropic.Upstream, phase func(*target) (load, error)) (map[*target]load, viaCost, error) {
 	out := map[*target]load{}
-	var cpu time.Duration
+	var cost viaCost
 	for i := 0; i < n; i++ {
 		for _, t := range targets {
-			var before time.Duration
+			var cpu0 time.Duration
+			var conns0 int64
 			if t == via {
-				before, _ = proc.sample()
+				cpu0, _ = proc.sample()
+				conns0 = up.Conns()
 			}
 			l, err := phase(t)
 			if err != nil {
-				return nil, 0, err
+				return nil, cost, err
 			}
 			if t == via {
-				after, _ := proc.sample()
-				cpu += after - before
+				cpu1, _ := proc.sample()
+				cost.cpu += cpu1 - cpu0
+				cost.conns += up.Conns() - conns0
 			}
 			m := out[t]
 			m.lat = append(m.lat, l.lat...)
@@ -491,7 +495,13 @@ func rounds(n int, targets []*target, proc *child, via *target, phase func(*targ
 			out[t] = m
 		}
 	}
-	return out, cpu, nil
+	return out, cost, nil
+}
+
+// viaCost is what ccmux's turns cost the proxy process and the upstream.
+type viaCost struct {
+	cpu   time.Duration
+	conns int64
 }
 
 func percentile(lat []time.Duration, p float64) time.Duration {
@@ -670,25 +680,25 @@ func run(quick, useTLS bool) error {
 	seq := func(body []byte, n int) func(t *target) (load, error) {
 		return func(t *target) (load, error) { return sequential(t, body, n) }
 	}
-	s1, cpu, err := rounds(10, []*target{direct, via, yard}, proc, via, seq(body1K, sz.seq1K/10))
+	s1, cost, err := rounds(10, []*target{direct, via, yard}, proc, via, up, seq(body1K, sz.seq1K/10))
 	if err != nil {
 		return err
 	}
-	cpuSeq1K := cpu / time.Duration(s1[via].requests)
+	cpuSeq1K := cost.cpu / time.Duration(s1[via].requests)
 	tb.latency("non-stream 1 KB, 1 client", s1[direct].lat, s1[via].lat, 100*time.Microsecond)
 	d, y := percentile(s1[direct].lat, 0.5), percentile(s1[yard].lat, 0.5)
 	tb.add(row{metric: "  httputil.ReverseProxy instead, p50", direct: us(d), ccmux: us(y),
 		ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
 
 	// 1 client, 400 KB.
-	if _, _, err := rounds(1, []*target{direct, via}, proc, via, seq(body400K, 10)); err != nil {
+	if _, _, err := rounds(1, []*target{direct, via}, proc, via, up, seq(body400K, 10)); err != nil {
 		return err
 	}
-	s4, cpu, err := rounds(5, []*target{direct, via}, proc, via, seq(body400K, sz.seq400K/5))
+	s4, cost, err := rounds(5, []*target{direct, via}, proc, via, up, seq(body400K, sz.seq400K/5))
 	if err != nil {
 		return err
 	}
-	cpuSeq400K := cpu / time.Duration(s4[via].requests)
+	cpuSeq400K := cost.cpu / time.Duration(s4[via].requests)
 	tb.latency("non-stream 400 KB, 1 client", s4[direct].lat, s4[via].lat, 2*time.Millisecond)
 
 	// 32 clients.
@@ -696,17 +706,16 @@ func run(quick, useTLS bool) error {
 	conc := func(body []byte, d time.Duration) func(t *target) (load, error) {
 		return func(t *target) (load, error) { return concurrent(t, body, 32, d) }
 	}
-	if _, _, err := rounds(1, []*target{via, yard}, proc, via, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
+	if _, _, err := rounds(1, []*target{via, yard}, proc, via, up, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
 		return err
 	}
-	conns0 := up.Conns()
-	c1, cpu, err := rounds(4, []*target{direct, via, yard}, proc, via, conc(body1K, sz.conc/4))
+	c1, cost, err := rounds(4, []*target{direct, via, yard}, proc, via, up, conc(body1K, sz.conc/4))
 	if err != nil {
 		return err
 	}
 	dc, vc, yc := c1[direct], c1[via], c1[yard]
-	newConns := up.Conns() - conns0 // direct and yardstick connections are warm too
-	cpuConc := cpu / time.Duration(max(vc.requests, 1))
+	newConns := cost.conns
+	cpuConc := cost.cpu / time.Duration(max(vc.requests, 1))
 	tb.latency("non-stream 1 KB, 32 clients", dc.lat, vc.lat, 0)
 	ratio := vc.rps() / dc.rps()
 	tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
@@ -714,7 +723,7 @@ func run(quick, useTLS bool) error {
 	tb.add(row{metric: "  httputil.ReverseProxy instead, req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", yc.rps()),
 		ratio: fmt.Sprintf("%.2fx", yc.rps()/dc.rps()), target: "(yardstick, not ccmux)"})
 
-	c4, _, err := rounds(2, []*target{direct, via}, proc, via, conc(body400K, sz.conc/4))
+	c4, _, err := rounds(2, []*target{direct, via}, proc, via, up, conc(body400K, sz.conc/4))
 	if err != nil {
 		return err
 	}
