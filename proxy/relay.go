@@ -16,8 +16,8 @@ import (
 const maxEventSize = 16 << 20
 
 // eventReaderSize is the read buffer of a stream. Events longer than it are
-// assembled in the event buffer; 1,000 open streams cost 8 MB of it.
-const eventReaderSize = 8 << 10
+// assembled in the event buffer; 1,000 open streams cost 4 MB of it.
+const eventReaderSize = 4 << 10
 
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, eventReaderSize) }}
 
@@ -236,7 +236,7 @@ type payload struct {
 // payloadClasses are the buffer sizes pooled, one pool each, so a small
 // request never pins a buffer sized for a 400 KB conversation (which matters
 // with 1,000 open streams). Larger bodies are left to the garbage collector.
-var payloadClasses = [...]int{8 << 10, 64 << 10, 512 << 10, 4 << 20}
+var payloadClasses = [...]int{4 << 10, 64 << 10, 512 << 10, 4 << 20}
 
 var payloadPools [len(payloadClasses)]sync.Pool
 
