@@ -260,3 +260,66 @@ provider = "anthropic-api"
 		}
 	}
 }
+
+// Without a stored login the client is told to sign in, in Anthropic's
+// error shape, and no request goes upstream.
+func TestCcmuxStartNotSignedIn(t *testing.T) {
+	bin := ccmuxBinary(t)
+	up := newUpstream(t)
+	home := t.TempDir()
+	dir := filepath.Join(home, ".claude-code-mux")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := fmt.Sprintf(`
+[server]
+port = %d
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "claude-max"
+auth_type = "oauth"
+oauth_provider = "anthropic-max"
+base_url = %q
+models = ["claude-*"]
+`, port, up.URL)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd := exec.Command(bin, "start")
+	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
+		resp, err := client.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	resp, err := client.Post(base+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(t, resp)
+	typ, msg := apiError(t, body)
+	if resp.StatusCode != 401 || typ != "authentication_error" || !strings.Contains(msg, "ccmux login") {
+		t.Fatalf("got %d %s %q\n%s", resp.StatusCode, typ, msg, stderr)
+	}
+	t.Logf("client sees: %s", msg)
+	if n := len(up.Requests()); n != 0 {
+		t.Errorf("%d requests went upstream without a login", n)
+	}
+}

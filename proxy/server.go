@@ -260,7 +260,8 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		failures     []string
 		lastReply    *http.Response // the last failover-worthy answer, buffered
 		lastFrom     Candidate      // who sent lastReply
-		signIn       string
+		signIn       string         // the first OAuth provider without a usable login
+		others       []string       // failures other than missing logins
 		notSupported int
 	)
 	for _, c := range rt.Candidates {
@@ -285,8 +286,12 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		}
 		if err != nil {
 			var ae *attemptError
-			if errors.As(err, &ae) && ae.SignIn != "" && signIn == "" {
-				signIn = ae.SignIn
+			if errors.As(err, &ae) && ae.SignIn != "" {
+				if signIn == "" {
+					signIn = ae.SignIn
+				}
+			} else {
+				others = append(others, err.Error())
 			}
 			failures = append(failures, err.Error())
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "error", err)
@@ -322,8 +327,11 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		w.provider, w.modelSent = lastFrom.Provider, lastFrom.Model
 		h.relay(w, r, lastReply, lastFrom, release)
 	case signIn != "":
-		writeError(w, http.StatusUnauthorized, "authentication_error",
-			fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray (%s)", signIn, strings.Join(failures, "; ")))
+		msg := fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray", signIn)
+		if len(others) > 0 {
+			msg += " (other providers: " + strings.Join(others, "; ") + ")"
+		}
+		writeError(w, http.StatusUnauthorized, "authentication_error", msg)
 	default:
 		writeError(w, http.StatusBadGateway, "api_error",
 			"no provider answered: "+strings.Join(failures, "; "))
