@@ -7,6 +7,10 @@
 // what order) and the relay (bytes to the client, one SSE event at a time).
 // Only model, stream, thinking.type and tools[].type are read from a body;
 // the body is forwarded as sent, with only the model value rewritten.
+// https:// upstreams (api.anthropic.com) share one http.Transport, with
+// HTTP/2; plain http:// upstreams get a synchronous HTTP/1.1 client whose
+// requests run on the handler's goroutine, without the Transport's
+// per-connection goroutines and their hand-offs (h1client.go).
 //
 // Rules every request meets: Host must be localhost, 127.0.0.1, [::1] or
 // server.host (403 otherwise, against DNS rebinding); an Origin header must be
@@ -93,8 +97,10 @@ type Server struct {
 	stopping context.CancelCauseFunc // cancels every request with errStopping
 	running  atomic.Bool
 	inflight atomic.Int64 // handlers still running
-	// transport is shared by every upstream request of every Start.
+	// transport and h1 are shared by every upstream request of every
+	// Start: h1 serves plain http:// upstreams, transport the others.
 	transport     *http.Transport
+	h1            *h1Client
 	transportOnce sync.Once
 }
 
@@ -103,6 +109,7 @@ type state struct {
 	router    *Router
 	apiKey    string     // server.api_key resolved, "" when clients need none
 	upstreams []*url.URL // per provider index, nil when unusable
+	h1Addr    []string   // per provider index: the address h1 dials, "" for the Transport
 }
 
 // drainAfterClose bounds the wait for handlers whose connections Stop cut.
@@ -195,6 +202,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	<-served
 	waitIdle(&s.inflight, drainAfterClose)
 	s.transport.CloseIdleConnections()
+	s.h1.closeIdle()
 	s.srv, s.ln, s.served = nil, nil, nil
 	s.bound.Store(nil)
 	return nil
@@ -244,18 +252,22 @@ func (s *Server) prepare() (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.configName(), err)
 	}
-	st := &state{router: router, apiKey: key, upstreams: make([]*url.URL, len(s.Config.Providers))}
+	n := len(s.Config.Providers)
+	st := &state{router: router, apiKey: key, upstreams: make([]*url.URL, n), h1Addr: make([]string, n)}
 	for i, p := range s.Config.Providers {
 		u, err := url.Parse(p.Upstream())
 		if err != nil || u.Host == "" {
 			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, p.BaseURL)
 		}
 		st.upstreams[i] = u
+		st.h1Addr[i] = h1Addr(u)
 	}
 	s.transportOnce.Do(func() {
+		t := s.Config.Server.Timeouts
 		if s.transport == nil { // tests may install one that trusts their certificate
-			s.transport = newTransport(s.Config.Server.Timeouts)
+			s.transport = newTransport(t)
 		}
+		s.h1 = newH1Client(millis(t.ConnectTimeoutMS, DefaultConnectTimeout), millis(t.APITimeoutMS, DefaultAPITimeout))
 	})
 	return st, nil
 }

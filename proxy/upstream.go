@@ -203,19 +203,60 @@ func (s *Server) credential(ctx context.Context, i int, refresh bool) (Credentia
 	return cred, err
 }
 
-// send makes one upstream request for candidate c with body.
+// send makes one upstream request for candidate c with body. Plain
+// http:// upstreams are served by the synchronous HTTP/1.1 client, the
+// others by the shared Transport. body is not read after send returns.
 func (s *Server) send(ctx context.Context, st *state, r *http.Request, c Candidate, body *payload, cred Credential) (*http.Response, error) {
+	u := upstreamURL(st.upstreams[c.Index], r.URL)
+	if addr := st.h1Addr[c.Index]; addr != "" {
+		resp, err := s.h1.roundTrip(ctx, &h1Request{
+			method: r.Method,
+			addr:   addr,
+			host:   u.Host,
+			uri:    u.RequestURI(),
+			header: upstreamHeader(r.Header, cred),
+			body:   body.b,
+		})
+		if err != nil {
+			return nil, &url.Error{Op: methodName(r.Method), URL: u.String(), Err: err}
+		}
+		return resp, nil
+	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	out.URL = upstreamURL(st.upstreams[c.Index], r.URL)
+	out.URL = u
 	out.Host = out.URL.Host
 	out.Header = upstreamHeader(r.Header, cred)
 	out.ContentLength = int64(len(body.b))
 	out.Body = body.reader()
 	out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	return s.transport.RoundTrip(out)
+}
+
+// methodName spells a method as net/http's errors do ("Post").
+func methodName(m string) string {
+	if len(m) < 2 {
+		return m
+	}
+	return m[:1] + strings.ToLower(m[1:])
+}
+
+// h1Addr returns the host:port the synchronous client dials for u, or ""
+// when u needs the Transport: https (HTTP/2), or a proxy from the
+// environment (HTTP_PROXY, NO_PROXY) applies to it.
+func h1Addr(u *url.URL) string {
+	if u.Scheme != "http" {
+		return ""
+	}
+	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+		return ""
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // try runs candidate c: credential, request, and for an OAuth provider that
