@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ccmux/proxy/internal/fakeanthropic"
 )
 
 // rawUpstream is a loopback HTTP/1.1 server whose answers a test writes
@@ -469,5 +471,32 @@ func TestH1RejectsHeaderInjection(t *testing.T) {
 	expectClosed(t, up, "after a refused request")
 	if len(up.requests) != 0 {
 		t.Error("the upstream received a request")
+	}
+}
+
+// Through the proxy, answers of every kind (a message, a stream, an error
+// relayed as received) leave the upstream connection reusable, so a plain
+// http:// upstream sees one connection.
+func TestProxyReusesUpstreamConnection(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	up.Queue(fakeanthropic.Behavior{}, fakeanthropic.Behavior{}, fakeanthropic.Behavior{Status: 429, RetryAfter: "1"}, fakeanthropic.Behavior{})
+	h := startProxy(t, mustConfig(t, apiKeyTOML(up.URL)))
+	const message = `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`
+	for i, tt := range []struct {
+		body   string
+		status int
+	}{{message, 200}, {streamReq, 200}, {message, 429}, {message, 200}} {
+		resp := h.post("/v1/messages", tt.body, nil)
+		got := readAll(t, resp)
+		if resp.StatusCode != tt.status {
+			t.Fatalf("request %d: status %d, want %d: %s", i, resp.StatusCode, tt.status, got)
+		}
+	}
+	if n := up.Conns(); n != 1 {
+		t.Errorf("4 requests opened %d upstream connections, want 1", n)
+	}
+	if n := h.srv.h1.idleConns(strings.TrimPrefix(up.URL, "http://")); n != 1 {
+		t.Errorf("%d idle upstream connections, want 1", n)
 	}
 }
