@@ -357,7 +357,7 @@ func runStatus(e *env, args []string) error {
 		} else {
 			who = "signed in as " + who
 		}
-		exp := "expires in " + a.ExpiresAt.Sub(now).Round(time.Minute).String()
+		exp := "expires in " + shortDuration(a.ExpiresAt.Sub(now))
 		if !a.ExpiresAt.After(now) {
 			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
 		}
@@ -369,15 +369,26 @@ func runStatus(e *env, args []string) error {
 			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
 		}
 	}
-	answers := proxyAnswers(cfg)
-	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), map[bool]string{true: "answering", false: "not running"}[answers])
+	proxyState := "not running"
+	if proxyAnswers(cfg) {
+		proxyState = "answering"
+	}
+	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
 	return nil
+}
+
+// shortDuration writes d to the minute, as "7h59m" or "4m" ("<1m" below a minute).
+func shortDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	if d < time.Minute {
+		return "<1m"
+	}
+	return strings.TrimSuffix(d.String(), "0s")
 }
 
 // proxyAnswers reports whether something answers /health at the configured address.
 func proxyAnswers(cfg *config.Config) bool {
-	c := &httpClient
-	resp, err := c.Get(cfg.BaseURL() + "/health")
+	resp, err := statusClient.Get(cfg.BaseURL() + "/health")
 	if err != nil {
 		return false
 	}
@@ -491,15 +502,19 @@ func runAutostart(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Start at login: %s\n", map[bool]string{true: "on", false: "off"}[on])
+		state := "off"
+		if on {
+			state = "on"
+		}
+		fmt.Fprintf(e.stdout, "Start at login: %s\n", state)
 	default:
 		return usageError{fmt.Sprintf("want on, off or status, got %q", args[0])}
 	}
 	return nil
 }
 
-// httpClient is for ccmux's own loopback checks (status), never upstream traffic.
-var httpClient = http.Client{Timeout: 2 * time.Second}
+// statusClient asks the local proxy whether it answers; never used upstream.
+var statusClient = &http.Client{Timeout: 2 * time.Second}
 
 // tokenSource adapts the auth client to the proxy's TokenSource.
 type tokenSource struct{ c *auth.Client }
