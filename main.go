@@ -156,6 +156,14 @@ func usageArgs(name string) string {
 	return c.args
 }
 
+// commandConfig parses a command's flags, then loads the config.
+func (e *env) commandConfig(fs *flag.FlagSet, args []string) (*config.Config, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return e.loadConfig()
+}
+
 // loadConfig finds, creates on first run, and validates the config file.
 func (e *env) loadConfig() (*config.Config, error) {
 	path, isDefault, err := config.ResolvePath(e.configFlag)
@@ -274,10 +282,7 @@ func runLogin(e *env, args []string) error {
 	provider := fs.String("provider", "", "token-store id")
 	manual := fs.Bool("manual", false, "print the URL and read the pasted code")
 	console := fs.Bool("console", false, "create an API key")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
 	}
@@ -308,10 +313,7 @@ func runLogin(e *env, args []string) error {
 func runLogout(e *env, args []string) error {
 	fs := flags("logout")
 	provider := fs.String("provider", "", "token-store id")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
 	}
@@ -330,10 +332,7 @@ func runLogout(e *env, args []string) error {
 }
 
 func runStatus(e *env, args []string) error {
-	if err := parseFlags(flags("status"), args); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	cfg, err := e.commandConfig(flags("status"), args)
 	if err != nil {
 		return err
 	}
@@ -408,10 +407,7 @@ func newProxy(cfg *config.Config, client *auth.Client, log *slog.Logger) *proxy.
 }
 
 func runStart(e *env, args []string) error {
-	if err := parseFlags(flags("start"), args); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	cfg, err := e.commandConfig(flags("start"), args)
 	if err != nil {
 		return err
 	}
@@ -444,10 +440,7 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 }
 
 func runTray(e *env, args []string) error {
-	if err := parseFlags(flags("tray"), args); err != nil {
-		return err
-	}
-	cfg, err := e.loadConfig()
+	cfg, err := e.commandConfig(flags("tray"), args)
 	if err != nil {
 		return err
 	}
