@@ -13,12 +13,12 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"ccmux/auth/authtest"
 	"ccmux/config"
+	"ccmux/config/configtest"
 )
 
 const browserHelperEnv = "CCMUX_AUTH_TEST_BROWSER"
@@ -33,39 +33,6 @@ func browserHelper() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-}
-
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// ccmuxBinary builds the real binary once per test binary.
-func ccmuxBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		dir, err := os.MkdirTemp("", "ccmux-auth-e2e-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "ccmux")
-		cmd := exec.Command("go", "build", "-o", binPath, "ccmux")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // cli runs the real ccmux with HOME in a temp dir, a config pointing
@@ -83,7 +50,7 @@ func newCLI(t *testing.T) *cli {
 	if runtime.GOOS != "linux" {
 		t.Skip("the stub browser is an xdg-open script")
 	}
-	ccmuxBinary(t)
+	configtest.Binary(t)
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
@@ -124,7 +91,7 @@ func (c *cli) run(stdin io.Reader, args ...string) (string, string, int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ccmuxBinary(c.t), append([]string{"--config", c.config}, args...)...)
+	cmd := exec.CommandContext(ctx, configtest.Binary(c.t), append([]string{"--config", c.config}, args...)...)
 	cmd.Env, cmd.Stdin, cmd.WaitDelay = c.env, stdin, 5*time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -211,7 +178,7 @@ func TestCLIManualAndConsoleLogin(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, ccmuxBinary(t), "--config", c.config, "login", "--manual")
+		cmd := exec.CommandContext(ctx, configtest.Binary(t), "--config", c.config, "login", "--manual")
 		var stdout, stderr bytes.Buffer
 		cmd.WaitDelay = 5 * time.Second
 		cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = c.env, pr, &stdout, io.MultiWriter(&stderr, errW)

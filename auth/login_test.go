@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
+	"ccmux/config/configtest"
 )
 
 // browser records what a stub browser was asked to open and what it saw.
@@ -503,7 +504,9 @@ func TestMain(m *testing.M) {
 		refreshHelper()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	configtest.Cleanup()
+	os.Exit(code)
 }
 
 func TestAuthorizePendingIsBounded(t *testing.T) {

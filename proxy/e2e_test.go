@@ -10,52 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-	binDir  string
+	"ccmux/config/configtest"
 )
 
 // TestMain removes the binary the end-to-end tests build.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	configtest.Cleanup()
 	os.Exit(code)
-}
-
-// ccmuxBinary builds ccmux once per test binary, from the module root.
-func ccmuxBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			binErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		if binDir, binErr = os.MkdirTemp("", "ccmux-e2e-"); binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ccmux")
-		cmd := exec.Command("go", "build", "-o", binPath, "ccmux")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ccmux: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 // freePort returns a loopback port nothing listens on right now.
@@ -78,7 +44,7 @@ const (
 // TestCcmuxStart runs the real binary headless against fake upstreams: one
 // OAuth provider with a stored token, one API-key provider reading $ENV.
 func TestCcmuxStart(t *testing.T) {
-	bin := ccmuxBinary(t)
+	bin := configtest.Binary(t)
 	max, api := newUpstream(t), newUpstream(t)
 	home := t.TempDir()
 	dir := filepath.Join(home, ".claude-code-mux")
@@ -264,7 +230,7 @@ provider = "anthropic-api"
 // Without a stored login the client is told to sign in, in Anthropic's
 // error shape, and no request goes upstream.
 func TestCcmuxStartNotSignedIn(t *testing.T) {
-	bin := ccmuxBinary(t)
+	bin := configtest.Binary(t)
 	up := newUpstream(t)
 	home := t.TempDir()
 	dir := filepath.Join(home, ".claude-code-mux")

@@ -21,6 +21,7 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 
 	"ccmux/config"
+	"ccmux/config/configtest"
 )
 
 // The end-to-end tests run the real ccmux binary against a private D-Bus
@@ -36,9 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(stubBrowser(os.Args[1:]))
 	}
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	configtest.Cleanup()
 	os.Exit(code)
 }
 
@@ -57,38 +56,6 @@ func stubBrowser(args []string) int {
 	}
 	resp.Body.Close()
 	return 0
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
-// ccmuxBinary builds the real binary once per test binary.
-func ccmuxBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		if binDir, buildErr = os.MkdirTemp("", "ccmux-tray-e2e-"); buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "ccmux")
-		cmd := exec.Command("go", "build", "-o", binPath, "ccmux")
-		cmd.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
 }
 
 // requireDBusDaemon fails in CI and skips elsewhere when dbus-daemon is missing.
@@ -493,7 +460,7 @@ type runningApp struct {
 // startApp runs ccmux with HOME and XDG_CONFIG_HOME under home.
 func startApp(t *testing.T, home string, env ...string) *runningApp {
 	t.Helper()
-	bin := ccmuxBinary(t)
+	bin := configtest.Binary(t)
 	stubs := filepath.Join(home, "stub-bin")
 	os.MkdirAll(stubs, 0o755)
 	self, err := os.Executable()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
+	"ccmux/config/configtest"
 )
 
 // TestTrayEndToEnd drives the real binary the way a panel and a user do:
@@ -115,7 +116,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
-	if !strings.Contains(string(entry), `Exec="`+ccmuxBinary(t)+`"`) {
+	if !strings.Contains(string(entry), `Exec="`+configtest.Binary(t)+`"`) {
 		t.Errorf("autostart entry does not run the binary:\n%s", entry)
 	}
 	item.click(t, "Start at login")

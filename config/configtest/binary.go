@@ -1,0 +1,57 @@
+// Package configtest is what the end-to-end tests of every ccmux package
+// share: the real ccmux binary, built once per test process. It lives under
+// config because every package may import config; only tests import it.
+package configtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	once sync.Once
+	dir  string // holds the binary; "" until built
+	path string
+	err  error
+)
+
+// Binary builds the ccmux command once per test process and returns its path.
+// A build failure fails the test with the compiler's output.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	once.Do(build)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+func build() {
+	mod, e := exec.Command("go", "env", "GOMOD").Output()
+	if e != nil {
+		err = fmt.Errorf("go env GOMOD: %w", e)
+		return
+	}
+	if dir, err = os.MkdirTemp("", "ccmux-bin-"); err != nil {
+		return
+	}
+	path = filepath.Join(dir, "ccmux")
+	cmd := exec.Command("go", "build", "-o", path, "ccmux")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
+	if out, e := cmd.CombinedOutput(); e != nil {
+		err = fmt.Errorf("go build: %v\n%s", e, out)
+	}
+}
+
+// Cleanup removes the built binary; call it from TestMain after m.Run, when
+// no test is using it any more.
+func Cleanup() {
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+}
