@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -105,6 +107,42 @@ func FuzzParseCode(f *testing.F) {
 		q := url.Values{"code": {code}, "state": {"s"}}
 		if got, err := callbackCode(q, "s"); err != nil || got != code {
 			t.Fatalf("callbackCode(%q) = %q, %v", code, got, err)
+		}
+	})
+}
+
+// FuzzCallbackQuery feeds the loopback callback arbitrary query strings, as
+// any page in the browser could: only the expected state is ever accepted,
+// an accepted code is well formed, and the page shown for a rejected one
+// carries the attacker's text only HTML-escaped.
+func FuzzCallbackQuery(f *testing.F) {
+	const want = "c3RhdGUtb2YtdGhpcy1zaWduLWlu"
+	for _, s := range []string{
+		"code=abc&state=" + want, "code=abc", "state=" + want, "code=&state=" + want,
+		"error=access_denied&state=" + want, "error=<script>x</script>&error_description=%3Cb%3E&state=" + want,
+		"code=a%23b&state=" + want, "code=abc&state=" + want + "&state=other", "%zz", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, _ := url.ParseQuery(raw)
+		code, err := callbackCode(q, want)
+		if q.Get("state") != want {
+			if !errors.Is(err, errWrongState) || code != "" {
+				t.Fatalf("state %q accepted: code %q, err %v", q.Get("state"), code, err)
+			}
+			return
+		}
+		if err == nil {
+			if checkCodePart("code", code) != nil || code != q.Get("code") {
+				t.Fatalf("accepted a malformed code %q from %q", code, raw)
+			}
+			return
+		}
+		rec := httptest.NewRecorder()
+		writePage(rec, http.StatusBadRequest, "Sign-in failed", upperFirst(err.Error())+".")
+		if body := rec.Body.String(); strings.Contains(body, "<script") || strings.Contains(body, "<b>") {
+			t.Fatalf("the error page shows markup from the query %q:\n%s", raw, body)
 		}
 	})
 }
