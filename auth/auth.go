@@ -32,7 +32,23 @@ const (
 	maxPending = 32
 	// defaultLifetime is assumed when a token response has no expires_in.
 	defaultLifetime = time.Hour
+	// forcedRefreshEvery bounds forced refreshes (the proxy's 401 retry) to
+	// one per login in this long: a token the API refuses right after a
+	// refresh is refused for another reason, and rotating again won't help.
+	forcedRefreshEvery = 30 * time.Second
+	// flightTimeout bounds one refresh, lock wait and token request included.
+	flightTimeout = 2 * time.Minute
 )
+
+// ErrRefreshedRecently is wrapped by ForceRefresh's error when a forced
+// refresh of the same login ran less than 30 seconds ago: the caller should
+// pass the upstream's 401 on instead of retrying.
+var ErrRefreshedRecently = errors.New("its token was force-refreshed less than 30 seconds ago")
+
+// ErrNotOwned is wrapped by the error for a login ccmux does not manage:
+// another app (claude-code-mux's gemini or openai-codex logins, say) wrote it,
+// and ccmux never refreshes, rewrites or removes it.
+var ErrNotOwned = errors.New("managed by another app")
 
 // ErrNoToken is wrapped by the error for a provider id with no stored login.
 var ErrNoToken = errors.New("no token found")
@@ -90,8 +106,20 @@ type Client struct {
 	// a network error or 5xx, within one attempt.
 	retryDelays []time.Duration
 
-	mu      sync.Mutex
-	flights map[string]*flight // refresh in progress, per provider id
+	// owned are the ids of the configured Claude logins (see owns).
+	owned map[string]bool
+
+	mu       sync.Mutex
+	flights  map[string]*flight   // refresh in progress, per provider id
+	forcedAt map[string]time.Time // last forced refresh, per provider id
+	running  int                  // refreshes in flight, for Drain
+	drained  []chan struct{}      // Drain calls waiting for running == 0
+	// sleepUntil is when RunRefresher wakes next (zero: it waits for a
+	// nudge only); refresherOn says whether one runs.
+	sleepUntil  time.Time
+	refresherOn bool
+	// onSleep, when set by tests, sees each wake time RunRefresher picks.
+	onSleep func(next time.Time)
 	health  map[string]*health
 	pending map[string]pendingLogin // Authorize'd logins by state
 	subs    map[chan Event]struct{}
@@ -110,7 +138,9 @@ func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 		open:         opts.OpenBrowser,
 		loginTimeout: opts.LoginTimeout,
 		retryDelays:  []time.Duration{time.Second, 3 * time.Second},
+		owned:        map[string]bool{},
 		flights:      map[string]*flight{},
+		forcedAt:     map[string]time.Time{},
 		health:       map[string]*health{},
 		pending:      map[string]pendingLogin{},
 		subs:         map[chan Event]struct{}{},
@@ -131,9 +161,32 @@ func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 	if c.loginTimeout <= 0 {
 		c.loginTimeout = defaultLoginTimeout
 	}
+	if cfg != nil {
+		for _, id := range cfg.ClaudeOAuthIDs() {
+			c.owned[id] = true
+		}
+		// An [oauth.ID] table is ccmux's own setting: that id is a Claude login.
+		for id, o := range cfg.OAuth {
+			if o.Preset == "" || o.Preset == "claude" || o.Preset == "console" {
+				c.owned[id] = true
+			}
+		}
+	}
 	store.log = c.log
 	store.now = c.clock.Now
+	store.onLoad = c.sawRecords
 	return c
+}
+
+// owns reports whether ccmux may refresh, rewrite or remove the record for
+// id: id is a configured Claude login, or `ccmux login` wrote the record.
+// Every other record in the shared file belongs to another app.
+func (c *Client) owns(id string, r record) bool {
+	return c.owned[id] || (!r.opaque && r.ManagedBy == managedByCcmux)
+}
+
+func (c *Client) notOwned(id string) error {
+	return fmt.Errorf("the login %s in %s is %w (not a Claude login of ccmux's); ccmux leaves it alone", id, c.store.Path(), ErrNotOwned)
 }
 
 // Credential is what a provider sends upstream: an OAuth access token
@@ -150,6 +203,9 @@ type Account struct {
 	ExpiresAt  time.Time
 	APIKey     bool   // console login: a created API key is stored
 	LastError  string // last refresh failure, "" when fine
+	// Foreign marks a record another app manages (see ErrNotOwned); only
+	// ProviderID is set for it.
+	Foreign bool
 }
 
 // health is what this process knows about a login's refreshes.
@@ -174,6 +230,9 @@ func (c *Client) healthOf(id string) *health {
 func (c *Client) record(ctx context.Context, id string) (record, error) {
 	recs, err := c.store.read(ctx)
 	if r, ok := recs[id]; ok {
+		if r.opaque {
+			return record{}, fmt.Errorf("the entry %s in %s is not a token record", id, c.store.Path())
+		}
 		return r, nil
 	}
 	if err != nil {
@@ -202,12 +261,20 @@ func (c *Client) Credential(ctx context.Context, providerID string) (Credential,
 	if r.ExpiresAt.Sub(c.clock.Now()) > refreshWindow {
 		return Credential{Value: r.AccessToken}, nil
 	}
+	if !c.owns(providerID, r) {
+		if r.ExpiresAt.After(c.clock.Now()) {
+			return Credential{Value: r.AccessToken}, nil
+		}
+		return Credential{}, c.notOwned(providerID)
+	}
 	return c.refresh(ctx, providerID, "", refreshWindow)
 }
 
 // ForceRefresh refreshes providerID's token now (the proxy's 401 retry),
 // unless another caller replaced the token since this call started.
-// A console login's API key is returned as is.
+// A console login's API key is returned as is. At most one forced refresh
+// per login runs in 30 seconds; a later call fails with an error wrapping
+// ErrRefreshedRecently.
 func (c *Client) ForceRefresh(ctx context.Context, providerID string) (Credential, error) {
 	r, err := c.record(ctx, providerID)
 	if err != nil {
@@ -215,6 +282,20 @@ func (c *Client) ForceRefresh(ctx context.Context, providerID string) (Credentia
 	}
 	if r.APIKey != "" {
 		return Credential{Value: r.APIKey, APIKey: true}, nil
+	}
+	if !c.owns(providerID, r) {
+		return Credential{}, c.notOwned(providerID)
+	}
+	now := c.clock.Now()
+	c.mu.Lock()
+	last, ok := c.forcedAt[providerID]
+	recent := ok && now.Sub(last) < forcedRefreshEvery && !now.Before(last)
+	if !recent {
+		c.forcedAt[providerID] = now
+	}
+	c.mu.Unlock()
+	if recent {
+		return Credential{}, fmt.Errorf("not refreshing %s again: %w", providerID, ErrRefreshedRecently)
 	}
 	return c.refresh(ctx, providerID, r.AccessToken, refreshWindow)
 }
@@ -241,8 +322,13 @@ func (c *Client) refresh(ctx context.Context, id, seen string, within time.Durat
 	if f == nil {
 		f = &flight{done: make(chan struct{})}
 		c.flights[key] = f
+		c.running++
 		go func() {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+			defer c.flightDone()
+			// Detached from the caller: a token request that reached the
+			// endpoint has rotated the refresh token, and only storing its
+			// answer keeps the login (Drain waits for it on shutdown).
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 			f.cred, f.err = c.doRefresh(fctx, id, seen, within)
 			cancel()
 			c.mu.Lock()
@@ -281,9 +367,15 @@ func (c *Client) doRefresh(ctx context.Context, id, seen string, within time.Dur
 			return false, noToken(id)
 		}
 		after = r
+		if r.opaque {
+			return false, fmt.Errorf("the entry %s in %s is not a token record", id, c.store.Path())
+		}
 		if r.APIKey != "" {
 			cred = Credential{Value: r.APIKey, APIKey: true}
 			return false, nil
+		}
+		if !c.owns(id, r) {
+			return false, c.notOwned(id)
 		}
 		if (seen == "" && r.ExpiresAt.Sub(now) > within) || (seen != "" && r.AccessToken != seen) {
 			cred = Credential{Value: r.AccessToken}
@@ -445,12 +537,16 @@ func (c *Client) resetHealth(id string) {
 }
 
 // Logout removes providerID's stored token. Logging out of a provider that
-// is not signed in is not an error.
+// is not signed in is not an error; a login another app manages is refused
+// with an error wrapping ErrNotOwned.
 func (c *Client) Logout(providerID string) error {
 	var removed record
 	var was bool
 	err := c.store.update(context.Background(), func(recs map[string]record) (bool, error) {
 		removed, was = recs[providerID]
+		if was && !c.owns(providerID, removed) {
+			return false, c.notOwned(providerID)
+		}
 		delete(recs, providerID)
 		return was, nil
 	})
@@ -466,11 +562,12 @@ func (c *Client) Logout(providerID string) error {
 	return nil
 }
 
-// Accounts lists stored logins, without secrets, sorted by provider id. If
-// the store was corrupt it was moved aside and the error says where.
+// Accounts lists stored logins, without secrets, sorted by provider id;
+// those another app manages are marked Foreign. It only reads: a corrupt
+// store is reported, and left where it is.
 func (c *Client) Accounts() ([]Account, error) {
 	recs, err := c.store.read(context.Background())
-	if err != nil && !errors.Is(err, ErrCorruptStore) {
+	if err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(recs))
@@ -483,13 +580,49 @@ func (c *Client) Accounts() ([]Account, error) {
 	defer c.mu.Unlock()
 	for _, id := range ids {
 		r := recs[id]
+		if r.opaque || !c.owns(id, r) {
+			out = append(out, Account{ProviderID: id, Foreign: true})
+			continue
+		}
 		a := Account{ProviderID: id, Email: r.Email, ExpiresAt: r.ExpiresAt, APIKey: r.APIKey != "", LastError: r.LastRefreshError}
 		if h := c.health[id]; h != nil && h.lastError != "" {
 			a.LastError = h.lastError
 		}
 		out = append(out, a)
 	}
-	return out, err
+	return out, nil
+}
+
+// Drain waits until the refreshes in flight have finished and stored their
+// result, or ctx is done. A clean stop calls it: a token request that
+// reached the endpoint has rotated the refresh token, so exiting before its
+// answer is stored would lose the login.
+func (c *Client) Drain(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	c.drained = append(c.drained, done)
+	c.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("a token refresh was still running at shutdown: %w", ctx.Err())
+	}
+}
+
+func (c *Client) flightDone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running--; c.running == 0 {
+		for _, ch := range c.drained {
+			close(ch)
+		}
+		c.drained = nil
+	}
 }
 
 // EventKind says what happened to a login.

@@ -136,15 +136,16 @@ func (s *syncBuffer) String() string {
 // env is one test's fake server, config, store and client, with every log
 // line and error it saw checked for token values at the end.
 type env struct {
-	t     testing.TB
-	srv   *authtest.Server
-	cfg   *config.Config
-	path  string
-	store *Store
-	c     *Client
-	clock *fakeClock // nil with the real clock
-	logs  *syncBuffer
-	said  *syncBuffer // errors and output the test collected
+	t       testing.TB
+	srv     *authtest.Server
+	cfgText string // config.toml, before the [oauth.*] tables pointing at srv
+	cfg     *config.Config
+	path    string
+	store   *Store
+	c       *Client
+	clock   *fakeClock // nil with the real clock
+	logs    *syncBuffer
+	said    *syncBuffer // errors and output the test collected
 }
 
 type envOption func(*env, *Options)
@@ -157,6 +158,11 @@ func withOpener(open func(string) error) envOption {
 	return func(_ *env, o *Options) { o.OpenBrowser = open }
 }
 
+// withConfig replaces the default config the env starts from.
+func withConfig(text string) envOption {
+	return func(e *env, _ *Options) { e.cfgText = text }
+}
+
 func withLoginTimeout(d time.Duration) envOption {
 	return func(_ *env, o *Options) { o.LoginTimeout = d }
 }
@@ -165,11 +171,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)
-	cfg, err := config.Parse("config.toml", []byte(config.DefaultTOML+srv.OAuthTOML("anthropic-max", "claude")+srv.OAuthTOML("console-id", "console")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, srv: srv, cfg: cfg, path: filepath.Join(t.TempDir(), ".claude-code-mux", "oauth_tokens.json"), logs: &syncBuffer{}, said: &syncBuffer{}}
+	e := &env{t: t, srv: srv, cfgText: config.DefaultTOML, path: filepath.Join(t.TempDir(), ".claude-code-mux", "oauth_tokens.json"), logs: &syncBuffer{}, said: &syncBuffer{}}
 	o := Options{
 		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OpenBrowser: func(string) error { return errors.New("no browser in this test") },
@@ -177,6 +179,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	for _, opt := range opts {
 		opt(e, &o)
 	}
+	cfg, err := config.Parse("config.toml", []byte(e.cfgText+srv.OAuthTOML("anthropic-max", "claude")+srv.OAuthTOML("console-id", "console")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
 	e.store = NewStore(e.path)
 	e.c = NewClient(cfg, e.store, o)
 	e.c.retryDelays = nil

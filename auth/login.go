@@ -45,6 +45,9 @@ func (c *Client) Login(ctx context.Context, providerID string, opts LoginOptions
 	if err != nil {
 		return Account{}, err
 	}
+	if err := c.canLogin(ctx, providerID, p); err != nil {
+		return Account{}, err
+	}
 	out := &guardedWriter{w: opts.Out}
 	defer out.close()
 	if opts.Manual {
@@ -52,6 +55,31 @@ func (c *Client) Login(ctx context.Context, providerID string, opts LoginOptions
 	}
 	return c.loopbackLogin(ctx, providerID, p, out)
 }
+
+// canLogin refuses, before any browser opens, a login that would replace
+// a record ccmux does not own, or a console login (an API key) that would
+// replace a subscription login.
+func (c *Client) canLogin(ctx context.Context, id string, p Preset) error {
+	recs, err := c.store.read(ctx)
+	if err != nil && !errors.Is(err, ErrCorruptStore) {
+		return err
+	}
+	r, ok := recs[id]
+	switch {
+	case !ok:
+		return nil
+	case !c.owns(id, r):
+		return fmt.Errorf("%w; pick another id with --provider", c.notOwned(id))
+	case p.IsConsole() && r.APIKey == "" && r.RefreshToken != "":
+		return fmt.Errorf("%s holds a Claude subscription login, which a console login (an API key) would replace; pick another id with --provider (the default for --console is %s)", id, ConsoleID)
+	}
+	return nil
+}
+
+// ConsoleID is the token-store id of a console login (`ccmux login
+// --console`) when none is given, so that it never replaces the
+// subscription login.
+const ConsoleID = "anthropic-console"
 
 // pendingLogin is an Authorize waiting for its Exchange.
 type pendingLogin struct {
@@ -127,18 +155,29 @@ func (c *Client) complete(ctx context.Context, id string, p Preset, code, state,
 		c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
 		return Account{}, err
 	}
-	r := record{ProviderID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresAt: tok.Expiry}
-	if r.ExpiresAt.IsZero() {
-		r.ExpiresAt = c.clock.Now().Add(defaultLifetime)
+	fresh := record{ProviderID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresAt: tok.Expiry, ManagedBy: managedByCcmux}
+	if fresh.ExpiresAt.IsZero() {
+		fresh.ExpiresAt = c.clock.Now().Add(defaultLifetime)
 	}
-	r.Email, _ = tok.Extra("email").(string)
+	fresh.Email, _ = tok.Extra("email").(string)
 	if p.IsConsole() {
-		if r.APIKey, err = c.createAPIKey(ctx, p, tok.AccessToken); err != nil {
+		if fresh.APIKey, err = c.createAPIKey(ctx, p, tok.AccessToken); err != nil {
 			c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
 			return Account{}, err
 		}
 	}
+	var r record
 	err = c.store.update(ctx, func(recs map[string]record) (bool, error) {
+		old, ok := recs[id]
+		if ok && !c.owns(id, old) {
+			return false, c.notOwned(id)
+		}
+		// A new login of ours keeps the fields of the old record ccmux does
+		// not know (set by another app or a later version).
+		r = fresh
+		if ok && !old.opaque {
+			r.EnterpriseURL, r.orig, r.base = old.EnterpriseURL, old.orig, old.base
+		}
 		recs[id] = r
 		return true, nil
 	})

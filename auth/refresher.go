@@ -12,34 +12,90 @@ const (
 	// maxJitter spreads background refreshes so that tokens issued together
 	// are not refreshed together.
 	maxJitter = time.Minute
-	// maxIdle bounds the refresher's sleep, so a login made by another
-	// process is picked up.
-	maxIdle = time.Minute
 	// noProgressDelay is the wait after a pass that could not move a
 	// login forward (e.g. the store lock failed), so errors never spin.
 	noProgressDelay = 30 * time.Second
 )
 
-// RunRefresher keeps every stored OAuth token fresh until ctx is done: it
-// wakes a jittered moment before each token enters the 5-minute window,
-// refreshes it (sharing the refresh with any concurrent caller) and publishes
-// events. API keys from console logins need no refresh.
+// RunRefresher keeps ccmux's own OAuth logins fresh until ctx is done: it
+// sleeps until the next one needs attention (a jittered moment before it
+// enters the 5-minute window, or its expiry, to announce it), refreshes it
+// (sharing the refresh with any concurrent caller) and publishes events.
+// With no such login it sleeps until a login, a logout, or a read of the
+// store that finds one (another process's `ccmux login`) wakes it: an idle
+// app sets no timer and never polls the file. API keys from console logins
+// and logins other apps manage are never refreshed.
 func (c *Client) RunRefresher(ctx context.Context) {
+	c.mu.Lock()
+	c.refresherOn = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.refresherOn = false
+		c.mu.Unlock()
+	}()
 	for {
-		wait := c.refreshPass(ctx).Sub(c.clock.Now())
+		next := c.refreshPass(ctx)
+		c.mu.Lock()
+		c.sleepUntil = next
+		c.mu.Unlock()
+		if c.onSleep != nil {
+			c.onSleep(next)
+		}
+		var wake <-chan time.Time // nil: no timer, wait for a nudge
+		if !next.IsZero() {
+			wake = c.clock.After(max(next.Sub(c.clock.Now()), 0))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-c.clock.After(max(wait, 0)):
+		case <-wake:
 		case <-c.wake:
 		}
 	}
 }
 
-// refreshPass refreshes whatever is due and returns when to look again.
+// refreshable reports whether the refresher looks after r.
+func (c *Client) refreshable(id string, r record) bool {
+	return !r.opaque && r.APIKey == "" && r.RefreshToken != "" && c.owns(id, r)
+}
+
+// attention is when the refresher should next look at r: its refresh, or
+// its expiry (to announce Expired on time), whichever comes first.
+func (c *Client) attention(id string, r record, now time.Time) time.Time {
+	due := c.dueAt(id, r, jitterFor(id, r.ExpiresAt))
+	if r.ExpiresAt.After(now) {
+		due = earliest(due, r.ExpiresAt)
+	}
+	return due
+}
+
+// sawRecords wakes a sleeping refresher when the store, read for any
+// reason, holds a login it would look at before it means to wake.
+func (c *Client) sawRecords(recs map[string]record) {
+	c.mu.Lock()
+	on, until := c.refresherOn, c.sleepUntil
+	c.mu.Unlock()
+	if !on {
+		return
+	}
+	now := c.clock.Now()
+	for id, r := range recs {
+		if !c.refreshable(id, r) {
+			continue
+		}
+		if at := c.attention(id, r, now); until.IsZero() || at.Before(until) {
+			c.nudge()
+			return
+		}
+	}
+}
+
+// refreshPass refreshes whatever is due and returns when to look again
+// (zero: nothing to look after).
 func (c *Client) refreshPass(ctx context.Context) time.Time {
 	now := c.clock.Now()
-	next := now.Add(maxIdle)
+	var next time.Time
 	recs, err := c.store.read(ctx)
 	if err != nil {
 		c.log.Warn("token refresher could not read the token store", "path", c.store.Path(), "err", err.Error())
@@ -52,7 +108,7 @@ func (c *Client) refreshPass(ctx context.Context) time.Time {
 	sort.Strings(ids)
 	for _, id := range ids {
 		r := recs[id]
-		if r.APIKey != "" || r.RefreshToken == "" {
+		if !c.refreshable(id, r) {
 			continue
 		}
 		jitter := jitterFor(id, r.ExpiresAt)
@@ -62,7 +118,7 @@ func (c *Client) refreshPass(ctx context.Context) time.Time {
 			if ctx.Err() != nil {
 				return now
 			}
-			if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoToken) {
+			if errors.Is(err, ErrSessionEnded) || errors.Is(err, ErrNoToken) || errors.Is(err, ErrNotOwned) {
 				continue
 			}
 			if after, rerr := c.record(ctx, id); rerr == nil {
@@ -73,10 +129,13 @@ func (c *Client) refreshPass(ctx context.Context) time.Time {
 			}
 		}
 		c.noticeExpiry(id, r, now)
-		next = earliest(next, due)
 		if r.ExpiresAt.After(now) {
-			next = earliest(next, r.ExpiresAt) // to announce Expired on time
+			due = earliest(due, r.ExpiresAt) // to announce Expired on time
 		}
+		if next.IsZero() {
+			next = due
+		}
+		next = earliest(next, due)
 	}
 	return next
 }

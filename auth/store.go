@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -15,26 +16,6 @@ import (
 	"sync"
 	"time"
 )
-
-// record is one entry of oauth_tokens.json. The first five fields are the
-// claude-code-mux shape (it needs all of them, enterprise_url may be null);
-// the rest are optional extras claude-code-mux ignores.
-type record struct {
-	ProviderID    string    `json:"provider_id"`
-	AccessToken   string    `json:"access_token"`
-	RefreshToken  string    `json:"refresh_token"`
-	ExpiresAt     time.Time `json:"expires_at"`
-	EnterpriseURL *string   `json:"enterprise_url"`
-
-	// Email is the account's email address when the token response had one.
-	Email string `json:"account_email,omitempty"`
-	// APIKey is the key a console login created; when set, it is the
-	// credential sent upstream (x-api-key) instead of the access token.
-	APIKey string `json:"api_key,omitempty"`
-	// LastRefreshError is the last refresh failure in words, so that
-	// `ccmux status` in another process can show it; "" after a success.
-	LastRefreshError string `json:"last_refresh_error,omitempty"`
-}
 
 // ErrCorruptStore is wrapped by the error reporting that the token store
 // was not valid JSON and was moved aside.
@@ -48,6 +29,10 @@ type Store struct {
 	log  *slog.Logger
 	mu   sync.Mutex // serialises this process's lock holders so they do not poll each other
 	now  func() time.Time
+
+	// onLoad, when set, sees the records each time the file is decoded
+	// anew (not from the cache); it must not change them.
+	onLoad func(map[string]record)
 
 	cacheMu    sync.Mutex
 	cached     fs.FileInfo // the file cachedRecs was decoded from
@@ -115,22 +100,24 @@ func (s *Store) ensureDir() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating the token store directory %s: %w", dir, err)
 	}
-	return s.fixMode(dir, 0o700)
+	return s.fixMode(dir, 0o700, true)
 }
 
-// fixMode tightens path to want when group or others have any access.
-func (s *Store) fixMode(path string, want fs.FileMode) error {
+// fixMode tightens path to want when group or others have any access. It
+// never follows a symbolic link (its target may be anywhere) and only
+// touches a directory when dir is set, a regular file otherwise.
+func (s *Store) fixMode(path string, want fs.FileMode, dir bool) error {
 	if !checkPerms {
 		return nil
 	}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("checking %s: %w", path, err)
 	}
-	if fi.Mode().Perm()&0o077 == 0 {
+	if fi.IsDir() != dir || !(fi.IsDir() || fi.Mode().IsRegular()) || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
 	if err := os.Chmod(path, want); err != nil {
@@ -140,91 +127,256 @@ func (s *Store) fixMode(path string, want fs.FileMode) error {
 	return nil
 }
 
-// read returns the stored records, without the lock (writes are atomic, so a
-// reader sees the old or the new file). A missing or empty file is an empty
-// store. A corrupt file is moved aside under the lock and reported as an
-// error wrapping ErrCorruptStore, with an empty store.
+// Reading a file another program rewrites in place (claude-code-mux
+// truncates and writes, without a lock) can see it half written: such a
+// read is retried, backing off from firstReadRetry, for up to maxReadRetry,
+// and the file is judged corrupt (or, empty, judged empty) only when the
+// same bytes were read again stableAfter after they were first seen.
+const (
+	firstReadRetry = 10 * time.Millisecond
+	maxReadRetry   = time.Second
+	stableAfter    = 100 * time.Millisecond
+)
+
+// afterBadRead, when set by tests, runs after a read that did not parse,
+// before the retry.
+var afterBadRead func()
+
+// read returns the stored records, without the lock (our writes are atomic,
+// and a half-written file from another program is retried). A missing or
+// empty file is an empty store. A file that stays invalid is reported with
+// an error wrapping ErrCorruptStore and left where it is: only a write moves
+// it aside.
 func (s *Store) read(ctx context.Context) (map[string]record, error) {
 	recs, err := s.readFile()
-	if !errors.Is(err, ErrCorruptStore) {
-		return recs, err
+	if errors.Is(err, ErrCorruptStore) {
+		return nil, fmt.Errorf("%w; signing in again (`ccmux login`) moves it aside and starts a new one", err)
 	}
-	unlock, lerr := s.lock(ctx)
-	if lerr != nil {
-		return nil, lerr
-	}
-	defer unlock()
-	return s.readLocked()
+	return recs, err
 }
 
-// readLocked is read for a caller holding the lock: it moves a corrupt file
-// aside itself.
+// readLocked is read for a writer holding the lock: a corrupt file would
+// be lost by the write, so it is moved aside first (under a name no earlier
+// one has) and the write starts from an empty store.
 func (s *Store) readLocked() (map[string]record, error) {
 	recs, err := s.readFile()
-	if !errors.Is(err, ErrCorruptStore) {
+	var ce *corruptError
+	if !errors.As(err, &ce) {
 		return recs, err
 	}
-	aside := fmt.Sprintf("%s.corrupt-%s", s.path, s.now().UTC().Format("20060102T150405Z"))
-	if rerr := os.Rename(s.path, aside); rerr != nil {
-		return nil, fmt.Errorf("%w; moving it aside to %s failed: %v", err, aside, rerr)
+	target, terr := s.target()
+	if terr != nil {
+		return nil, terr
+	}
+	aside, err2 := s.quarantine(target, ce.data)
+	if err2 != nil {
+		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, err2)
+	}
+	if aside == "" { // it was rewritten meanwhile, and is fine now
+		return s.readFile()
 	}
 	s.log.Warn("token store was not valid JSON; moved it aside, sign in again", "path", s.path, "moved_to", aside)
 	return map[string]record{}, fmt.Errorf("%w; moved it to %s — sign in again with `ccmux login`", err, aside)
 }
 
-// readFile reads and decodes the file. The proxy asks for a credential on
-// every request, so the decoded records are kept and reused while a stat
-// shows the same file (rename makes every write of ours a new file).
+// quarantine moves target (whose content was bad) aside to a name that is
+// new: sub-second time plus a counter, claimed with O_EXCL before the
+// rename replaces the placeholder. If the moved file no longer holds bad
+// (another program rewrote it in between), it is put back when nothing
+// took its place, and "" is returned.
+func (s *Store) quarantine(target string, bad []byte) (string, error) {
+	stamp := s.now().UTC().Format("20060102T150405.000000000Z")
+	var aside string
+	for i := 1; ; i++ {
+		aside = fmt.Sprintf("%s.corrupt-%s", target, stamp)
+		if i > 1 {
+			aside += fmt.Sprintf("-%d", i)
+		}
+		f, err := os.OpenFile(aside, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 1000 {
+			return "", err
+		}
+	}
+	if err := os.Rename(target, aside); err != nil {
+		os.Remove(aside)
+		return "", err
+	}
+	if moved, err := os.ReadFile(aside); err == nil && !bytes.Equal(moved, bad) {
+		if os.Link(aside, target) == nil {
+			os.Remove(aside)
+			return "", nil
+		}
+	}
+	return aside, nil
+}
+
+// corruptError is a store file that stayed invalid over two reads.
+type corruptError struct {
+	path, problem string
+	data          []byte // never shown: it may hold tokens
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("%s: %s (%s)", ErrCorruptStore, e.path, e.problem)
+}
+
+func (e *corruptError) Unwrap() error { return ErrCorruptStore }
+
+// readFile reads and decodes the file, retrying a read that does not parse
+// until the same bytes are read again stableAfter later (then the file is
+// corrupt) or maxReadRetry has passed. The proxy asks for a credential on every
+// request, so decoded records are reused while a stat shows the same file.
 func (s *Store) readFile() (map[string]record, error) {
-	if fi, err := os.Stat(s.path); err == nil {
-		s.cacheMu.Lock()
-		hit := s.cached != nil && os.SameFile(fi, s.cached) && fi.ModTime().Equal(s.cached.ModTime()) &&
-			fi.Size() == s.cached.Size() && fi.Mode() == s.cached.Mode()
-		recs := maps.Clone(s.cachedRecs)
-		s.cacheMu.Unlock()
-		if hit {
-			return recs, nil
+	if recs, ok := s.cachedRecords(); ok {
+		return recs, nil
+	}
+	if err := s.fixMode(filepath.Dir(s.path), 0o700, true); err != nil {
+		return nil, err
+	}
+	if err := s.fixMode(s.path, 0o600, false); err != nil {
+		return nil, err
+	}
+	var prev []byte
+	var prevStat fs.FileInfo
+	var since time.Time // when prev was first read
+	wait, waited := firstReadRetry, time.Duration(0)
+	for {
+		recs, data, fi, problem, err := s.readOnce()
+		if err != nil || problem == "" {
+			return recs, err
 		}
+		// A write in between changes the modification time (or the
+		// file), even when it leaves the same bytes behind.
+		if prev == nil || !bytes.Equal(prev, data) || !sameStat(prevStat, fi) {
+			prev, prevStat, since = data, fi, time.Now()
+		} else if time.Since(since) >= stableAfter {
+			if len(bytes.TrimSpace(data)) == 0 {
+				return map[string]record{}, nil // empty, and not being written
+			}
+			return nil, &corruptError{path: s.path, problem: problem, data: data}
+		}
+		if waited >= maxReadRetry {
+			return nil, fmt.Errorf("the token store %s kept changing while being read (another program is writing it); try again", s.path)
+		}
+		if afterBadRead != nil {
+			afterBadRead()
+		}
+		time.Sleep(wait)
+		waited += wait
+		wait = min(wait*2, 200*time.Millisecond)
 	}
-	if err := s.fixMode(filepath.Dir(s.path), 0o700); err != nil {
-		return nil, err
-	}
-	if err := s.fixMode(s.path, 0o600); err != nil {
-		return nil, err
-	}
-	// Stat before reading: the content read is then at least as new as the
-	// stat it is cached under.
+}
+
+func sameStat(a, b fs.FileInfo) bool {
+	return a != nil && b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}
+
+// racyWindow: a file modified less than this long ago may change again
+// within the file system's timestamp granularity without its stat changing
+// (an in-place writer keeps the inode and often the size), so it is not cached.
+const racyWindow = time.Second
+
+func (s *Store) cachedRecords() (map[string]record, bool) {
 	fi, err := os.Stat(s.path)
+	if err != nil {
+		return nil, false
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	hit := s.cached != nil && os.SameFile(fi, s.cached) && fi.ModTime().Equal(s.cached.ModTime()) &&
+		fi.Size() == s.cached.Size() && fi.Mode() == s.cached.Mode()
+	if !hit {
+		return nil, false
+	}
+	return maps.Clone(s.cachedRecs), true
+}
+
+// readOnce makes one read. problem is non-empty when the bytes read do not
+// parse (data holds them; an empty file counts, as it may be mid-rewrite);
+// err is a failure to read at all, such as a path that is not a file.
+func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo, problem string, err error) {
+	fi, err = os.Stat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]record{}, nil
+		return map[string]record{}, nil, nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the token store %s: %w", s.path, err)
+		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
-	data, err := os.ReadFile(s.path)
+	if err := checkRegular(s.path, fi); err != nil {
+		return nil, nil, nil, "", err
+	}
+	// Never block: a named pipe swapped in after the Stat must not hang us.
+	f, err := openNonBlocking(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]record{}, nil
+		return map[string]record{}, nil, nil, "", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the token store %s: %w", s.path, err)
+		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
-	recs := map[string]record{}
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &recs); err != nil {
-			// Say where, never what: the bytes around the error may be a token.
-			return nil, fmt.Errorf("%w: %s (%s)", ErrCorruptStore, s.path, jsonProblem(err))
-		}
+	defer f.Close()
+	if ofi, err := f.Stat(); err != nil || checkRegular(s.path, ofi) != nil {
+		return nil, nil, nil, "", checkRegular(s.path, ofi)
+	}
+	if data, err = io.ReadAll(f); err != nil {
+		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, data, fi, "the file is empty", nil
+	}
+	recs = map[string]record{}
+	if err := json.Unmarshal(data, &recs); err != nil {
+		// Say where, never what: the bytes around the error may be a token.
+		return nil, data, fi, jsonProblem(err), nil
 	}
 	for id, r := range recs {
-		if r.ProviderID == "" {
+		if r.ProviderID == "" && !r.opaque {
 			r.ProviderID = id
+			if r.base != nil {
+				base := *r.base
+				base.ProviderID = id
+				r.base = &base
+			}
 			recs[id] = r
 		}
 	}
-	s.cacheMu.Lock()
-	s.cached, s.cachedRecs = fi, maps.Clone(recs)
-	s.cacheMu.Unlock()
-	return recs, nil
+	// Cache under the stat taken before reading: the content is at least
+	// as new as it. A recently modified file is not cached (racyWindow).
+	if time.Since(fi.ModTime()) > racyWindow {
+		s.cacheMu.Lock()
+		s.cached, s.cachedRecs = fi, maps.Clone(recs)
+		s.cacheMu.Unlock()
+	}
+	if s.onLoad != nil {
+		s.onLoad(recs)
+	}
+	return recs, data, fi, "", nil
+}
+
+// checkRegular says, naming path, what is there instead of a token file.
+func checkRegular(path string, fi fs.FileInfo) error {
+	if fi == nil {
+		return fmt.Errorf("reading the token store %s: it could not be inspected", path)
+	}
+	m := fi.Mode()
+	if m.IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("the token store %s is %s, not a file: move it away so ccmux can keep its logins there", path, what)
 }
 
 // jsonProblem describes a decoding error without quoting the input.
@@ -235,14 +387,38 @@ func jsonProblem(err error) string {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
-		return fmt.Sprintf("%s should be a %s", typ.Field, typ.Type)
+		return "the top level should be an object"
 	default:
-		var terr *time.ParseError
-		if errors.As(err, &terr) {
-			return "expires_at is not an RFC 3339 time"
-		}
 		return "unexpected content"
 	}
+}
+
+// target is the file the store's path names: itself, or the final target
+// of a symbolic link (which may not exist yet). Writes replace the target,
+// in its own directory, so a linked store stays a link.
+func (s *Store) target() (string, error) {
+	p := s.path
+	for range 40 {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading the token store %s: %w", s.path, err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("reading the token store link %s: %w", p, err)
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(p), link)
+		}
+		p = link
+	}
+	return "", fmt.Errorf("the token store %s is a loop of symbolic links", s.path)
 }
 
 // beforeRename, when set by tests, runs after the temporary file is written
@@ -250,20 +426,20 @@ func jsonProblem(err error) string {
 var beforeRename func()
 
 // writeLocked replaces the store with recs atomically: temporary file in the
-// same directory, fsync, rename, fsync of the directory. The caller holds the lock.
+// target's directory, fsync, rename, fsync of the directory. The caller
+// holds the lock.
 func (s *Store) writeLocked(recs map[string]record) error {
-	for id, r := range recs {
-		r.ProviderID = id
-		r.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Second)
-		recs[id] = r
-	}
 	data, err := json.MarshalIndent(recs, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding the token store: %w", err)
 	}
-	dir := filepath.Dir(s.path)
-	s.removeStaleTemps(dir)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
+	target, err := s.target()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(target)
+	s.removeStaleTemps(target)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing the token store %s: %w", s.path, err)
 	}
@@ -274,6 +450,8 @@ func (s *Store) writeLocked(recs map[string]record) error {
 			os.Remove(tmp.Name())
 		}
 	}()
+	// CreateTemp makes the file 0600 already; this is our own new file,
+	// so setting its mode touches nothing of anyone else's.
 	if err := tmp.Chmod(0o600); err != nil && checkPerms {
 		return fmt.Errorf("writing the token store %s: %w", s.path, err)
 	}
@@ -289,7 +467,7 @@ func (s *Store) writeLocked(recs map[string]record) error {
 	if beforeRename != nil {
 		beforeRename()
 	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
 		return fmt.Errorf("replacing the token store %s: %w", s.path, err)
 	}
 	ok = true
@@ -299,10 +477,11 @@ func (s *Store) writeLocked(recs map[string]record) error {
 	return nil
 }
 
-// removeStaleTemps deletes temporary files a crashed writer left behind; the
-// caller holds the lock, so no live writer owns one.
-func (s *Store) removeStaleTemps(dir string) {
-	prefix := "." + filepath.Base(s.path) + ".tmp-"
+// removeStaleTemps deletes temporary files a crashed writer left beside
+// target; the caller holds the lock, so no live writer owns one.
+func (s *Store) removeStaleTemps(target string) {
+	dir := filepath.Dir(target)
+	prefix := "." + filepath.Base(target) + ".tmp-"
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix) {

@@ -134,41 +134,6 @@ func TestStoreReadsClaudeCodeMuxFile(t *testing.T) {
 	}
 }
 
-func TestCorruptStoreMovedAside(t *testing.T) {
-	e := newEnv(t)
-	os.MkdirAll(filepath.Dir(e.path), 0o700)
-	garbage := `{"anthropic-max": {"access_token": "sk-ant-oat01-half-written`
-	if err := os.WriteFile(e.path, []byte(garbage), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err := e.c.Accounts()
-	e.note(err)
-	if !errors.Is(err, ErrCorruptStore) || !strings.Contains(err.Error(), e.path) || !strings.Contains(err.Error(), "corrupt-") {
-		t.Fatalf("err = %v", err)
-	}
-	if strings.Contains(err.Error(), "sk-ant") || strings.Contains(e.logs.String(), "sk-ant") {
-		t.Errorf("the corrupt file's content leaked: %v\n%s", err, e.logs.String())
-	}
-	aside, _ := filepath.Glob(e.path + ".corrupt-*")
-	if len(aside) != 1 {
-		t.Fatalf("moved-aside files: %v", aside)
-	}
-	if kept, _ := os.ReadFile(aside[0]); string(kept) != garbage {
-		t.Errorf("moved-aside content = %q", kept)
-	}
-	if !strings.Contains(e.logs.String(), "not valid JSON") {
-		t.Errorf("no warning logged:\n%s", e.logs.String())
-	}
-	// The store is now empty and usable: a login writes a new file.
-	if _, err := e.c.Credential(context.Background(), "anthropic-max"); !errors.Is(err, ErrNoToken) {
-		t.Errorf("after moving aside: %v", err)
-	}
-	e.signIn("anthropic-max")
-	if len(e.records()) != 1 {
-		t.Error("login after a corrupt store did not write")
-	}
-}
-
 func TestCorruptStoreDuringLoginIsMovedNotOverwritten(t *testing.T) {
 	e := newEnv(t)
 	os.MkdirAll(filepath.Dir(e.path), 0o700)

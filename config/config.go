@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -215,14 +216,30 @@ func (c *Config) BaseURL() string {
 }
 
 // DefaultOAuthProvider is the token-store id `ccmux login` uses without
-// --provider: the oauth_provider of the first OAuth provider, else "anthropic-max".
+// --provider: the first of ClaudeOAuthIDs, else "anthropic-max".
 func (c *Config) DefaultOAuthProvider() string {
-	for _, p := range c.Providers {
-		if p.IsOAuth() && p.OAuthProvider != "" {
-			return p.OAuthProvider
-		}
+	if ids := c.ClaudeOAuthIDs(); len(ids) > 0 {
+		return ids[0]
 	}
 	return "anthropic-max"
+}
+
+// ClaudeOAuthIDs are the token-store ids of the Claude OAuth providers, in
+// file order without repeats: provider_type "anthropic" with auth_type
+// "oauth" and an [oauth.ID] preset, if any, of "claude" or "console". Other
+// OAuth providers (gemini, openai) name logins that other apps manage.
+func (c *Config) ClaudeOAuthIDs() []string {
+	var ids []string
+	for _, p := range c.Providers {
+		if !p.IsOAuth() || p.OAuthProvider == "" || !strings.EqualFold(p.ProviderType, "anthropic") || slices.Contains(ids, p.OAuthProvider) {
+			continue
+		}
+		if preset := c.OAuth[p.OAuthProvider].Preset; preset != "" && preset != "claude" && preset != "console" {
+			continue
+		}
+		ids = append(ids, p.OAuthProvider)
+	}
+	return ids
 }
 
 // ServerAPIKey returns server.api_key with "$NAME" resolved.
