@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -286,7 +287,9 @@ func runLogin(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *provider == "" {
+	if *provider == "" && *console {
+		*provider = consoleLoginID(cfg)
+	} else if *provider == "" {
 		*provider = cfg.DefaultOAuthProvider()
 	}
 	client, err := e.newAuth(cfg, slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -306,8 +309,27 @@ func runLogin(e *env, args []string) error {
 	if who == "" {
 		who = "your account"
 	}
-	fmt.Fprintf(e.stdout, "Signed in to %s as %s.\n", *provider, who)
+	if !acct.APIKey {
+		fmt.Fprintf(e.stdout, "Signed in to %s as %s.\n", *provider, who)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "Signed in to %s as %s: an API key is stored under the id %s.\n", *provider, who, *provider)
+	if !slices.Contains(cfg.ClaudeOAuthIDs(), *provider) {
+		fmt.Fprintf(e.stdout, "To use it, set oauth_provider = %q on an auth_type = \"oauth\" provider in %s.\n", *provider, cfg.Path)
+	}
 	return nil
+}
+
+// consoleLoginID is where `ccmux login --console` stores its API key
+// without --provider: the first Claude OAuth provider whose [oauth.ID]
+// preset is "console", else auth.ConsoleID — never the subscription's id.
+func consoleLoginID(cfg *config.Config) string {
+	for _, id := range cfg.ClaudeOAuthIDs() {
+		if cfg.OAuth[id].Preset == "console" {
+			return id
+		}
+	}
+	return auth.ConsoleID
 }
 
 func runLogout(e *env, args []string) error {
@@ -345,11 +367,23 @@ func runStatus(e *env, args []string) error {
 		return err
 	}
 	w := e.stdout
-	if len(accounts) == 0 {
+	var foreign []string
+	signedIn := 0
+	for _, a := range accounts {
+		if a.Foreign {
+			foreign = append(foreign, a.ProviderID)
+		} else {
+			signedIn++
+		}
+	}
+	if signedIn == 0 {
 		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
 	}
 	now := time.Now()
 	for _, a := range accounts {
+		if a.Foreign {
+			continue
+		}
 		who := a.Email
 		if who == "" {
 			who = "signed in"
@@ -367,6 +401,9 @@ func runStatus(e *env, args []string) error {
 		if a.LastError != "" {
 			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
 		}
+	}
+	for _, id := range foreign {
+		fmt.Fprintf(w, "%s: managed by another app (ccmux leaves it alone)\n", id)
 	}
 	proxyState := "not running"
 	if proxyAnswers(cfg) {
@@ -436,7 +473,19 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	defer cancel()
 	err = srv.Stop(shutdown)
 	<-refresher
+	drainTokens(client, log)
 	return err
+}
+
+// drainTokens waits, up to 10 seconds, for token refreshes in flight: the
+// endpoint has rotated the refresh token, so exiting before the answer is
+// stored would lose the login.
+func drainTokens(client *auth.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Drain(ctx); err != nil {
+		log.Warn("stopped before a token refresh finished; sign in again if requests fail", "err", err)
+	}
 }
 
 func runTray(e *env, args []string) error {
@@ -457,7 +506,7 @@ func runTray(e *env, args []string) error {
 	defer stop()
 	refresher := make(chan struct{})
 	go func() { client.RunRefresher(ctx); close(refresher) }()
-	defer func() { stop(); <-refresher }()
+	defer func() { stop(); <-refresher; drainTokens(client, log) }()
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
@@ -573,7 +622,7 @@ func (t *trayAuth) Logout() error { return t.client.Logout(t.provider) }
 func (t *trayAuth) Account() tray.Account {
 	accounts, _ := t.client.Accounts()
 	for _, a := range accounts {
-		if a.ProviderID == t.provider {
+		if a.ProviderID == t.provider && !a.Foreign {
 			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: !a.APIKey && !a.ExpiresAt.After(time.Now())}
 		}
 	}

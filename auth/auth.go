@@ -115,9 +115,11 @@ type Client struct {
 	running  int                  // refreshes in flight, for Drain
 	drained  []chan struct{}      // Drain calls waiting for running == 0
 	// sleepUntil is when RunRefresher wakes next (zero: it waits for a
-	// nudge only); refresherOn says whether one runs.
+	// nudge only); refresherOn says whether one runs, sleeping whether it
+	// sleeps now.
 	sleepUntil  time.Time
 	refresherOn bool
+	sleeping    bool
 	// onSleep, when set by tests, sees each wake time RunRefresher picks.
 	onSleep func(next time.Time)
 	health  map[string]*health

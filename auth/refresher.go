@@ -31,13 +31,13 @@ func (c *Client) RunRefresher(ctx context.Context) {
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.refresherOn = false
+		c.refresherOn, c.sleeping = false, false
 		c.mu.Unlock()
 	}()
 	for {
 		next := c.refreshPass(ctx)
 		c.mu.Lock()
-		c.sleepUntil = next
+		c.sleepUntil, c.sleeping = next, true
 		c.mu.Unlock()
 		if c.onSleep != nil {
 			c.onSleep(next)
@@ -52,6 +52,9 @@ func (c *Client) RunRefresher(ctx context.Context) {
 		case <-wake:
 		case <-c.wake:
 		}
+		c.mu.Lock()
+		c.sleeping = false
+		c.mu.Unlock()
 	}
 }
 
@@ -74,9 +77,9 @@ func (c *Client) attention(id string, r record, now time.Time) time.Time {
 // reason, holds a login it would look at before it means to wake.
 func (c *Client) sawRecords(recs map[string]record) {
 	c.mu.Lock()
-	on, until := c.refresherOn, c.sleepUntil
+	sleeping, until := c.refresherOn && c.sleeping, c.sleepUntil
 	c.mu.Unlock()
-	if !on {
+	if !sleeping { // a pass reads the store itself
 		return
 	}
 	now := c.clock.Now()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
 	"ccmux/proxy/internal/fakeanthropic"
 )
@@ -42,7 +44,7 @@ func (f *fakeTokens) Token(_ context.Context, id string) (Credential, error) {
 	defer f.mu.Unlock()
 	t, ok := f.tokens[id]
 	if !ok {
-		return Credential{}, errors.New("not signed in to " + id)
+		return Credential{}, fmt.Errorf("not signed in to %s: %w", id, auth.ErrNoToken)
 	}
 	return Credential{Value: t, APIKey: f.apiKey[id]}, nil
 }

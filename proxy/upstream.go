@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
 )
 
@@ -266,7 +267,9 @@ func (s *Server) try(ctx context.Context, st *state, r *http.Request, c Candidat
 	cred, err := s.credential(ctx, c.Index, false)
 	if err != nil {
 		ae := &attemptError{Provider: c.Provider, Err: err}
-		if p.IsOAuth() {
+		// Only a missing or ended login asks for a sign-in; an unreachable
+		// token endpoint is reported as itself.
+		if p.IsOAuth() && (errors.Is(err, auth.ErrNoToken) || errors.Is(err, auth.ErrSessionEnded)) {
 			ae.SignIn = p.OAuthProvider
 		}
 		return nil, ae
