@@ -80,6 +80,7 @@ type Server struct {
 	access      map[string]bool   // live access tokens
 	secrets     map[string]string // every value issued -> kind, for leak checks
 	tokenBlock  chan struct{}
+	answerBlock chan struct{}
 }
 
 type grant struct {
@@ -188,6 +189,26 @@ func (s *Server) HoldTokens() (release func()) {
 		once.Do(func() {
 			s.mu.Lock()
 			s.tokenBlock = nil
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// HoldTokenAnswers makes the token endpoint do its work (a refresh rotates
+// the refresh token at once, as the real one does) and then hold the answer
+// until release is called. A client that goes away meanwhile has lost the
+// answer but not the rotation: the old refresh token is dead.
+func (s *Server) HoldTokenAnswers() (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.answerBlock = ch
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.answerBlock = nil
 			s.mu.Unlock()
 			close(ch)
 		})
@@ -335,6 +356,28 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hold := s.answerBlock
+	s.mu.Unlock()
+	if hold == nil {
+		s.answerToken(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.answerToken(rec, r)
+	select {
+	case <-hold:
+	case <-r.Context().Done():
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
+}
+
+func (s *Server) answerToken(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	decodeErr := json.NewDecoder(r.Body).Decode(&body)
 	s.mu.Lock()
