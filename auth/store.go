@@ -135,7 +135,10 @@ func (s *Store) fixMode(path string, want fs.FileMode, dir bool) error {
 const (
 	firstReadRetry = 10 * time.Millisecond
 	maxReadRetry   = time.Second
-	stableAfter    = 100 * time.Millisecond
+	// stableAfter is long enough that a writer the scheduler paused
+	// between truncating and writing (a busy machine) is not mistaken for
+	// an empty or corrupt file.
+	stableAfter = 500 * time.Millisecond
 )
 
 // afterBadRead, when set by tests, runs after a read that did not parse,

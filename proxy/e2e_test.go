@@ -19,6 +19,10 @@ import (
 
 // TestMain removes the binary the end-to-end tests build.
 func TestMain(m *testing.M) {
+	if os.Getenv(inPlaceWriterEnv) != "" {
+		inPlaceWriter()
+		return
+	}
 	code := m.Run()
 	configtest.Cleanup()
 	os.Exit(code)
