@@ -134,7 +134,7 @@ func TestCLIStatusBesideClaudeCodeMux(t *testing.T) {
 		return
 	}
 	os.Remove(c.tokenFile())
-	if err := syscall.Mkfifo(c.tokenFile(), 0o600); err != nil {
+	if err := mkfifo(c.tokenFile(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -391,7 +390,7 @@ func TestNonRegularStorePath(t *testing.T) {
 			os.MkdirAll(filepath.Dir(e.path), 0o700)
 			var err error
 			if kind == "fifo" {
-				err = syscall.Mkfifo(e.path, 0o644)
+				err = mkfifo(e.path, 0o644)
 			} else {
 				err = os.Mkdir(e.path, 0o755)
 			}
