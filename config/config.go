@@ -55,6 +55,10 @@ type Timeouts struct {
 	APITimeoutMS int `toml:"api_timeout_ms"`
 	// ConnectTimeoutMS bounds dialing an upstream.
 	ConnectTimeoutMS int `toml:"connect_timeout_ms"`
+	// StreamIdleTimeoutMS is the longest silence between upstream reads
+	// once an answer started (default 300000); past it the answer ends
+	// with an error instead of hanging.
+	StreamIdleTimeoutMS int `toml:"stream_idle_timeout_ms"`
 }
 
 // Tracing is claude-code-mux's [server.tracing]; ccmux accepts and ignores it.

@@ -293,6 +293,7 @@ func TestBodyLimitsAndMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", h.base+"/v1/messages", tt.body)
+			req.Header.Set("Content-Type", "application/json")
 			req.ContentLength = tt.length
 			resp, err := h.client.Do(req)
 			if err != nil {
