@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -293,23 +292,6 @@ func (p *payload) release() {
 	if cap(p.b) >= largeBody {
 		giveBack()
 	}
-}
-
-// reader returns a request body over p that releases it on Close.
-func (p *payload) reader() io.ReadCloser {
-	p.retain()
-	return &payloadReader{Reader: bytes.NewReader(p.b), p: p}
-}
-
-type payloadReader struct {
-	*bytes.Reader
-	p    *payload
-	once sync.Once
-}
-
-func (r *payloadReader) Close() error {
-	r.once.Do(r.p.release)
-	return nil
 }
 
 // largeBody is the size past which a released body asks for its memory to

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -326,11 +327,10 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		}
 		return nil, ae
 	}
-	sent := body
+	sent := sentBody{p: body, parts: [3][]byte{body.b}}
 	if c.Model != f.Model || f.modelStart < 0 {
-		sent = newPayload(len(body.b)+len(c.quoted), nil)
-		sent.b = rewriteModel(sent.b, body.b, f, c.quoted)
-		defer sent.release()
+		head, mid, tail := spliceModel(body.b, f, c.quoted)
+		sent.parts = [3][]byte{head, mid, tail}
 	}
 	ans, err := h.send(ctx, r, c, sent, cred)
 	if err != nil {
@@ -369,7 +369,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 
 // send makes one upstream request for candidate c and waits for its
 // headers. body is not read after the answer is closed.
-func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body *payload, cred Credential) (*answer, error) {
+func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred Credential) (*answer, error) {
 	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
 	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
 	if err != nil {
@@ -379,7 +379,7 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body *
 	out.URL = upstreamURL(h.st.upstreams[c.Index], r.URL)
 	out.Host = out.URL.Host
 	out.Header = upstreamHeader(r.Header, cred)
-	out.ContentLength = int64(len(body.b))
+	out.ContentLength = body.size()
 	out.Body = body.reader()
 	out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	resp, err := h.s.upstream.RoundTrip(out)
@@ -398,6 +398,49 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body *
 		return nil, fmt.Errorf("answered %d %s, which is not a Messages API answer", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return &answer{resp: resp, body: &watchedBody{r: resp.Body, wd: wd}, wd: wd}, nil
+}
+
+// sentBody is what one attempt sends: the client's bytes with the model
+// value replaced, read in place as parts (a 30 MB conversation is not
+// copied once per candidate).
+type sentBody struct {
+	p     *payload
+	parts [3][]byte
+}
+
+func (b sentBody) size() int64 {
+	return int64(len(b.parts[0]) + len(b.parts[1]) + len(b.parts[2]))
+}
+
+// reader returns the body for one request; the payload stays held until
+// the transport closes it (it may still be writing when RoundTrip returns).
+func (b sentBody) reader() io.ReadCloser {
+	b.p.retain()
+	return &sentReader{parts: b.parts, p: b.p}
+}
+
+type sentReader struct {
+	parts [3][]byte
+	i     int
+	p     *payload
+	once  sync.Once
+}
+
+func (r *sentReader) Read(dst []byte) (int, error) {
+	for r.i < len(r.parts) && len(r.parts[r.i]) == 0 {
+		r.i++
+	}
+	if r.i == len(r.parts) {
+		return 0, io.EOF
+	}
+	n := copy(dst, r.parts[r.i])
+	r.parts[r.i] = r.parts[r.i][n:]
+	return n, nil
+}
+
+func (r *sentReader) Close() error {
+	r.once.Do(r.p.release)
+	return nil
 }
 
 // answer is an upstream's answer being classified, then relayed.
@@ -470,7 +513,8 @@ func (a *answer) buffer() error {
 		return nil
 	}
 	defer a.closeUpstream()
-	b, err := io.ReadAll(io.LimitReader(a.body, maxErrorBody))
+	// start may have read the first bytes already (a 404 from count_tokens).
+	b, err := io.ReadAll(io.LimitReader(io.MultiReader(bytes.NewReader(a.first), a.body), maxErrorBody))
 	if err != nil {
 		return fmt.Errorf("reading the %d answer: %w", a.status(), a.wd.explain(err))
 	}
