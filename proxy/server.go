@@ -68,6 +68,9 @@ type state struct {
 	router    *Router
 	apiKey    string     // server.api_key resolved, "" when clients need none
 	upstreams []*url.URL // per provider index
+	// keys and keyErrs are the api_key providers' credentials, per index.
+	keys    []Credential
+	keyErrs []error
 	// firstByte and idle are server.timeouts' api_timeout_ms and
 	// stream_idle_timeout_ms (see watchdog).
 	firstByte, idle time.Duration
@@ -224,6 +227,8 @@ func (s *Server) prepare() (*state, error) {
 		router:    router,
 		apiKey:    key,
 		upstreams: make([]*url.URL, len(s.Config.Providers)),
+		keys:      make([]Credential, len(s.Config.Providers)),
+		keyErrs:   make([]error, len(s.Config.Providers)),
 		firstByte: millis(t.APITimeoutMS, DefaultAPITimeout),
 		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),
 	}
@@ -233,6 +238,9 @@ func (s *Server) prepare() (*state, error) {
 			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, redactURL(p.BaseURL))
 		}
 		st.upstreams[i] = u
+		if !p.IsOAuth() {
+			st.keys[i], st.keyErrs[i] = apiKeyCredential(s, i)
+		}
 	}
 	s.upstreamOnce.Do(func() {
 		s.upstream = newUpstreamClient(millis(t.ConnectTimeoutMS, DefaultConnectTimeout), s.tlsConfig)

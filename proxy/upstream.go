@@ -275,18 +275,24 @@ func (e *attemptError) Error() string {
 
 func (e *attemptError) Unwrap() error { return e.Err }
 
+// apiKeyCredential resolves provider i's api_key once per start.
+func apiKeyCredential(s *Server, i int) (Credential, error) {
+	key, err := s.Config.ProviderAPIKey(i)
+	if err != nil {
+		return Credential{}, err
+	}
+	if key == "" {
+		return Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
+	}
+	return Credential{Value: key, APIKey: true}, nil
+}
+
 // credential returns what provider i authenticates with upstream.
-func (s *Server) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
+func (h *handler) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
+	s := h.s
 	p := s.Config.Providers[i]
 	if !p.IsOAuth() {
-		key, err := s.Config.ProviderAPIKey(i)
-		if err != nil {
-			return Credential{}, err
-		}
-		if key == "" {
-			return Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
-		}
-		return Credential{Value: key, APIKey: true}, nil
+		return h.st.keys[i], h.st.keyErrs[i]
 	}
 	if s.Tokens == nil {
 		return Credential{}, errors.New("no token store is available")
@@ -319,7 +325,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		return nil, ae
 	}
 	p := s.Config.Providers[c.Index]
-	cred, err := s.credential(ctx, c.Index, false)
+	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {
 		ae := &attemptError{Provider: c.Provider, Err: err}
 		if p.IsOAuth() {
@@ -341,7 +347,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		if err := ans.buffer(); err != nil {
 			return fail(err)
 		}
-		fresh, err := s.credential(ctx, c.Index, true)
+		fresh, err := h.credential(ctx, c.Index, true)
 		if err != nil {
 			s.logger().Warn("token refresh after 401 failed", "provider", c.Provider, "oauth_provider", p.OAuthProvider, "error", err)
 			return ans, nil
