@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -124,6 +125,16 @@ func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
 // IsOAuth reports whether the provider authenticates with a stored OAuth token.
 func (p Provider) IsOAuth() bool { return p.AuthType == AuthOAuth }
+
+// RedactURL hides the password of a URL (user:pass@host) for printing:
+// a base_url may carry a gateway's credentials.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
 
 // Upstream returns the base URL requests go to.
 func (p Provider) Upstream() string {

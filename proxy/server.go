@@ -235,7 +235,7 @@ func (s *Server) prepare() (*state, error) {
 	for i, p := range s.Config.Providers {
 		u, err := url.Parse(p.Upstream())
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, redactURL(p.BaseURL))
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.BaseURL))
 		}
 		st.upstreams[i] = u
 		if !p.IsOAuth() {

@@ -239,15 +239,6 @@ func upstreamURL(base *url.URL, in *url.URL) *url.URL {
 	return &u
 }
 
-// redactURL hides the password of a URL (user:pass@host) for printing.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
-
 // failover reports whether an upstream status lets the next candidate try:
 // rate limits, server errors and 529 overloaded. Anything else is the
 // client's answer.
