@@ -159,10 +159,7 @@ func (h *handler) readBody(w *exchange, r *http.Request) (*payload, bool) {
 		return nil, false
 	}
 	s := h.s
-	budget := s.BodyBudget
-	if budget <= 0 {
-		budget = DefaultBodyBudget
-	}
+	budget := s.budget()
 	timeout := s.ClientBodyTimeout
 	if timeout <= 0 {
 		timeout = DefaultClientBodyTimeout

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +122,7 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
 	}
+	capHeap(s.budget())
 	base, stopping := context.WithCancelCause(context.Background())
 	srv.BaseContext = func(net.Listener) context.Context { return base }
 	served := make(chan struct{})
@@ -132,6 +135,24 @@ func (s *Server) Start(ctx context.Context) error {
 		srv.Serve(ln)
 	}()
 	return nil
+}
+
+// budget is BodyBudget or its default.
+func (s *Server) budget() int64 {
+	if s.BodyBudget > 0 {
+		return s.BodyBudget
+	}
+	return DefaultBodyBudget
+}
+
+// capHeap sets the Go runtime's soft memory limit to twice the body budget
+// plus 64 MiB, unless GOMEMLIMIT (or an embedding program) set one: with
+// the default pacing, a burst of large bodies held within the budget lets
+// the heap reach twice their size before the collector runs.
+func capHeap(budget int64) {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(2*budget + 64<<20)
+	}
 }
 
 // addrInUse reports a listen error caused by another program on the port.
