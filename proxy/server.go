@@ -293,8 +293,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.s.logger()
 	if log.Enabled(r.Context(), slog.LevelInfo) {
 		status := ex.status
-		if status == 0 || ex.aborted {
-			status = 499 // the client went away, or was cut off, before a whole answer
+		if status == 0 {
+			status = 499 // the client went away before any answer
 		}
 		attrs := make([]slog.Attr, 0, 8)
 		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", clip(r.URL.Path)))
@@ -308,6 +308,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", ex.bytes))
+		if ex.aborted {
+			attrs = append(attrs, slog.Bool("cut", true)) // the answer broke after it started
+		}
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}
 	if ex.aborted {
