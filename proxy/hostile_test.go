@@ -455,3 +455,58 @@ func TestNoHeaderInvented(t *testing.T) {
 		})
 	}
 }
+
+// The same rules hold over HTTP/2 (api.anthropic.com's protocol): a stall
+// before the answer fails over, a stream cut or gone silent ends with an
+// error event.
+func TestBrokenHTTP2Upstream(t *testing.T) {
+	cases := []struct {
+		name     string
+		behavior fakeanthropic.Behavior
+		stream   bool
+		failover bool
+	}{
+		{"stall before the answer", fakeanthropic.Behavior{Stall: true}, false, true},
+		{"stream reset at start", fakeanthropic.Behavior{DieAtStart: true}, true, true},
+		{"stream reset mid-way", fakeanthropic.Behavior{DieAfterEvents: 2}, true, false},
+		{"stream silent mid-way", fakeanthropic.Behavior{HoldOpen: true}, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("FIRST_KEY", "k1")
+			t.Setenv("SECOND_KEY", "k2")
+			up := fakeanthropic.NewUnstarted()
+			up.EnableHTTP2 = true
+			up.StartTLS()
+			t.Cleanup(func() {
+				up.Release()
+				up.CloseClientConnections()
+				up.Close()
+			})
+			up.SetBehavior(tc.behavior)
+			second := newUpstream(t)
+			cfg := mustConfig(t, twoProviders(up.URL, second.URL, "[server.timeouts]\napi_timeout_ms = 500\nstream_idle_timeout_ms = 500"))
+			h := startProxyWith(t, cfg, func(s *Server) { s.tlsConfig = up.Client().Transport.(*http.Transport).TLSClientConfig })
+			h.client.Timeout = 20 * time.Second
+			body := duoMessage
+			if tc.stream {
+				body = duoStream
+			}
+			resp := h.post("/v1/messages", body, nil)
+			got := readAll(t, resp)
+			if tc.failover {
+				if resp.StatusCode != 200 || !strings.Contains(got, "model-b") {
+					t.Fatalf("want the second provider's answer, got %d %.300q", resp.StatusCode, got)
+				}
+				return
+			}
+			evs := readEvents(t, strings.NewReader(got))
+			if n := len(evs); n < 2 || evs[0].name != "message_start" || evs[n-1].name != "error" {
+				t.Fatalf("events %v, want message_start … error", eventNames(evs))
+			}
+			if reqs := up.Requests(); len(reqs) == 0 || reqs[0].Proto != "HTTP/2.0" {
+				t.Errorf("the upstream was not spoken to over HTTP/2")
+			}
+		})
+	}
+}

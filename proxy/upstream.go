@@ -48,6 +48,8 @@ func millis(ms int, def time.Duration) time.Duration {
 type upstreamClient struct {
 	h1 *http.Transport
 	h2 *http2.Transport
+	// pool is h2's connection pool.
+	pool *h2Pool
 	// viaH1 caches, per https host, whether it goes through h1: a proxy
 	// from the environment applies to it, or it did not offer HTTP/2.
 	viaH1 sync.Map // host → bool
@@ -81,16 +83,13 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 	}
 	h2TLS := tlsConfig.Clone()
 	h2TLS.NextProtos = []string{"h2", "http/1.1"}
-	c.h2 = &http2.Transport{
-		TLSClientConfig:    h2TLS,
-		DisableCompression: true,
-		MaxHeaderListSize:  maxUpstreamHeader,
-		IdleConnTimeout:    90 * time.Second,
-		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
-			td := &tls.Dialer{NetDialer: dialer, Config: cfg}
-			ctx, cancel := context.WithTimeout(ctx, 2*connect) // TCP, then the handshake
-			defer cancel()
-			conn, err := td.DialContext(ctx, network, addr)
+	pool := &h2Pool{
+		conns:   map[string][]*http2.ClientConn{},
+		dialing: map[string]*h2Dial{},
+		timeout: 2 * connect, // TCP, the handshake, then the server's SETTINGS
+		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
+			conn, err := td.DialContext(ctx, "tcp", addr)
 			if err != nil {
 				return nil, err
 			}
@@ -101,7 +100,122 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 			return conn, nil
 		},
 	}
+	c.h2 = &http2.Transport{
+		ConnPool:           pool,
+		DisableCompression: true,
+		MaxHeaderListSize:  maxUpstreamHeader,
+		IdleConnTimeout:    90 * time.Second,
+	}
+	pool.t = c.h2
+	c.pool = pool
 	return c
+}
+
+// h2Pool is the HTTP/2 connection pool of https:// upstreams. It dials one
+// connection at a time per upstream, and hands a new connection out only
+// once the server's SETTINGS (its stream limit) arrived: x/net's own pool
+// counts a connection as 100 streams until then, so a burst of 1,000
+// streams at start opened a connection more than the limit needs.
+type h2Pool struct {
+	t       *http2.Transport
+	dial    func(ctx context.Context, addr string) (net.Conn, error)
+	timeout time.Duration
+
+	mu      sync.Mutex
+	conns   map[string][]*http2.ClientConn // by host:port
+	dialing map[string]*h2Dial
+}
+
+// h2Dial is a connection being opened; waiters share it.
+type h2Dial struct {
+	done chan struct{}
+	err  error
+}
+
+// GetClientConn returns a connection to addr with a stream reserved for req.
+func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
+	for {
+		p.mu.Lock()
+		for _, cc := range p.conns[addr] {
+			if cc.ReserveNewRequest() {
+				p.mu.Unlock()
+				return cc, nil
+			}
+		}
+		d := p.dialing[addr]
+		if d == nil {
+			d = &h2Dial{done: make(chan struct{})}
+			p.dialing[addr] = d
+			go p.open(d, addr)
+		}
+		p.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+}
+
+// open dials addr for d; it outlives the request that started it, so a
+// cancelled request does not fail the others waiting on the same dial.
+func (p *h2Pool) open(d *h2Dial, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	var cc *http2.ClientConn
+	conn, err := p.dial(ctx, addr)
+	if err == nil {
+		if cc, err = p.t.NewClientConn(conn); err != nil {
+			conn.Close()
+		} else if err = cc.Ping(ctx); err != nil { // the server's SETTINGS come before its PING's ACK
+			cc.Close()
+		}
+	}
+	p.mu.Lock()
+	delete(p.dialing, addr)
+	if err == nil {
+		p.conns[addr] = append(p.conns[addr], cc)
+	}
+	d.err = err
+	p.mu.Unlock()
+	close(d.done)
+}
+
+// MarkDead forgets a connection that closed or went away.
+func (p *h2Pool) MarkDead(dead *http2.ClientConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, ccs := range p.conns {
+		for i, cc := range ccs {
+			if cc == dead {
+				p.conns[addr] = append(ccs[:i:i], ccs[i+1:]...)
+				if len(p.conns[addr]) == 0 {
+					delete(p.conns, addr)
+				}
+				return
+			}
+		}
+	}
+}
+
+// closeIdle closes connections with no request on them.
+func (p *h2Pool) closeIdle() {
+	p.mu.Lock()
+	var idle []*http2.ClientConn
+	for _, ccs := range p.conns {
+		for _, cc := range ccs {
+			if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+				idle = append(idle, cc)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, cc := range idle {
+		cc.Close() // calls MarkDead
+	}
 }
 
 // RoundTrip sends req to its upstream.
@@ -134,7 +248,7 @@ func (c *upstreamClient) useH1(req *http.Request) bool {
 func (c *upstreamClient) closeIdle() {
 	if c != nil {
 		c.h1.CloseIdleConnections()
-		c.h2.CloseIdleConnections()
+		c.pool.closeIdle()
 	}
 }
 
