@@ -81,9 +81,12 @@ func wakeups(pid int) int64 {
 }
 
 // idle measures the proxy process's wake-ups per second and RSS while
-// nothing happens for d.
-func idle(proc *child, d time.Duration) (perSecond float64, rss int64) {
+// nothing happens for d, after settle (the runtime's own start-up work, a
+// few wake-ups a second for the first seconds, is not what a tray app
+// does all day).
+func idle(proc *child, settle, d time.Duration) (perSecond float64, rss int64) {
 	pid := proc.cmd.Process.Pid
+	time.Sleep(settle)
 	// Sampling over stdin wakes the child, so sample RSS before and read
 	// the counters from /proc, which does not.
 	_, rss = proc.sample()
