@@ -510,3 +510,67 @@ func TestBrokenHTTP2Upstream(t *testing.T) {
 		})
 	}
 }
+
+// A cold burst over HTTP/2 opens as few connections as the upstream's
+// stream limit needs (Go's server allows 250 per connection), instead of
+// one dial per waiting request.
+func TestColdBurstHTTP2(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := fakeanthropic.NewUnstarted()
+	up.EnableHTTP2 = true
+	up.Record = false
+	up.StartTLS()
+	t.Cleanup(func() {
+		up.Release()
+		up.CloseClientConnections()
+		up.Close()
+	})
+	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	h := startProxyWith(t, mustConfig(t, apiKeyTOML(up.URL)), func(s *Server) {
+		s.tlsConfig = up.Client().Transport.(*http.Transport).TLSClientConfig
+	})
+	const streams = 300
+	errs := make(chan error, streams)
+	var ready atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < streams; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, h.base+"/v1/messages", strings.NewReader(streamReq))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := h.client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			for { // through the first event's blank line
+				line, err := br.ReadString('\n')
+				if err != nil {
+					errs <- fmt.Errorf("the stream ended before its first event: %w", err)
+					return
+				}
+				if line == "\n" {
+					break
+				}
+			}
+			// The upstream holds the stream open now, waiting for Release.
+			ready.Add(1)
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	waitFor(t, "every stream to start", 30*time.Second, func() bool { return ready.Load() == streams })
+	up.Release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := up.Conns(); n > 2 {
+		t.Errorf("%d streams opened %d upstream connections, want 2 (250 streams each)", streams, n)
+	}
+}
