@@ -587,7 +587,7 @@ func (a *answer) start() error {
 			a.body = zr
 			hdr.Del("Content-Encoding")
 			fallthrough
-		case "":
+		case "", "identity":
 			hdr.Del("Content-Length")
 			a.events = newEventReader(a.body)
 			first, err := a.events.Next()
