@@ -247,7 +247,7 @@ func runConfig(e *env, args []string) error {
 		if p.IsOAuth() {
 			how = "oauth " + p.OAuthProvider
 		}
-		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, p.Upstream(), how, modelList(p.Models), state)
+		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, config.RedactURL(p.Upstream()), how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
 			if _, err := cfg.ProviderAPIKey(i); err != nil {
 				fmt.Fprintf(w, "    warning: %v\n", err)

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -56,6 +57,10 @@ type Timeouts struct {
 	APITimeoutMS int `toml:"api_timeout_ms"`
 	// ConnectTimeoutMS bounds dialing an upstream.
 	ConnectTimeoutMS int `toml:"connect_timeout_ms"`
+	// StreamIdleTimeoutMS is the longest silence between upstream reads
+	// once an answer started (default 300000); past it the answer ends
+	// with an error instead of hanging.
+	StreamIdleTimeoutMS int `toml:"stream_idle_timeout_ms"`
 }
 
 // Tracing is claude-code-mux's [server.tracing]; ccmux accepts and ignores it.
@@ -121,6 +126,16 @@ func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 
 // IsOAuth reports whether the provider authenticates with a stored OAuth token.
 func (p Provider) IsOAuth() bool { return p.AuthType == AuthOAuth }
+
+// RedactURL hides the password of a URL (user:pass@host) for printing:
+// a base_url may carry a gateway's credentials.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
 
 // Upstream returns the base URL requests go to.
 func (p Provider) Upstream() string {

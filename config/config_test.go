@@ -359,3 +359,20 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// A password in a base_url is never printed, by config check or a validation error.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:hunter2@gw.example/v1": "https://user:xxxxx@gw.example/v1",
+		"https://gw.example/v1":              "https://gw.example/v1",
+		"http://127.0.0.1:8080":              "http://127.0.0.1:8080",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	_, err := Parse("c.toml", []byte("[[providers]]\nname = \"gw\"\nauth_type = \"api_key\"\napi_key = \"k\"\nbase_url = \"ftp://user:hunter2@gw.example\"\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("validation error %v", err)
+	}
+}

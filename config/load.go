@@ -340,7 +340,7 @@ func (v *validator) check() {
 			v.fail(key+".auth_type", `want "oauth" or "api_key", got %q`, p.AuthType)
 		}
 		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
-			v.fail(key+".base_url", "want an http:// or https:// URL, got %q", p.BaseURL)
+			v.fail(key+".base_url", "want an http:// or https:// URL, got %q", RedactURL(p.BaseURL))
 		}
 		if p.IsEnabled() && !p.SpeaksAnthropic() {
 			v.warn("providers[%d] (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", i, p.Name, p.ProviderType)

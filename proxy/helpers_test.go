@@ -107,6 +107,13 @@ func mustConfig(t testing.TB, toml string) *config.Config {
 // startProxy starts a Server for cfg on a free loopback port.
 func startProxy(t *testing.T, cfg *config.Config) *harness {
 	t.Helper()
+	return startProxyWith(t, cfg, nil)
+}
+
+// startProxyWith is startProxy with set applied to the Server before it
+// starts (nil for none).
+func startProxyWith(t *testing.T, cfg *config.Config, set func(*Server)) *harness {
+	t.Helper()
 	cfg.Server.Port = 0 // the OS picks a free port
 	logs := &syncBuffer{}
 	h := &harness{
@@ -116,6 +123,9 @@ func startProxy(t *testing.T, cfg *config.Config) *harness {
 		client: &http.Client{Transport: &http.Transport{}},
 	}
 	h.srv = &Server{Config: cfg, Tokens: h.tokens, Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test"}
+	if set != nil {
+		set(h.srv)
+	}
 	if err := h.srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

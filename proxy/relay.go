@@ -4,12 +4,41 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 )
+
+// relay writes a committed answer to the client: its status and headers,
+// then the buffered body, the events of a stream, or the body as it
+// arrives. An upstream that fails after the status line went out never
+// looks like a whole answer: a stream ends with an Anthropic error event,
+// any other body with the client's connection cut (as ReverseProxy does).
+func (h *handler) relay(w *exchange, r *http.Request, a *answer, c Candidate) {
+	defer a.close()
+	copyResponseHeader(w.Header(), a.resp.Header)
+	w.WriteHeader(a.status())
+	switch {
+	case a.buffered:
+		w.Write(a.first)
+	case a.events != nil:
+		if err := relayStream(r.Context(), w, a.first, a.events, c.Provider); err != nil {
+			h.s.logger().Warn("stream interrupted", "provider", c.Provider, "model", clip(c.Model), "error", err)
+		}
+	default:
+		flush := strings.HasPrefix(a.resp.Header.Get("Content-Type"), "text/event-stream")
+		upErr, clientErr := copyBody(w, a.first, a.body, *a.buf, flush)
+		if upErr != nil && clientErr == nil && r.Context().Err() == nil {
+			w.aborted = true
+			h.s.logger().Warn("the upstream answer failed after it started; cutting the client's connection",
+				"provider", c.Provider, "model", clip(c.Model), "error", upErr)
+		}
+	}
+}
 
 // maxEventSize bounds one SSE event, so a broken upstream cannot make the
 // proxy buffer without limit. Real events are a few hundred bytes.
@@ -147,41 +176,41 @@ func errorEvent(typ, msg string) []byte {
 	return append(b, "\n\n"...)
 }
 
+// copyPool holds the buffers non-streaming answers are copied through.
 var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// copyBody copies a response body with a pooled buffer. With flush set,
-// every read is sent on at once (a compressed event stream, whose events
-// cannot be told apart, still must not wait in a buffer).
-func copyBody(w *exchange, r io.Reader, flush bool) (int64, error) {
-	bp := copyPool.Get().(*[]byte)
-	defer copyPool.Put(bp)
-	if !flush {
-		return io.CopyBuffer(writerOnly{w}, r, *bp)
-	}
-	var total int64
-	buf := *bp
+// copyBody sends first, then the rest of r, to the client through buf.
+// With flush set, every read is sent on at once (a compressed event
+// stream, whose events cannot be told apart, still must not wait in a
+// buffer). upErr is the upstream failing; clientErr the client going away.
+func copyBody(w *exchange, first []byte, r io.Reader, buf []byte, flush bool) (upErr, clientErr error) {
+	chunk := first
 	for {
+		if len(chunk) > 0 {
+			if _, err := w.Write(chunk); err != nil {
+				return nil, err
+			}
+			if flush {
+				if err := w.Flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
 		n, err := r.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-			if ferr := w.Flush(); ferr != nil {
-				return total, ferr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return total, nil
-		}
+		chunk = buf[:n]
 		if err != nil {
-			return total, err
+			if n > 0 {
+				if _, werr := w.Write(chunk); werr != nil {
+					return nil, werr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, nil
+			}
+			return err, nil
 		}
 	}
 }
-
-// writerOnly hides ReadFrom so io.CopyBuffer uses the pooled buffer.
-type writerOnly struct{ io.Writer }
 
 // exchange wraps the client's ResponseWriter to record what the request log
 // line reports.
@@ -191,6 +220,9 @@ type exchange struct {
 	bytes  int64
 
 	modelAsked, provider, modelSent string
+	// aborted asks ServeHTTP to cut the client's connection: the answer
+	// already started and cannot be finished honestly.
+	aborted bool
 }
 
 func (e *exchange) WriteHeader(code int) {
@@ -224,73 +256,35 @@ func (e *exchange) Flush() error {
 // Unwrap lets http.ResponseController reach the real ResponseWriter.
 func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// payload is a pooled request body shared by the handler and the upstream
-// request bodies the transport reads (it may still be reading after
-// RoundTrip returns), so it goes back to the pool only when all are done.
-type payload struct {
-	b    []byte
-	refs int32
-	mu   sync.Mutex
+// errorBody is Anthropic's error shape.
+func errorBody(typ, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{Type: "error", Error: struct {
+		Type    string `json:"type"`
+		Message string `json:"message"`
+	}{typ, msg}})
+	return b
 }
 
-// payloadClasses are the buffer sizes pooled, one pool each, so a small
-// request never pins a buffer sized for a 400 KB conversation (which matters
-// with 1,000 open streams). Larger bodies are left to the garbage collector.
-var payloadClasses = [...]int{4 << 10, 64 << 10, 512 << 10, 4 << 20}
-
-var payloadPools [len(payloadClasses)]sync.Pool
-
-// newPayload returns an empty payload with room for size bytes.
-func newPayload(size int) *payload {
-	for i, c := range payloadClasses {
-		if size <= c {
-			p, _ := payloadPools[i].Get().(*payload)
-			if p == nil {
-				p = &payload{b: make([]byte, 0, c)}
-			}
-			p.b = p.b[:0]
-			p.refs = 1
-			return p
-		}
-	}
-	return &payload{b: make([]byte, 0, size), refs: 1}
+// writeError answers with Anthropic's error shape.
+func writeError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(errorBody(typ, msg))
 }
 
-func (p *payload) retain() {
-	p.mu.Lock()
-	p.refs++
-	p.mu.Unlock()
-}
-
-func (p *payload) release() {
-	p.mu.Lock()
-	p.refs--
-	done := p.refs == 0
-	p.mu.Unlock()
-	if !done {
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "api_error", "encoding the answer failed")
 		return
 	}
-	for i, c := range payloadClasses {
-		if cap(p.b) == c {
-			payloadPools[i].Put(p)
-			return
-		}
-	}
-}
-
-// reader returns a request body over p that releases it on Close.
-func (p *payload) reader() io.ReadCloser {
-	p.retain()
-	return &payloadReader{Reader: bytes.NewReader(p.b), p: p}
-}
-
-type payloadReader struct {
-	*bytes.Reader
-	p    *payload
-	once sync.Once
-}
-
-func (r *payloadReader) Close() error {
-	r.once.Do(r.p.release)
-	return nil
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
 }

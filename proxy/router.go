@@ -38,7 +38,7 @@ const maxResolved = 1024
 // RouteRequest is what routing knows about a request.
 type RouteRequest struct {
 	Model           string // the model the client asked for
-	Thinking        bool   // thinking.type == "enabled"
+	Thinking        bool   // thinking.type is "enabled" or "adaptive"
 	WebSearch       bool   // a tool's type starts with "web_search"
 	EstimatedTokens int    // see estimateTokens
 }
@@ -120,7 +120,9 @@ func (r *Router) resolveWithDefault(model string) resolution {
 			res = resolution{model: r.cfg.Router.Default, rule: "default", candidates: c}
 		}
 	}
-	if r.cached.Load() < maxResolved {
+	// Only names a request may carry are cached, so the cache is bounded in
+	// bytes as well as in entries.
+	if len(model) <= maxModelName && r.cached.Load() < maxResolved {
 		r.cached.Add(1)
 		r.resolved.Store(model, res)
 	}

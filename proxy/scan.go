@@ -396,19 +396,26 @@ func (s *scanner) skipValue(depth int) error {
 // quoted (a JSON string, quotes included), or with a model key inserted
 // when the body had none. Every other byte is copied unchanged.
 func rewriteModel(dst, body []byte, f *routingFields, quoted []byte) []byte {
+	head, mid, tail := spliceModel(body, f, quoted)
+	dst = append(dst, head...)
+	dst = append(dst, mid...)
+	return append(dst, tail...)
+}
+
+// spliceModel cuts body around its model value: head, the replacement
+// (quoted, with a "model" key when the body had none) and tail, which
+// together are the rewritten body. head and tail share body's bytes, so a
+// request is sent without copying it.
+func spliceModel(body []byte, f *routingFields, quoted []byte) (head, mid, tail []byte) {
 	if f.modelStart < 0 {
 		at := f.objectStart + 1
-		dst = append(dst, body[:at]...)
-		dst = append(dst, `"model":`...)
-		dst = append(dst, quoted...)
+		mid = append([]byte(`"model":`), quoted...)
 		if !f.empty {
-			dst = append(dst, ',')
+			mid = append(mid, ',')
 		}
-		return append(dst, body[at:]...)
+		return body[:at], mid, body[at:]
 	}
-	dst = append(dst, body[:f.modelStart]...)
-	dst = append(dst, quoted...)
-	return append(dst, body[f.modelEnd:]...)
+	return body[:f.modelStart], quoted, body[f.modelEnd:]
 }
 
 // quoteJSON returns s as a JSON string literal.

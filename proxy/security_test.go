@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +233,9 @@ func TestServerAPIKey(t *testing.T) {
 		{"wrong bearer", map[string]string{"Authorization": "Bearer nope"}, 401},
 		{"x-api-key", map[string]string{"X-Api-Key": "s3cret-key"}, 200},
 		{"bearer", map[string]string{"Authorization": "Bearer s3cret-key"}, 200},
+		{"bearer in lower case", map[string]string{"Authorization": "bearer s3cret-key"}, 200},
+		{"bearer in upper case", map[string]string{"Authorization": "BEARER s3cret-key"}, 200},
+		{"another scheme", map[string]string{"Authorization": "Basic s3cret-key"}, 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -293,6 +298,7 @@ func TestBodyLimitsAndMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", h.base+"/v1/messages", tt.body)
+			req.Header.Set("Content-Type", "application/json")
 			req.ContentLength = tt.length
 			resp, err := h.client.Do(req)
 			if err != nil {
@@ -340,6 +346,10 @@ provider = "api"
 		{"health", "GET", "/health", 200, `{"providers":[{"provider_id":"anthropic-max","expires_at":"2030-01-01T00:00:00Z"}],"status":"ok","version":"1.2.3"}`},
 		{"head root", "HEAD", "/", 200, ""},
 		{"unknown path", "GET", "/v2/whatever", 404, `"type":"not_found_error"`},
+		{"one model", "GET", "/v1/models/sonnet", 200, `{"type":"model","id":"sonnet","display_name":"sonnet","created_at":"1970-01-01T00:00:00Z"}`},
+		{"one provider model", "GET", "/v1/models/glm-4.6", 200, `"id":"glm-4.6"`},
+		{"a glob is not a model", "GET", "/v1/models/glm-*", 404, `"type":"not_found_error"`},
+		{"unknown model", "GET", "/v1/models/gpt-4", 404, `"type":"not_found_error"`},
 		{"messages with GET", "GET", "/v1/messages", 405, `"type":"invalid_request_error"`},
 	}
 	for _, tt := range tests {
@@ -404,5 +414,164 @@ func TestCountTokens(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// No browser "simple request" reaches an upstream: POST /v1/* must be JSON,
+// and a cross-site request is refused unless its Origin is allowed.
+func TestCSRF(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	cfg := mustConfig(t, apiKeyTOML(up.URL))
+	cfg.Server.AllowedOrigins = []string{"http://localhost:3000"}
+	h := testHandler(t, cfg, nil)
+	body := `{"model":"claude-sonnet-4-5","messages":[]}`
+	tests := []struct {
+		name   string
+		header map[string]string
+		status int
+	}{
+		{"text/plain", map[string]string{"Content-Type": "text/plain"}, 415},
+		{"a form", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 415},
+		{"no content type", map[string]string{}, 415},
+		{"json with a charset", map[string]string{"Content-Type": "application/json; charset=utf-8"}, 200},
+		{"cross-site without an origin", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403},
+		{"cross-site from an allowed origin", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "http://localhost:3000"}, 200},
+		{"cross-site from another origin", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403},
+		{"same-origin", map[string]string{"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(h, "POST", "/v1/messages", "localhost", local, tt.header, body)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+	if n := len(up.Requests()); n != 3 {
+		t.Errorf("the upstream received %d requests, want the 3 allowed ones", n)
+	}
+}
+
+// A model name is bounded: a long one is refused before routing, and
+// neither the route cache nor the log line carries it.
+func TestLongModelName(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	h := startProxy(t, mustConfig(t, apiKeyTOML(up.URL)))
+	name := "claude-" + strings.Repeat("x", 1<<20)
+	resp := h.post("/v1/messages", `{"model":"`+name+`","messages":[]}`, nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if typ, msg := apiError(t, body); typ != "invalid_request_error" || len(msg) > 1000 {
+		t.Errorf("got %s, %d-byte message", typ, len(msg))
+	}
+	if len(up.Requests()) != 0 {
+		t.Error("the long name reached the upstream")
+	}
+	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=400") })
+	if n := len(h.logs.String()); n > 4096 {
+		t.Errorf("the logs hold %d bytes for one request", n)
+	}
+	if n := h.srv.held.Load(); n != 0 {
+		t.Errorf("%d body bytes still held after the request", n)
+	}
+}
+
+// A request body is read as it arrives: a client that declares 32 MiB and
+// sends one byte costs a small buffer, not 32 MiB, and its connection is
+// closed when the body stops making progress.
+func TestSlowBodyIsBoundedAndClosed(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	h := startProxyWith(t, mustConfig(t, apiKeyTOML(up.URL)), func(s *Server) { s.ClientBodyTimeout = 300 * time.Millisecond })
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const conns = 8
+	var open []net.Conn
+	for i := 0; i < conns; i++ {
+		c, err := net.Dial("tcp", h.srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 32<<20)
+		open = append(open, c)
+	}
+	waitFor(t, "the bodies to be read", 5*time.Second, func() bool { return h.srv.held.Load() > 0 })
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
+		t.Errorf("%d connections declaring 32 MiB grew the heap by %d MiB", conns, grown>>20)
+	}
+	for i, c := range open {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := io.ReadAll(c)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection %d was still open 10 s after its body stalled", i)
+		}
+	}
+	waitFor(t, "the held bytes to be released", 5*time.Second, func() bool { return h.srv.held.Load() == 0 })
+}
+
+// The bytes held for failover have a budget: a body past it gets a 529 that
+// Claude Code retries, and smaller ones still pass.
+func TestBodyBudget(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	h := startProxyWith(t, mustConfig(t, apiKeyTOML(up.URL)), func(s *Server) { s.BodyBudget = 1 << 20 })
+	big := `{"model":"claude-sonnet-4-5","x":"` + strings.Repeat("a", 2<<20) + `"}`
+	resp := h.post("/v1/messages", big, nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != 529 {
+		t.Fatalf("a body past the budget: status %d, want 529", resp.StatusCode)
+	}
+	if typ, _ := apiError(t, body); typ != "overloaded_error" {
+		t.Errorf("error type %q", typ)
+	}
+	resp = h.post("/v1/messages", `{"model":"claude-sonnet-4-5","x":"`+strings.Repeat("a", 100<<10)+`"}`, nil)
+	if readAll(t, resp); resp.StatusCode != 200 {
+		t.Errorf("a body within the budget: status %d", resp.StatusCode)
+	}
+	if n := h.srv.held.Load(); n != 0 {
+		t.Errorf("%d bytes still held", n)
+	}
+}
+
+// A password in a base URL is never printed: not in the 502 body, not in the logs.
+func TestUpstreamPasswordRedacted(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	closed := strings.TrimPrefix(closedURL(t), "http://")
+	h := startProxy(t, mustConfig(t, apiKeyTOML("http://user:hunter2secret@"+closed)))
+	resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","messages":[]}`, nil)
+	body := readAll(t, resp)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=502") })
+	if strings.Contains(body, "hunter2secret") || strings.Contains(h.logs.String(), "hunter2secret") {
+		t.Errorf("the password was printed:\n%s\n%s", body, h.logs.String())
+	}
+}
+
+// router.think fires on the thinking types that think: "enabled" and
+// "adaptive" (Claude Code's main turns), not "disabled".
+func TestThinkRule(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	cfg := mustConfig(t, apiKeyTOML(up.URL))
+	cfg.Router.Think = "claude-think"
+	h := startProxy(t, cfg)
+	for typ, want := range map[string]string{"enabled": "claude-think", "adaptive": "claude-think", "disabled": "claude-sonnet-4-5"} {
+		resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","thinking":{"type":"`+typ+`"},"messages":[]}`, nil)
+		readAll(t, resp)
+		reqs := up.Requests()
+		if got := reqs[len(reqs)-1].Model; got != want {
+			t.Errorf("thinking.type %q: the upstream got model %q, want %q", typ, got, want)
+		}
 	}
 }

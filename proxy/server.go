@@ -3,20 +3,280 @@ package proxy
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"ccmux/config"
 )
 
-// MaxBodyBytes is the largest request body the proxy accepts (413 above it).
-const MaxBodyBytes = 32 << 20
+// Server is the proxy. Set the fields, then Start and Stop it as often as needed.
+type Server struct {
+	// Config supplies the listen address, routing, providers and security
+	// settings. It is read at each Start and must not change while running.
+	Config *config.Config
+	// Tokens gives OAuth providers their credentials; a provider whose token
+	// it cannot give is skipped like a failed upstream.
+	Tokens TokenSource
+	// Admin backs /api/oauth/* and the signed-in list of /health;
+	// nil disables the admin API.
+	Admin OAuthAdmin
+	// Logger gets one line per request (method, path, model, provider,
+	// model_sent, status, duration, bytes) and upstream failures; nil discards.
+	Logger *slog.Logger
+	// Version is reported by /health.
+	Version string
+	// BodyBudget bounds the request bytes held in memory across all
+	// requests (each is kept until an answer is committed, for failover);
+	// requests arriving past it get 529 overloaded_error, which Claude Code
+	// retries. 0 means DefaultBodyBudget.
+	BodyBudget int64
+	// ClientBodyTimeout closes a client connection whose request body makes
+	// no progress for that long. 0 means DefaultClientBodyTimeout.
+	ClientBodyTimeout time.Duration
+
+	mu       sync.Mutex             // serialises Start and Stop
+	bound    atomic.Pointer[string] // the bound address while running
+	srv      *http.Server
+	ln       net.Listener
+	served   chan struct{}           // closed when Serve returns
+	stopping context.CancelCauseFunc // cancels every request with errStopping
+	running  atomic.Bool
+	inflight atomic.Int64 // handlers still running
+	held     atomic.Int64 // request body bytes held, against BodyBudget
+
+	// upstream is shared by every upstream request of every Start, so
+	// connections are kept alive across restarts of the listener.
+	upstream     *upstreamClient
+	upstreamOnce sync.Once
+	// tlsConfig, when set (tests), is the TLS configuration for upstreams.
+	tlsConfig *tls.Config
+}
+
+// state is what a Server derives from its Config when it starts.
+type state struct {
+	router    *Router
+	apiKey    string     // server.api_key resolved, "" when clients need none
+	upstreams []*url.URL // per provider index
+	// keys and keyErrs are the api_key providers' credentials, per index.
+	keys    []Credential
+	keyErrs []error
+	// firstByte and idle are server.timeouts' api_timeout_ms and
+	// stream_idle_timeout_ms (see watchdog).
+	firstByte, idle time.Duration
+}
+
+// Client-side limits: a client that sends its headers or body too slowly
+// loses its connection instead of pinning a goroutine and a buffer.
+const (
+	clientHeaderTimeout      = 30 * time.Second
+	DefaultClientBodyTimeout = 60 * time.Second
+)
+
+// drainAfterClose bounds the wait for handlers whose connections Stop cut.
+const drainAfterClose = 3 * time.Second
+
+// farewell is how long streams cut by Stop get to send the client their
+// final error event before the connections close.
+const farewell = 500 * time.Millisecond
+
+// errStopping is the cause of requests cancelled because Stop's drain time ended.
+var errStopping = errors.New("ccmux is stopping")
+
+// Start binds Config.Server's address and serves in the background. It
+// returns an error naming the address when it is in use.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return fmt.Errorf("the proxy is already running on %s", s.ln.Addr())
+	}
+	h, err := s.Handler()
+	if err != nil {
+		return err
+	}
+	addr := s.Config.Addr()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		if addrInUse(err) {
+			return fmt.Errorf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, s.configName())
+		}
+		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: clientHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+	}
+	capHeap(s.budget())
+	base, stopping := context.WithCancelCause(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	served := make(chan struct{})
+	s.srv, s.ln, s.served, s.stopping = srv, ln, served, stopping
+	bound := ln.Addr().String()
+	s.bound.Store(&bound)
+	s.running.Store(true)
+	go func() {
+		defer close(served)
+		srv.Serve(ln)
+	}()
+	return nil
+}
+
+// budget is BodyBudget or its default.
+func (s *Server) budget() int64 {
+	if s.BodyBudget > 0 {
+		return s.BodyBudget
+	}
+	return DefaultBodyBudget
+}
+
+// capHeap sets the Go runtime's soft memory limit to twice the body budget
+// plus 64 MiB, unless GOMEMLIMIT (or an embedding program) set one: with
+// the default pacing, a burst of large bodies held within the budget lets
+// the heap reach twice their size before the collector runs.
+func capHeap(budget int64) {
+	if debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		debug.SetMemoryLimit(2*budget + 64<<20)
+	}
+}
+
+// addrInUse reports a listen error caused by another program on the port.
+func addrInUse(err error) bool {
+	const wsaeaddrinuse = 10048 // Windows
+	var errno syscall.Errno
+	return errors.Is(err, syscall.EADDRINUSE) || (errors.As(err, &errno) && errno == wsaeaddrinuse)
+}
+
+func (s *Server) configName() string {
+	if s.Config.Path == "" {
+		return "the config file"
+	}
+	return s.Config.Path
+}
+
+// Stop drains in-flight requests until ctx ends, then closes the listener.
+// Requests still open when ctx ends are cut: streams end with an
+// overloaded_error event and waiting requests get a 529, both of which
+// Claude Code retries. Stop is a no-op when stopped.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	srv, served := s.srv, s.served
+	s.running.Store(false)
+	if err := srv.Shutdown(ctx); err != nil {
+		// The drain time is over: cancel what is left (the upstream
+		// requests end, open streams send the client an error event to
+		// retry on), then close the connections.
+		s.logger().Warn("cutting requests still open at stop", "requests", s.inflight.Load())
+		s.stopping(errStopping)
+		waitIdle(&s.inflight, farewell)
+		srv.Close()
+	}
+	s.stopping(nil)
+	<-served
+	waitIdle(&s.inflight, drainAfterClose)
+	s.upstream.closeIdle()
+	s.srv, s.ln, s.served = nil, nil, nil
+	s.bound.Store(nil)
+	return nil
+}
+
+// waitIdle waits until no handler runs, at most d. Handlers whose
+// connections Stop cut end quickly: their request contexts are cancelled.
+func waitIdle(n *atomic.Int64, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for n.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Running reports whether the listener is open.
+func (s *Server) Running() bool { return s.running.Load() }
+
+// Addr is the address the server listens on (host:port), or the configured one when stopped.
+// It never waits for a Start or Stop in progress.
+func (s *Server) Addr() string {
+	if a := s.bound.Load(); a != nil {
+		return *a
+	}
+	return s.Config.Addr()
+}
+
+// Handler returns the proxy's HTTP handler without binding a port, for
+// tests and embedding. Start uses the same handler.
+func (s *Server) Handler() (http.Handler, error) {
+	st, err := s.prepare()
+	if err != nil {
+		return nil, err
+	}
+	return &handler{s: s, st: st}, nil
+}
+
+// prepare derives the routing state from Config.
+func (s *Server) prepare() (*state, error) {
+	if s.Config == nil {
+		return nil, errors.New("the proxy has no config")
+	}
+	router, err := NewRouter(s.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+	}
+	key, err := s.Config.ServerAPIKey()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+	}
+	t := s.Config.Server.Timeouts
+	st := &state{
+		router:    router,
+		apiKey:    key,
+		upstreams: make([]*url.URL, len(s.Config.Providers)),
+		keys:      make([]Credential, len(s.Config.Providers)),
+		keyErrs:   make([]error, len(s.Config.Providers)),
+		firstByte: millis(t.APITimeoutMS, DefaultAPITimeout),
+		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),
+	}
+	for i, p := range s.Config.Providers {
+		u, err := url.Parse(p.Upstream())
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.BaseURL))
+		}
+		st.upstreams[i] = u
+		if !p.IsOAuth() {
+			st.keys[i], st.keyErrs[i] = apiKeyCredential(s, i)
+		}
+	}
+	s.upstreamOnce.Do(func() {
+		s.upstream = newUpstreamClient(millis(t.ConnectTimeoutMS, DefaultConnectTimeout), s.tlsConfig)
+	})
+	return st, nil
+}
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 1}))
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return discard
+	}
+	return s.Logger
+}
 
 // handler serves one started configuration.
 type handler struct {
@@ -31,40 +291,66 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{ResponseWriter: w}
 	h.serve(ex, r)
 	log := h.s.logger()
-	if !log.Enabled(r.Context(), slog.LevelInfo) {
-		return
-	}
-	status := ex.status
-	if status == 0 {
-		status = 499 // the client went away before any answer
-	}
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs, slog.String("method", r.Method), slog.String("path", r.URL.Path))
-	if ex.provider != "" || ex.modelAsked != "" {
+	if log.Enabled(r.Context(), slog.LevelInfo) {
+		status := ex.status
+		if status == 0 {
+			status = 499 // the client went away before any answer
+		}
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", clip(r.URL.Path)))
+		if ex.provider != "" || ex.modelAsked != "" {
+			attrs = append(attrs,
+				slog.String("model", clip(ex.modelAsked)),
+				slog.String("provider", ex.provider),
+				slog.String("model_sent", clip(ex.modelSent)))
+		}
 		attrs = append(attrs,
-			slog.String("model", ex.modelAsked),
-			slog.String("provider", ex.provider),
-			slog.String("model_sent", ex.modelSent))
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", ex.bytes))
+		if ex.aborted {
+			attrs = append(attrs, slog.Bool("cut", true)) // the answer broke after it started
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	}
-	attrs = append(attrs,
-		slog.Int("status", status),
-		slog.Duration("duration", time.Since(start)),
-		slog.Int64("bytes", ex.bytes))
-	log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	if ex.aborted {
+		// As httputil.ReverseProxy does: the client must see a broken
+		// answer as broken, not as a complete one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// maxLogValue bounds a client-chosen value in a log line.
+const maxLogValue = 256
+
+// clip shortens a client-chosen string for a log line.
+func clip(s string) string {
+	if len(s) <= maxLogValue {
+		return s
+	}
+	return s[:maxLogValue] + "…"
 }
 
 func (h *handler) serve(w *exchange, r *http.Request) {
 	if !h.allowedHost(r.Host) {
 		writeError(w, http.StatusForbidden, "permission_error",
-			fmt.Sprintf("Host %q is not allowed: ccmux answers only localhost, 127.0.0.1, [::1] and server.host", r.Host))
+			fmt.Sprintf("Host %q is not allowed: ccmux answers only localhost, 127.0.0.1, [::1] and server.host", clip(r.Host)))
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if !h.allowedOrigin(origin) {
-			writeError(w, http.StatusForbidden, "permission_error",
-				fmt.Sprintf("Origin %q is not allowed: add it to server.allowed_origins to let that page call ccmux", origin))
-			return
-		}
+	origin := r.Header.Get("Origin")
+	if origin != "" && !h.allowedOrigin(origin) {
+		writeError(w, http.StatusForbidden, "permission_error",
+			fmt.Sprintf("Origin %q is not allowed: add it to server.allowed_origins to let that page call ccmux", clip(origin)))
+		return
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" && origin == "" {
+		// A browser says another site sent this; without an allowed
+		// Origin, nothing vouches for that site.
+		writeError(w, http.StatusForbidden, "permission_error",
+			"cross-site browser requests are not allowed: add the page's origin to server.allowed_origins to let it call ccmux")
+		return
+	}
+	if origin != "" {
 		hdr := w.Header()
 		hdr.Set("Access-Control-Allow-Origin", origin)
 		hdr.Add("Vary", "Origin")
@@ -81,7 +367,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 		if !method(w, r, http.MethodGet, http.MethodHead) {
 			return
 		}
-		h.health(w, r)
+		h.health(w)
 	case path == "/":
 		if !method(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -92,7 +378,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			io.WriteString(w, "ccmux proxy: set ANTHROPIC_BASE_URL to this address\n")
 		}
 	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
-		if !method(w, r, http.MethodPost) || !h.authorized(w, r) {
+		if !method(w, r, http.MethodPost) || !h.authorized(w, r) || !jsonBody(w, r) {
 			return
 		}
 		h.messages(w, r, path == "/v1/messages/count_tokens")
@@ -101,6 +387,11 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			return
 		}
 		h.models(w)
+	case strings.HasPrefix(path, "/v1/models/"):
+		if !method(w, r, http.MethodGet) || !h.authorized(w, r) {
+			return
+		}
+		h.model(w, strings.TrimPrefix(path, "/v1/models/"))
 	case strings.HasPrefix(path, "/api/"):
 		if h.s.Admin == nil {
 			writeError(w, http.StatusNotFound, "not_found_error", "the admin API is not enabled")
@@ -111,7 +402,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 		}
 		h.admin(w, r)
 	default:
-		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no endpoint %s %s", r.Method, path))
+		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no endpoint %s %s", r.Method, clip(path)))
 	}
 }
 
@@ -124,7 +415,19 @@ func method(w http.ResponseWriter, r *http.Request, allowed ...string) bool {
 	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
 	writeError(w, http.StatusMethodNotAllowed, "invalid_request_error",
-		fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, strings.Join(allowed, " or ")))
+		fmt.Sprintf("%s %s is not supported; use %s", clip(r.Method), clip(r.URL.Path), strings.Join(allowed, " or ")))
+	return false
+}
+
+// jsonBody answers 415 unless the request is application/json: a browser
+// can send text/plain or a form to any address without a preflight, so
+// refusing them keeps every "simple request" away from the upstreams.
+func jsonBody(w http.ResponseWriter, r *http.Request) bool {
+	if isJSON(r.Header.Get("Content-Type")) {
+		return true
+	}
+	writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error",
+		fmt.Sprintf("%s needs Content-Type: application/json", r.URL.Path))
 	return false
 }
 
@@ -155,7 +458,7 @@ func (h *handler) allowedOrigin(origin string) bool {
 }
 
 // authorized checks server.api_key, sent as x-api-key or Authorization:
-// Bearer, in constant time.
+// Bearer (the scheme in any case, RFC 9110 section 11.1), in constant time.
 func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	want := h.st.apiKey
 	if want == "" {
@@ -163,7 +466,7 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	}
 	got := r.Header.Get("X-Api-Key")
 	if got == "" {
-		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			got = strings.TrimSpace(v)
 		}
 	}
@@ -175,247 +478,8 @@ func (h *handler) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// readBody reads the request body into a pooled payload, enforcing MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) (*payload, bool) {
-	if r.ContentLength > MaxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large",
-			fmt.Sprintf("the request body is larger than %d MiB", MaxBodyBytes>>20))
-		return nil, false
-	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	if r.ContentLength >= 0 {
-		p := newPayload(int(r.ContentLength))
-		p.b = p.b[:r.ContentLength]
-		if _, err := io.ReadFull(body, p.b); err != nil {
-			p.release()
-			writeError(w, http.StatusBadRequest, "invalid_request_error", "reading the request body: "+err.Error())
-			return nil, false
-		}
-		return p, true
-	}
-	p := newPayload(0)
-	for {
-		if len(p.b) == cap(p.b) {
-			p.b = append(p.b, 0)[:len(p.b)]
-		}
-		n, err := body.Read(p.b[len(p.b):cap(p.b)])
-		p.b = p.b[:len(p.b)+n]
-		if errors.Is(err, io.EOF) {
-			return p, true
-		}
-		if err != nil {
-			p.release()
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				writeError(w, http.StatusRequestEntityTooLarge, "request_too_large",
-					fmt.Sprintf("the request body is larger than %d MiB", MaxBodyBytes>>20))
-			} else {
-				writeError(w, http.StatusBadRequest, "invalid_request_error", "reading the request body: "+err.Error())
-			}
-			return nil, false
-		}
-	}
-}
-
-// messages serves /v1/messages and /v1/messages/count_tokens.
-func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	// The body goes back to its pool as soon as an answer is committed:
-	// a stream may stay open for minutes and must not pin it.
-	release := sync.OnceFunc(body.release)
-	defer release()
-	f, err := scanRouting(body.b)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
-		return
-	}
-	w.modelAsked = f.Model
-	rt, err := h.st.router.Route(RouteRequest{
-		Model:           f.Model,
-		Thinking:        f.ThinkingType == "enabled",
-		WebSearch:       f.WebSearch,
-		EstimatedTokens: estimateTokens(body.b),
-	})
-	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found_error", err.Error())
-		return
-	}
-	if pin := r.Header.Get("X-Provider"); pin != "" {
-		if rt, err = h.st.router.Pin(rt, pin); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
-			return
-		}
-	}
-	h.forward(w, r, body, release, &f, rt, countTokens)
-}
-
-// forward tries the candidates in order and relays the first usable answer.
-// release gives body back once an answer is committed.
-func (h *handler) forward(w *exchange, r *http.Request, body *payload, release func(), f *routingFields, rt Route, countTokens bool) {
-	ctx := r.Context()
-	var (
-		failures     []string
-		lastReply    *http.Response // the last failover-worthy answer, buffered
-		lastFrom     Candidate      // who sent lastReply
-		signIn       string         // the first OAuth provider without a usable login
-		others       []string       // failures other than missing logins
-		notSupported int
-	)
-	for _, c := range rt.Candidates {
-		w.provider, w.modelSent = c.Provider, c.Model
-		sent := body
-		if c.Model != f.Model || f.modelStart < 0 {
-			sent = newPayload(len(body.b) + len(c.quoted))
-			sent.b = rewriteModel(sent.b, body.b, f, c.quoted)
-		}
-		resp, err := h.s.try(ctx, h.st, r, c, sent)
-		if sent != body {
-			sent.release()
-		}
-		if ctx.Err() != nil {
-			if resp != nil {
-				resp.Body.Close()
-			}
-			if errors.Is(context.Cause(ctx), errStopping) {
-				writeError(w, 529, "overloaded_error", "ccmux is stopping; retry the request")
-			}
-			return // otherwise the client is gone; nobody to answer
-		}
-		if err != nil {
-			var ae *attemptError
-			if errors.As(err, &ae) && ae.SignIn != "" {
-				if signIn == "" {
-					signIn = ae.SignIn
-				}
-			} else {
-				others = append(others, err.Error())
-			}
-			failures = append(failures, err.Error())
-			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "error", err)
-			continue
-		}
-		unsupported := countTokens && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed)
-		if failover(resp.StatusCode) || unsupported {
-			if unsupported {
-				notSupported++
-			}
-			buffered, err := bufferResponse(resp)
-			if err != nil {
-				failures = append(failures, c.Provider+": "+err.Error())
-				continue
-			}
-			lastReply, lastFrom = buffered, c
-			failures = append(failures, fmt.Sprintf("%s: status %d", c.Provider, resp.StatusCode))
-			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "status", resp.StatusCode)
-			continue
-		}
-		if h.relay(w, r, resp, c, release) {
-			return
-		}
-		failures = append(failures, c.Provider+": the stream ended before its first event")
-	}
-	switch {
-	case countTokens && notSupported > 0 && notSupported == len(rt.Candidates):
-		// No upstream counts tokens: answer the documented local estimate.
-		w.provider, w.modelSent = "local-estimate", ""
-		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.b)})
-	case lastReply != nil:
-		// The client gets the last upstream error as the upstream sent it.
-		w.provider, w.modelSent = lastFrom.Provider, lastFrom.Model
-		h.relay(w, r, lastReply, lastFrom, release)
-	case signIn != "":
-		msg := fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray", signIn)
-		if len(others) > 0 {
-			msg += " (other providers: " + strings.Join(others, "; ") + ")"
-		}
-		writeError(w, http.StatusUnauthorized, "authentication_error", msg)
-	default:
-		writeError(w, http.StatusBadGateway, "api_error",
-			"no provider answered: "+strings.Join(failures, "; "))
-	}
-}
-
-// relay sends an upstream answer to the client. For an event stream it reads
-// the first event before committing, and reports false (nothing written) when
-// the upstream died before it, so the next candidate can still be tried.
-func (h *handler) relay(w *exchange, r *http.Request, resp *http.Response, c Candidate, commit func()) bool {
-	defer resp.Body.Close()
-	if !isEventStream(resp) {
-		commit()
-		copyResponseHeader(w.Header(), resp.Header)
-		w.WriteHeader(resp.StatusCode)
-		streaming := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-		if _, err := copyBody(w, resp.Body, streaming); err != nil && r.Context().Err() == nil {
-			h.s.logger().Warn("relaying the answer failed", "provider", c.Provider, "error", err)
-		}
-		return true
-	}
-	er := newEventReader(resp.Body)
-	defer er.release()
-	first, err := er.Next()
-	if err != nil {
-		h.s.logger().Warn("upstream stream failed before its first event", "provider", c.Provider, "error", err)
-		return false
-	}
-	commit()
-	hdr := w.Header()
-	copyResponseHeader(hdr, resp.Header)
-	hdr.Del("Content-Length")
-	w.WriteHeader(resp.StatusCode)
-	if err := relayStream(r.Context(), w, first, er, c.Provider); err != nil {
-		h.s.logger().Warn("stream interrupted", "provider", c.Provider, "error", err)
-	}
-	return true
-}
-
-func isEventStream(resp *http.Response) bool {
-	ct := resp.Header.Get("Content-Type")
-	return strings.HasPrefix(ct, "text/event-stream") && resp.Header.Get("Content-Encoding") == ""
-}
-
-// models lists configured model names in Anthropic's /v1/models shape:
-// [[models]] names, then the concrete (glob-free) names in providers' models.
-func (h *handler) models(w http.ResponseWriter) {
-	type model struct {
-		Type        string `json:"type"`
-		ID          string `json:"id"`
-		DisplayName string `json:"display_name"`
-		CreatedAt   string `json:"created_at"`
-	}
-	seen := map[string]bool{}
-	list := []model{}
-	add := func(name string) {
-		k := strings.ToLower(name)
-		if name == "" || seen[k] || strings.ContainsAny(name, "*?") {
-			return
-		}
-		seen[k] = true
-		// ccmux does not know when a model was released; the epoch says so.
-		list = append(list, model{Type: "model", ID: name, DisplayName: name, CreatedAt: "1970-01-01T00:00:00Z"})
-	}
-	cfg := h.s.Config
-	for _, m := range cfg.Models {
-		add(m.Name)
-	}
-	for i, p := range cfg.Providers {
-		if h.st.router.usable(i) {
-			for _, g := range p.Models {
-				add(g)
-			}
-		}
-	}
-	resp := map[string]any{"data": list, "has_more": false, "first_id": nil, "last_id": nil}
-	if len(list) > 0 {
-		resp["first_id"], resp["last_id"] = list[0].ID, list[len(list)-1].ID
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
 // health reports the proxy's state and signed-in providers, never a secret.
-func (h *handler) health(w http.ResponseWriter, r *http.Request) {
+func (h *handler) health(w http.ResponseWriter) {
 	type provider struct {
 		ProviderID string    `json:"provider_id"`
 		ExpiresAt  time.Time `json:"expires_at"`
@@ -435,35 +499,60 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// errorBody is Anthropic's error shape.
-func errorBody(typ, msg string) []byte {
-	b, _ := json.Marshal(struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{Type: "error", Error: struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	}{typ, msg}})
-	return b
+// modelInfo is one entry of /v1/models, in Anthropic's shape.
+type modelInfo struct {
+	Type        string `json:"type"`
+	ID          string `json:"id"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   string `json:"created_at"`
 }
 
-// writeError answers with Anthropic's error shape.
-func writeError(w http.ResponseWriter, status int, typ, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(errorBody(typ, msg))
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "api_error", "encoding the answer failed")
-		return
+// modelList is the configured model names: [[models]] names, then the
+// concrete (glob-free) names in usable providers' models.
+func (h *handler) modelList() []modelInfo {
+	seen := map[string]bool{}
+	list := []modelInfo{}
+	add := func(name string) {
+		k := strings.ToLower(name)
+		if name == "" || seen[k] || strings.ContainsAny(name, "*?") {
+			return
+		}
+		seen[k] = true
+		// ccmux does not know when a model was released; the epoch says so.
+		list = append(list, modelInfo{Type: "model", ID: name, DisplayName: name, CreatedAt: "1970-01-01T00:00:00Z"})
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
+	cfg := h.s.Config
+	for _, m := range cfg.Models {
+		add(m.Name)
+	}
+	for i, p := range cfg.Providers {
+		if h.st.router.usable(i) {
+			for _, g := range p.Models {
+				add(g)
+			}
+		}
+	}
+	return list
+}
+
+// models answers GET /v1/models.
+func (h *handler) models(w http.ResponseWriter) {
+	list := h.modelList()
+	resp := map[string]any{"data": list, "has_more": false, "first_id": nil, "last_id": nil}
+	if len(list) > 0 {
+		resp["first_id"], resp["last_id"] = list[0].ID, list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// model answers GET /v1/models/{id} (the SDKs' models.retrieve) for every
+// id /v1/models lists.
+func (h *handler) model(w http.ResponseWriter, id string) {
+	for _, m := range h.modelList() {
+		if strings.EqualFold(m.ID, id) {
+			writeJSON(w, http.StatusOK, m)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("model %q is not configured in ccmux", clip(id)))
 }

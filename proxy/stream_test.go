@@ -145,6 +145,7 @@ func TestClientCancelStopsUpstream(t *testing.T) {
 	client := &http.Client{Transport: &http.Transport{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+srv.Addr()+"/v1/messages", strings.NewReader(streamReq))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -358,9 +359,7 @@ func TestHTTP2Upstream(t *testing.T) {
 	defer up.Close()
 	cfg := mustConfig(t, apiKeyTOML(up.URL))
 	cfg.Server.Port = 0
-	srv := &Server{Config: cfg}
-	srv.transport = newTransport(cfg.Server.Timeouts)
-	srv.transport.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	srv := &Server{Config: cfg, tlsConfig: up.Client().Transport.(*http.Transport).TLSClientConfig}
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

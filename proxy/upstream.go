@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,47 +12,246 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"ccmux/auth"
-	"ccmux/config"
 )
 
 // Built-in upstream timeouts, used when [server.timeouts] leaves them out.
-// A non-streaming answer only sends its headers when the whole message is
-// written, so the wait for headers must allow a long generation.
+// A non-streaming answer only sends its first byte when the whole message
+// is written, so the wait for it must allow a long generation.
 const (
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultAPITimeout     = 10 * time.Minute
+	DefaultConnectTimeout    = 10 * time.Second
+	DefaultAPITimeout        = 10 * time.Minute
+	DefaultStreamIdleTimeout = 5 * time.Minute
 )
 
-// newTransport returns the one Transport every upstream request shares, so
-// connections (HTTP/2 where the upstream offers it) are kept alive and reused
-// across requests. There is no overall timeout: a stream may last minutes.
-func newTransport(t config.Timeouts) *http.Transport {
-	connect := millis(t.ConnectTimeoutMS, DefaultConnectTimeout)
-	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256, // 32+ concurrent Claude Code sessions, with room to spare
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   connect,
-		ResponseHeaderTimeout: millis(t.APITimeoutMS, DefaultAPITimeout),
-		ExpectContinueTimeout: time.Second,
-		// Pass the client's Accept-Encoding through instead of having the
-		// transport ask for gzip and decompress behind the client's back.
-		DisableCompression: true,
-	}
-}
+// maxUpstreamHeader bounds an upstream's response header; a larger one is
+// that upstream failing, not a reason to buffer without limit.
+const maxUpstreamHeader = 1 << 20
 
 func millis(ms int, def time.Duration) time.Duration {
 	if ms <= 0 {
 		return def
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// upstreamClient sends every upstream request, through net/http alone:
+// https:// upstreams over HTTP/2 (x/net/http2, whose connection pool dials
+// once per upstream however many requests arrive together, where
+// net/http's dials once per waiting request: 1,000 streams at start opened
+// hundreds of TLS connections), and plain http://, proxied and
+// HTTP/1.1-only upstreams over an http.Transport.
+type upstreamClient struct {
+	h1 *http.Transport
+	h2 *http2.Transport
+	// pool is h2's connection pool.
+	pool *h2Pool
+	// viaH1 caches, per https host, whether it goes through h1: a proxy
+	// from the environment applies to it, or it did not offer HTTP/2.
+	viaH1 sync.Map // host → bool
+}
+
+// errNoHTTP2 is a TLS upstream that did not negotiate HTTP/2; nothing was
+// sent to it, so the request goes through the HTTP/1.1 transport instead.
+var errNoHTTP2 = errors.New("the upstream does not offer HTTP/2")
+
+func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamClient {
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{}
+	}
+	c := &upstreamClient{
+		h1: &http.Transport{
+			Proxy:                  http.ProxyFromEnvironment,
+			DialContext:            dialer.DialContext,
+			ForceAttemptHTTP2:      true, // through a proxy, https:// still gets HTTP/2
+			TLSClientConfig:        tlsConfig.Clone(),
+			MaxIdleConns:           1024,
+			MaxIdleConnsPerHost:    256, // 32+ concurrent Claude Code sessions, with room to spare
+			IdleConnTimeout:        90 * time.Second,
+			TLSHandshakeTimeout:    connect,
+			ExpectContinueTimeout:  time.Second,
+			MaxResponseHeaderBytes: maxUpstreamHeader,
+			// Pass the client's Accept-Encoding through instead of having the
+			// transport ask for gzip and decompress behind the client's back.
+			DisableCompression: true,
+		},
+	}
+	h2TLS := tlsConfig.Clone()
+	h2TLS.NextProtos = []string{"h2", "http/1.1"}
+	pool := &h2Pool{
+		conns:   map[string][]*http2.ClientConn{},
+		dialing: map[string]*h2Dial{},
+		timeout: 2 * connect, // TCP, the handshake, then the server's SETTINGS
+		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
+			conn, err := td.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			if conn.(*tls.Conn).ConnectionState().NegotiatedProtocol != "h2" {
+				conn.Close()
+				return nil, errNoHTTP2
+			}
+			return conn, nil
+		},
+	}
+	c.h2 = &http2.Transport{
+		ConnPool:           pool,
+		DisableCompression: true,
+		MaxHeaderListSize:  maxUpstreamHeader,
+		IdleConnTimeout:    90 * time.Second,
+	}
+	pool.t = c.h2
+	c.pool = pool
+	return c
+}
+
+// h2Pool is the HTTP/2 connection pool of https:// upstreams. It dials one
+// connection at a time per upstream, and hands a new connection out only
+// once the server's SETTINGS (its stream limit) arrived: x/net's own pool
+// counts a connection as 100 streams until then, so a burst of 1,000
+// streams at start opened a connection more than the limit needs.
+type h2Pool struct {
+	t       *http2.Transport
+	dial    func(ctx context.Context, addr string) (net.Conn, error)
+	timeout time.Duration
+
+	mu      sync.Mutex
+	conns   map[string][]*http2.ClientConn // by host:port
+	dialing map[string]*h2Dial
+}
+
+// h2Dial is a connection being opened; waiters share it.
+type h2Dial struct {
+	done chan struct{}
+	err  error
+}
+
+// GetClientConn returns a connection to addr with a stream reserved for req.
+func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
+	for {
+		p.mu.Lock()
+		for _, cc := range p.conns[addr] {
+			if cc.ReserveNewRequest() {
+				p.mu.Unlock()
+				return cc, nil
+			}
+		}
+		d := p.dialing[addr]
+		if d == nil {
+			d = &h2Dial{done: make(chan struct{})}
+			p.dialing[addr] = d
+			go p.open(d, addr)
+		}
+		p.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+	}
+}
+
+// open dials addr for d; it outlives the request that started it, so a
+// cancelled request does not fail the others waiting on the same dial.
+func (p *h2Pool) open(d *h2Dial, addr string) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	var cc *http2.ClientConn
+	conn, err := p.dial(ctx, addr)
+	if err == nil {
+		if cc, err = p.t.NewClientConn(conn); err != nil {
+			conn.Close()
+		} else if err = cc.Ping(ctx); err != nil { // the server's SETTINGS come before its PING's ACK
+			cc.Close()
+		}
+	}
+	p.mu.Lock()
+	delete(p.dialing, addr)
+	if err == nil {
+		p.conns[addr] = append(p.conns[addr], cc)
+	}
+	d.err = err
+	p.mu.Unlock()
+	close(d.done)
+}
+
+// MarkDead forgets a connection that closed or went away.
+func (p *h2Pool) MarkDead(dead *http2.ClientConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, ccs := range p.conns {
+		for i, cc := range ccs {
+			if cc == dead {
+				p.conns[addr] = append(ccs[:i:i], ccs[i+1:]...)
+				if len(p.conns[addr]) == 0 {
+					delete(p.conns, addr)
+				}
+				return
+			}
+		}
+	}
+}
+
+// closeIdle closes connections with no request on them.
+func (p *h2Pool) closeIdle() {
+	p.mu.Lock()
+	var idle []*http2.ClientConn
+	for _, ccs := range p.conns {
+		for _, cc := range ccs {
+			if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+				idle = append(idle, cc)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, cc := range idle {
+		cc.Close() // calls MarkDead
+	}
+}
+
+// RoundTrip sends req to its upstream.
+func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" || c.useH1(req) {
+		return c.h1.RoundTrip(req)
+	}
+	resp, err := c.h2.RoundTrip(req)
+	if !errors.Is(err, errNoHTTP2) {
+		return resp, err
+	}
+	c.viaH1.Store(req.URL.Host, true)
+	again := req.Clone(req.Context())
+	if again.Body, err = req.GetBody(); err != nil {
+		return nil, err
+	}
+	return c.h1.RoundTrip(again)
+}
+
+func (c *upstreamClient) useH1(req *http.Request) bool {
+	if v, ok := c.viaH1.Load(req.URL.Host); ok {
+		return v.(bool)
+	}
+	p, err := http.ProxyFromEnvironment(req)
+	proxied := err != nil || p != nil
+	c.viaH1.Store(req.URL.Host, proxied)
+	return proxied
+}
+
+func (c *upstreamClient) closeIdle() {
+	if c != nil {
+		c.h1.CloseIdleConnections()
+		c.pool.closeIdle()
+	}
 }
 
 // hopHeaders are meaningful only for one connection and are never forwarded
@@ -88,13 +290,18 @@ const defaultAnthropicVersion = "2023-06-01"
 // sent), without its credentials and hop-by-hop headers, plus the
 // provider's credential. Nothing about the client's identity is invented.
 func upstreamHeader(in http.Header, cred Credential) http.Header {
-	h := make(http.Header, len(in)+2)
+	h := make(http.Header, len(in)+3)
 	for k, v := range in {
 		if !hopHeaders[k] && !clientOnlyHeaders[k] {
 			h[k] = v
 		}
 	}
 	removeConnectionHeaders(h, in)
+	if len(h["User-Agent"]) == 0 {
+		// net/http (both HTTP/1.1 and HTTP/2) writes Go-http-client/…
+		// for a request without one; an empty value writes none.
+		h["User-Agent"] = []string{""}
+	}
 	if cred.APIKey {
 		h["X-Api-Key"] = []string{cred.Value}
 		return h
@@ -138,16 +345,6 @@ func mergeBeta(values []string, flag string) string {
 	return strings.Join(append(parts, flag), ",")
 }
 
-// copyResponseHeader copies an upstream response header for the client.
-func copyResponseHeader(dst, src http.Header) {
-	for k, v := range src {
-		if !hopHeaders[k] {
-			dst[k] = v
-		}
-	}
-	removeConnectionHeaders(dst, src)
-}
-
 // upstreamURL joins a provider's base URL and the client's path and query.
 // Query strings such as ?beta=true are forwarded as received.
 func upstreamURL(base *url.URL, in *url.URL) *url.URL {
@@ -171,22 +368,38 @@ type attemptError struct {
 	Err      error
 	// SignIn is the token-store id when the provider has no usable login.
 	SignIn string
+	// secret is the upstream URL's userinfo, never printed.
+	secret string
 }
 
-func (e *attemptError) Error() string { return e.Provider + ": " + e.Err.Error() }
+func (e *attemptError) Error() string {
+	msg := e.Provider + ": " + e.Err.Error()
+	if e.secret != "" {
+		msg = strings.ReplaceAll(msg, e.secret, "xxxxx")
+	}
+	return msg
+}
+
+func (e *attemptError) Unwrap() error { return e.Err }
+
+// apiKeyCredential resolves provider i's api_key once per start.
+func apiKeyCredential(s *Server, i int) (Credential, error) {
+	key, err := s.Config.ProviderAPIKey(i)
+	if err != nil {
+		return Credential{}, err
+	}
+	if key == "" {
+		return Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
+	}
+	return Credential{Value: key, APIKey: true}, nil
+}
 
 // credential returns what provider i authenticates with upstream.
-func (s *Server) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
+func (h *handler) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
+	s := h.s
 	p := s.Config.Providers[i]
 	if !p.IsOAuth() {
-		key, err := s.Config.ProviderAPIKey(i)
-		if err != nil {
-			return Credential{}, err
-		}
-		if key == "" {
-			return Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
-		}
-		return Credential{Value: key, APIKey: true}, nil
+		return h.st.keys[i], h.st.keyErrs[i]
 	}
 	if s.Tokens == nil {
 		return Credential{}, errors.New("no token store is available")
@@ -204,67 +417,22 @@ func (s *Server) credential(ctx context.Context, i int, refresh bool) (Credentia
 	return cred, err
 }
 
-// send makes one upstream request for candidate c with body. Plain
-// http:// upstreams are served by the synchronous HTTP/1.1 client, the
-// others by the shared Transport. body is not read after send returns.
-func (s *Server) send(ctx context.Context, st *state, r *http.Request, c Candidate, body *payload, cred Credential) (*http.Response, error) {
-	u := upstreamURL(st.upstreams[c.Index], r.URL)
-	if addr := st.h1Addr[c.Index]; addr != "" {
-		resp, err := s.h1.roundTrip(ctx, &h1Request{
-			method: r.Method,
-			addr:   addr,
-			host:   u.Host,
-			uri:    u.RequestURI(),
-			header: upstreamHeader(r.Header, cred),
-			body:   body.b,
-		})
-		if err != nil {
-			return nil, &url.Error{Op: methodName(r.Method), URL: u.String(), Err: err}
+// attempt runs candidate c: credential, request, and for an OAuth provider
+// that answers 401, one forced refresh and one retry on the same provider.
+// A usable answer comes back with its first event (a stream) or first body
+// bytes already read, so that an upstream that fails or stalls before them
+// is still a failed attempt the next candidate can replace.
+func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, body *payload, f *routingFields) (*answer, error) {
+	s := h.s
+	fail := func(err error) (*answer, error) {
+		ae := &attemptError{Provider: c.Provider, Err: err}
+		if u := h.st.upstreams[c.Index].User; u != nil {
+			ae.secret = u.String()
 		}
-		return resp, nil
+		return nil, ae
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
-	if err != nil {
-		return nil, err
-	}
-	out.URL = u
-	out.Host = out.URL.Host
-	out.Header = upstreamHeader(r.Header, cred)
-	out.ContentLength = int64(len(body.b))
-	out.Body = body.reader()
-	out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
-	return s.transport.RoundTrip(out)
-}
-
-// methodName spells a method as net/http's errors do ("Post").
-func methodName(m string) string {
-	if len(m) < 2 {
-		return m
-	}
-	return m[:1] + strings.ToLower(m[1:])
-}
-
-// h1Addr returns the host:port the synchronous client dials for u, or ""
-// when u needs the Transport: https (HTTP/2), or a proxy from the
-// environment (HTTP_PROXY, NO_PROXY) applies to it.
-func h1Addr(u *url.URL) string {
-	if u.Scheme != "http" {
-		return ""
-	}
-	if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
-		return ""
-	}
-	if u.Port() != "" {
-		return u.Host
-	}
-	return net.JoinHostPort(u.Hostname(), "80")
-}
-
-// try runs candidate c: credential, request, and for an OAuth provider that
-// answers 401, one forced refresh and one retry on the same provider.
-func (s *Server) try(ctx context.Context, st *state, r *http.Request, c Candidate, body *payload) (*http.Response, error) {
 	p := s.Config.Providers[c.Index]
-	cred, err := s.credential(ctx, c.Index, false)
+	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {
 		ae := &attemptError{Provider: c.Provider, Err: err}
 		// Only a missing or ended login asks for a sign-in; an unreachable
@@ -274,45 +442,315 @@ func (s *Server) try(ctx context.Context, st *state, r *http.Request, c Candidat
 		}
 		return nil, ae
 	}
-	resp, err := s.send(ctx, st, r, c, body, cred)
+	sent := sentBody{p: body, parts: [3][]byte{body.b}}
+	if c.Model != f.Model || f.modelStart < 0 {
+		head, mid, tail := spliceModel(body.b, f, c.quoted)
+		sent.parts = [3][]byte{head, mid, tail}
+	}
+	ans, err := h.send(ctx, r, c, sent, cred)
 	if err != nil {
-		return nil, &attemptError{Provider: c.Provider, Err: err}
+		return fail(err)
 	}
-	if resp.StatusCode != http.StatusUnauthorized || !p.IsOAuth() || cred.APIKey {
-		return resp, nil
+	if ans.status() == http.StatusUnauthorized && p.IsOAuth() && !cred.APIKey {
+		// Keep the 401 so the client gets it as received if the refresh fails.
+		if err := ans.buffer(); err != nil {
+			return fail(err)
+		}
+		fresh, err := h.credential(ctx, c.Index, true)
+		if err != nil {
+			s.logger().Warn("token refresh after 401 failed", "provider", c.Provider, "oauth_provider", p.OAuthProvider, "error", err)
+			return ans, nil
+		}
+		ans.close()
+		if ans, err = h.send(ctx, r, c, sent, fresh); err != nil {
+			return fail(err)
+		}
 	}
-	// Keep the 401 so the client gets it as received if the refresh fails.
-	first, err := bufferResponse(resp)
+	if ans.status() == http.StatusUnauthorized {
+		if err := ans.buffer(); err != nil {
+			return fail(err)
+		}
+		return ans, nil
+	}
+	if failover(ans.status()) {
+		return ans, nil // the caller buffers it while it tries the others
+	}
+	if err := ans.start(); err != nil {
+		ans.close()
+		return fail(err)
+	}
+	return ans, nil
+}
+
+// send makes one upstream request for candidate c and waits for its
+// headers. body is not read after the answer is closed.
+func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred Credential) (*answer, error) {
+	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
+	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
 	if err != nil {
-		return nil, &attemptError{Provider: c.Provider, Err: err}
+		wd.stop()
+		return nil, err
 	}
-	cred, err = s.credential(ctx, c.Index, true)
+	out.URL = upstreamURL(h.st.upstreams[c.Index], r.URL)
+	out.Host = out.URL.Host
+	out.Header = upstreamHeader(r.Header, cred)
+	out.ContentLength = body.size()
+	out.Body = body.reader()
+	out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	resp, err := h.s.upstream.RoundTrip(out)
 	if err != nil {
-		s.logger().Warn("token refresh after 401 failed", "provider", c.Provider, "oauth_provider", p.OAuthProvider, "error", err)
-		return first, nil
+		wd.stop()
+		if c := wd.cause(); c != nil {
+			err = c
+		}
+		return nil, err
 	}
-	resp, err = s.send(ctx, st, r, c, body, cred)
-	if err != nil {
-		return nil, &attemptError{Provider: c.Provider, Err: err}
+	if resp.StatusCode < 200 {
+		// Only a 101 reaches here (net/http consumes the others): a
+		// Messages API answer never switches protocols.
+		resp.Body.Close()
+		wd.stop()
+		return nil, fmt.Errorf("answered %d %s, which is not a Messages API answer", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
-	return resp, nil
+	return &answer{resp: resp, body: &watchedBody{r: resp.Body, wd: wd}, wd: wd}, nil
+}
+
+// sentBody is what one attempt sends: the client's bytes with the model
+// value replaced, read in place as parts (a 30 MB conversation is not
+// copied once per candidate).
+type sentBody struct {
+	p     *payload
+	parts [3][]byte
+}
+
+func (b sentBody) size() int64 {
+	return int64(len(b.parts[0]) + len(b.parts[1]) + len(b.parts[2]))
+}
+
+// reader returns the body for one request; the payload stays held until
+// the transport closes it (it may still be writing when RoundTrip returns).
+func (b sentBody) reader() io.ReadCloser {
+	b.p.retain()
+	return &sentReader{parts: b.parts, p: b.p}
+}
+
+type sentReader struct {
+	parts [3][]byte
+	i     int
+	p     *payload
+	once  sync.Once
+}
+
+func (r *sentReader) Read(dst []byte) (int, error) {
+	for r.i < len(r.parts) && len(r.parts[r.i]) == 0 {
+		r.i++
+	}
+	if r.i == len(r.parts) {
+		return 0, io.EOF
+	}
+	n := copy(dst, r.parts[r.i])
+	r.parts[r.i] = r.parts[r.i][n:]
+	return n, nil
+}
+
+func (r *sentReader) Close() error {
+	r.once.Do(r.p.release)
+	return nil
+}
+
+// answer is an upstream's answer being classified, then relayed.
+type answer struct {
+	resp *http.Response
+	body io.Reader // resp.Body under the watchdog, decoded for a gzip event stream
+	wd   *watchdog
+	// events is set for an event stream; first is its first event.
+	events *eventReader
+	// first is the answer's first bytes, read by start (from buf) or the
+	// whole body, read by buffer.
+	first    []byte
+	buf      *[]byte
+	buffered bool
+}
+
+func (a *answer) status() int { return a.resp.StatusCode }
+
+// start reads the first event of an event stream, or the first bytes of
+// any other body; an answer is committed to the client only after them.
+func (a *answer) start() error {
+	hdr := a.resp.Header
+	if strings.HasPrefix(hdr.Get("Content-Type"), "text/event-stream") {
+		switch hdr.Get("Content-Encoding") {
+		case "gzip":
+			// Decoded, so that a stream cut mid-way can still end with an
+			// error event the client reads; an unencoded stream is valid
+			// whatever the client's Accept-Encoding.
+			zr, err := gzip.NewReader(a.body)
+			if err != nil {
+				return fmt.Errorf("the gzip event stream failed before its first event: %w", a.wd.explain(err))
+			}
+			a.body = zr
+			hdr.Del("Content-Encoding")
+			fallthrough
+		case "", "identity":
+			hdr.Del("Content-Length")
+			a.events = newEventReader(a.body)
+			first, err := a.events.Next()
+			if err != nil {
+				return fmt.Errorf("the stream ended before its first event: %w", a.wd.explain(err))
+			}
+			a.first = first
+			return nil
+		}
+	}
+	a.buf = copyPool.Get().(*[]byte)
+	for {
+		n, err := a.body.Read(*a.buf)
+		if n > 0 {
+			a.first = (*a.buf)[:n]
+			return nil
+		}
+		if errors.Is(err, io.EOF) {
+			return nil // an empty body is a whole answer
+		}
+		if err != nil {
+			return fmt.Errorf("the answer failed before its first byte: %w", a.wd.explain(err))
+		}
+	}
 }
 
 // maxErrorBody bounds how much of a failed upstream answer is kept for the client.
 const maxErrorBody = 1 << 20
 
-// bufferResponse reads a (small, error) response into memory and closes it,
-// returning a response that replays the same status, headers and body.
-func bufferResponse(resp *http.Response) (*http.Response, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if err != nil {
-		return nil, fmt.Errorf("reading the %d answer: %w", resp.StatusCode, err)
+// buffer reads a (small, error) answer whole and closes the upstream body,
+// so the answer can wait while other candidates are tried.
+func (a *answer) buffer() error {
+	if a.buffered {
+		return nil
 	}
-	out := *resp
-	out.Body = io.NopCloser(strings.NewReader(string(b)))
-	out.ContentLength = int64(len(b))
-	out.Header = resp.Header.Clone()
-	out.Header.Del("Content-Length") // the body may have been cut at maxErrorBody
-	return &out, nil
+	defer a.closeUpstream()
+	// start may have read the first bytes already (a 404 from count_tokens).
+	b, err := io.ReadAll(io.LimitReader(io.MultiReader(bytes.NewReader(a.first), a.body), maxErrorBody))
+	if err != nil {
+		return fmt.Errorf("reading the %d answer: %w", a.status(), a.wd.explain(err))
+	}
+	a.first, a.buffered = b, true
+	a.resp.Header.Del("Content-Length") // the body may have been cut at maxErrorBody
+	return nil
+}
+
+// closeUpstream ends the upstream request and stops the watchdog.
+func (a *answer) closeUpstream() {
+	a.resp.Body.Close()
+	a.wd.stop()
+}
+
+// close releases the answer; it may be nil.
+func (a *answer) close() {
+	if a == nil {
+		return
+	}
+	if !a.buffered {
+		a.closeUpstream()
+	}
+	if a.events != nil {
+		a.events.release()
+		a.events = nil
+	}
+	if a.buf != nil {
+		copyPool.Put(a.buf)
+		a.buf = nil
+	}
+}
+
+// watchdog ends an upstream request that goes silent: it allows firstByte
+// for everything up to the answer's first body byte, then idle between reads.
+type watchdog struct {
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	timer     *time.Timer
+	firstByte time.Duration
+	idle      time.Duration
+	started   atomic.Bool
+}
+
+// timeoutError is the cause of a request the watchdog ended.
+type timeoutError struct {
+	what string
+	d    time.Duration
+}
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("no %s within %v", e.what, e.d) }
+func (e *timeoutError) Timeout() bool { return true }
+
+func newWatchdog(parent context.Context, firstByte, idle time.Duration) (context.Context, *watchdog) {
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel, firstByte: firstByte, idle: idle}
+	w.timer = time.AfterFunc(firstByte, w.fire)
+	return ctx, w
+}
+
+func (w *watchdog) fire() {
+	if w.started.Load() {
+		w.cancel(&timeoutError{"data from the upstream", w.idle})
+	} else {
+		w.cancel(&timeoutError{"answer from the upstream (server.timeouts.api_timeout_ms)", w.firstByte})
+	}
+}
+
+// progress records a read: the next may take idle.
+func (w *watchdog) progress() {
+	w.started.Store(true)
+	w.timer.Reset(w.idle)
+}
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+// cause is the timeout that ended the request, or nil.
+func (w *watchdog) cause() error {
+	var te *timeoutError
+	if errors.As(context.Cause(w.ctx), &te) {
+		return te
+	}
+	return nil
+}
+
+// explain replaces a read error caused by the watchdog with its reason.
+func (w *watchdog) explain(err error) error {
+	if c := w.cause(); c != nil {
+		return c
+	}
+	return err
+}
+
+// watchedBody tells the watchdog about each read.
+type watchedBody struct {
+	r  io.Reader
+	wd *watchdog
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.wd.progress()
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		err = b.wd.explain(err)
+	}
+	return n, err
+}
+
+// copyResponseHeader copies an upstream response header for the client,
+// without hop-by-hop headers, cookies (the client talks to ccmux, not to
+// the upstream's site) and CORS headers (ccmux decides which pages may
+// read its answers, see server.allowed_origins).
+func copyResponseHeader(dst, src http.Header) {
+	for k, v := range src {
+		if !hopHeaders[k] && k != "Set-Cookie" && !strings.HasPrefix(k, "Access-Control-") {
+			dst[k] = v
+		}
+	}
+	removeConnectionHeaders(dst, src)
 }
