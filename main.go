@@ -246,7 +246,11 @@ func runConfig(e *env, args []string) error {
 		if p.IsOAuth() {
 			how = "oauth " + p.OAuthProvider
 		}
-		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, p.Upstream(), how, modelList(p.Models), state)
+		upstream := config.RedactURL(p.Upstream())
+		if !p.SpeaksAnthropic() {
+			upstream = fmt.Sprintf("skipped (provider_type %q is not Anthropic-compatible)", p.ProviderType)
+		}
+		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
 			if _, err := cfg.ProviderAPIKey(i); err != nil {
 				fmt.Fprintf(w, "    warning: %v\n", err)

@@ -37,7 +37,7 @@ func TestValidationRules(t *testing.T) {
 		{"mapping unknown provider", base + "[[models]]\nname = \"m\"\n[[models.mappings]]\nactual_model = \"x\"\nprovider = \"nope\"\npriority = 1\n", 14, "models[0].mappings[0].provider", `no provider named "nope"`},
 		{"mapping disabled provider", base + "[[providers]]\nname = \"off\"\napi_key = \"k\"\nenabled = false\n[[models]]\nname = \"m\"\n[[models.mappings]]\nactual_model = \"x\"\nprovider = \"off\"\npriority = 1\n", 18, "models[0].mappings[0].provider", `provider "off" is disabled`},
 		{"oauth without oauth_provider", "[router]\ndefault = \"claude-x\"\n[[providers]]\nname = \"p\"\nauth_type = \"oauth\"\nmodels = [\"claude-*\"]\n", 5, "providers[0].auth_type", `needs oauth_provider`},
-		{"bad auth_type", base + "[[providers]]\nname = \"p\"\nauth_type = \"oath\"\n", 12, "providers[1].auth_type", `want "oauth" or "api_key", got "oath"`},
+		{"bad auth_type", base + "[[providers]]\nname = \"p\"\nauth_type = \"oath\"\n", 12, "providers[1].auth_type", `want "oauth" or "apikey", got "oath"`},
 		{"api_key provider without key", base + "[[providers]]\nname = \"p\"\nauth_type = \"api_key\"\n", 10, "providers[1].api_key", `needs an api_key`},
 		{"bad background_regex", "[router]\nbackground_regex = \"(\"\n" + strings.Replace(base, "[router]", "", 1), 2, "router.background_regex", "invalid regular expression"},
 		{"bad auto_map_regex", strings.Replace(base, "[router]", "[router]\nauto_map_regex = \"[a-\"", 1), 3, "router.auto_map_regex", "invalid regular expression"},

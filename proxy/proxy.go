@@ -255,9 +255,12 @@ func (s *Server) prepare() (*state, error) {
 	n := len(s.Config.Providers)
 	st := &state{router: router, apiKey: key, upstreams: make([]*url.URL, n), h1Addr: make([]string, n)}
 	for i, p := range s.Config.Providers {
+		if !router.usable(i) {
+			continue // never a candidate, so never dialled
+		}
 		u, err := url.Parse(p.Upstream())
 		if err != nil || u.Host == "" {
-			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, p.BaseURL)
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.Upstream()))
 		}
 		st.upstreams[i] = u
 		st.h1Addr[i] = h1Addr(u)
