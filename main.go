@@ -542,12 +542,34 @@ func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
 	accounts, err := a.c.Accounts()
 	infos := make([]proxy.TokenInfo, len(accounts))
 	for i, acct := range accounts {
-		infos[i] = proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email}
+		infos[i] = tokenInfo(acct)
 	}
 	return infos, err
 }
 
+func tokenInfo(acct auth.Account) proxy.TokenInfo {
+	return proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email, APIKey: acct.APIKey}
+}
+
 func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
+
+// Refresh forces a refresh through the same path as the proxy's 401 retry,
+// so the auth client's rules for which logins it may refresh apply here too.
+func (a oauthAdmin) Refresh(ctx context.Context, id string) (proxy.TokenInfo, error) {
+	if _, err := a.c.ForceRefresh(ctx, id); err != nil {
+		return proxy.TokenInfo{}, err
+	}
+	accounts, err := a.c.Accounts()
+	if err != nil {
+		return proxy.TokenInfo{}, err
+	}
+	for _, acct := range accounts {
+		if acct.ProviderID == id {
+			return tokenInfo(acct), nil
+		}
+	}
+	return proxy.TokenInfo{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
+}
 
 var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{
 	auth.SignedIn:      tray.SignedIn,

@@ -59,9 +59,10 @@ type TokenSource interface {
 
 // TokenInfo describes a stored login for the admin API, never a secret.
 type TokenInfo struct {
-	ProviderID string    `json:"provider_id"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	Email      string    `json:"email,omitempty"`
+	ProviderID string
+	ExpiresAt  time.Time
+	Email      string
+	APIKey     bool // a console login's API key, which does not expire
 }
 
 // OAuthAdmin backs the /api/oauth/* admin endpoints.
@@ -70,6 +71,9 @@ type OAuthAdmin interface {
 	Exchange(ctx context.Context, providerID, code, state string) error
 	Tokens() ([]TokenInfo, error)
 	Delete(providerID string) error
+	// Refresh refreshes providerID's token now and returns the login as it
+	// then is.
+	Refresh(ctx context.Context, providerID string) (TokenInfo, error)
 }
 
 // Server is the proxy. Set the fields, then Start and Stop it as often as needed.
