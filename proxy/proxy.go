@@ -5,8 +5,9 @@
 // A request goes through three parts, as in net/http/httputil's ReverseProxy:
 // the Server (endpoints and security rules), the Router (which upstreams, in
 // what order) and the relay (bytes to the client, one SSE event at a time).
-// Only model, stream, thinking.type and tools[].type are read from a body;
-// the body is forwarded as sent, with only the model value rewritten.
+// Only model, stream, thinking.type, tools[].type and system[1].text (for
+// claude-code-mux's subagent tag) are read from a body; the body is forwarded
+// as sent, with only the model value rewritten and that tag removed.
 // https:// upstreams (api.anthropic.com) share one http.Transport, with
 // HTTP/2; plain http:// upstreams get a synchronous HTTP/1.1 client whose
 // requests run on the handler's goroutine, without the Transport's
