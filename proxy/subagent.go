@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"regexp"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -17,9 +16,14 @@ import (
 // websearch wins the tags stay. Unlike claude-code-mux, an empty NAME does
 // not route to the model "".
 
-// subagentPattern is claude-code-mux's regular expression: "." stops at a
-// newline in both RE2 and Rust's regex, so a NAME spans one line.
-var subagentPattern = regexp.MustCompile(`<CCM-SUBAGENT-MODEL>(.*?)</CCM-SUBAGENT-MODEL>`)
+// The tag's two halves. claude-code-mux finds the tag with the regular
+// expression <CCM-SUBAGENT-MODEL>(.*?)</CCM-SUBAGENT-MODEL>; findTags is the
+// same search without a regexp engine (about 20 times faster on a 20 KB
+// prompt), and FuzzSubagentStrip holds it to that expression.
+const (
+	tagOpen  = "<CCM-SUBAGENT-MODEL>"
+	tagClose = "</CCM-SUBAGENT-MODEL>"
+)
 
 // subagentTag is what findSubagentTag found in a request body.
 type subagentTag struct {
@@ -30,7 +34,10 @@ type subagentTag struct {
 // findSubagentTag looks for the tag in system[1].text of body, whose
 // routing fields f scanRouting filled in.
 func findSubagentTag(body []byte, f *routingFields) subagentTag {
-	if f.systemStart < 0 {
+	// Nearly every request has no tag: one search over the system value
+	// settles that. Encoders escape '<' and '>' (as \u003c, \u003e) but no
+	// encoder escapes letters, so the name is always spelled out.
+	if f.systemStart < 0 || !bytes.Contains(body[f.systemStart:f.systemEnd], []byte("CCM-SUBAGENT-MODEL")) {
 		return subagentTag{}
 	}
 	start, end, ok := secondBlockText(body[:f.systemEnd], f.systemStart)
@@ -38,26 +45,56 @@ func findSubagentTag(body []byte, f *routingFields) subagentTag {
 		return subagentTag{}
 	}
 	raw := body[start:end]
-	// Cheap test first: the tag is spelled out unless the client escaped
-	// its letters, which only a \u escape can do.
-	if !bytes.Contains(raw, []byte("SUBAGENT-MODEL")) && !bytes.Contains(raw, []byte(`\u`)) {
-		return subagentTag{}
-	}
-	text, at, ok := decodeJSONString(raw)
+	text, _, ok := decodeJSONString(raw, nil)
 	if !ok {
 		return subagentTag{}
 	}
-	matches := subagentPattern.FindAllSubmatchIndex(text, -1)
-	if len(matches) == 0 || matches[0][3] == matches[0][2] {
+	model, spans := findTags(text)
+	if model == "" {
 		return subagentTag{}
 	}
-	tag := subagentTag{Model: string(text[matches[0][2]:matches[0][3]])}
-	for _, m := range matches {
-		// Both ends of a match are ASCII ('<' and '>'), so they fall on the
-		// boundaries of the characters or escapes the text was decoded from.
-		tag.cuts = append(tag.cuts, [2]int{start + at[m[0]], start + at[m[1]]})
+	// Both ends of a tag are ASCII ('<' and '>'), so they fall on the
+	// boundaries of the characters or escapes the text was decoded from.
+	marks := make([]int, 0, 2*len(spans))
+	for _, sp := range spans {
+		marks = append(marks, sp[0], sp[1])
+	}
+	_, at, _ := decodeJSONString(raw, marks)
+	tag := subagentTag{Model: model}
+	for i := range spans {
+		tag.cuts = append(tag.cuts, [2]int{start + at[2*i], start + at[2*i+1]})
 	}
 	return tag
+}
+
+// findTags returns the name in the first tag of text and the spans of every
+// tag, as the leftmost-first matches of claude-code-mux's expression: the
+// shortest run after an opening half, not crossing a newline ("." does not
+// match one), that a closing half ends.
+func findTags(text []byte) (model string, spans [][2]int) {
+	for pos := 0; ; {
+		i := bytes.Index(text[pos:], []byte(tagOpen))
+		if i < 0 {
+			break
+		}
+		i += pos
+		name := i + len(tagOpen)
+		j := bytes.Index(text[name:], []byte(tagClose))
+		if j < 0 {
+			break // no closing half after this opening, nor after a later one
+		}
+		if nl := bytes.IndexByte(text[name:name+j], '\n'); nl >= 0 {
+			pos = i + 1 // this opening cannot match; a later one may
+			continue
+		}
+		if spans == nil {
+			model = string(text[name : name+j])
+		}
+		end := name + j + len(tagClose)
+		spans = append(spans, [2]int{i, end})
+		pos = end
+	}
+	return model, spans
 }
 
 // strip removes the tags from body in place and returns the shortened body,
@@ -138,24 +175,38 @@ func secondBlockText(body []byte, at int) (start, end int, ok bool) {
 
 // decodeJSONString decodes a JSON string token (quotes included) as
 // encoding/json does: invalid UTF-8 and unpaired surrogates become U+FFFD.
-// at[i] is the offset in raw of the character or escape that produced
-// text[i]; at[len(text)] is the offset of the closing quote. ok is false for
-// a malformed token. FuzzDecodeJSONString holds it to encoding/json.
-func decodeJSONString(raw []byte) (text []byte, at []int, ok bool) {
+// For each index of text in marks (ascending), at gives the offset in raw of
+// the character or escape that produced that byte, or of the closing quote
+// for len(text); with marks, decoding stops once they are placed, and text
+// is then cut short. ok is false for a malformed token. FuzzDecodeJSONString
+// holds it to encoding/json.
+func decodeJSONString(raw []byte, marks []int) (text []byte, at []int, ok bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, nil, false
 	}
 	text = make([]byte, 0, len(raw))
-	at = make([]int, 0, len(raw))
-	emit := func(from int, p ...byte) {
-		for range p {
-			at = append(at, from)
+	at = make([]int, 0, len(marks))
+	// emit appends p, which came from raw[from:]: byte for byte when
+	// literal, or all from one escape or character otherwise.
+	emit := func(from int, p []byte, literal bool) {
+		base := len(text)
+		for len(at) < len(marks) && marks[len(at)] < base+len(p) {
+			if literal {
+				at = append(at, from+marks[len(at)]-base)
+			} else {
+				at = append(at, from)
+			}
 		}
 		text = append(text, p...)
 	}
+	var esc [1]byte
+	one := func(from int, c byte) { esc[0] = c; emit(from, esc[:], false) }
 	var buf [utf8.UTFMax]byte
 	last := len(raw) - 1
 	for i := 1; i < last; {
+		if len(marks) > 0 && len(at) == len(marks) {
+			return text, at, true // every mark placed; the rest is not needed
+		}
 		c := raw[i]
 		switch {
 		case c == '\\':
@@ -164,17 +215,17 @@ func decodeJSONString(raw []byte) (text []byte, at []int, ok bool) {
 			}
 			switch e := raw[i+1]; e {
 			case '"', '\\', '/':
-				emit(i, e)
+				one(i, e)
 			case 'b':
-				emit(i, '\b')
+				one(i, '\b')
 			case 'f':
-				emit(i, '\f')
+				one(i, '\f')
 			case 'n':
-				emit(i, '\n')
+				one(i, '\n')
 			case 'r':
-				emit(i, '\r')
+				one(i, '\r')
 			case 't':
-				emit(i, '\t')
+				one(i, '\t')
 			case 'u':
 				r, ok := hex4(raw[i+2 : last])
 				if !ok {
@@ -192,7 +243,7 @@ func decodeJSONString(raw []byte) (text []byte, at []int, ok bool) {
 						r = unicode.ReplacementChar
 					}
 				}
-				emit(from, buf[:utf8.EncodeRune(buf[:], r)]...)
+				emit(from, buf[:utf8.EncodeRune(buf[:], r)], false)
 				i += size
 				continue
 			default:
@@ -202,19 +253,27 @@ func decodeJSONString(raw []byte) (text []byte, at []int, ok bool) {
 		case c == '"' || c < 0x20:
 			return nil, nil, false
 		case c < utf8.RuneSelf:
-			emit(i, c)
-			i++
+			// A run of plain ASCII is copied at once.
+			j := i + 1
+			for j < last && raw[j] >= 0x20 && raw[j] < utf8.RuneSelf && raw[j] != '\\' && raw[j] != '"' {
+				j++
+			}
+			emit(i, raw[i:j], true)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(raw[i:last])
 			if r == utf8.RuneError && size == 1 {
-				emit(i, buf[:utf8.EncodeRune(buf[:], unicode.ReplacementChar)]...)
+				emit(i, buf[:utf8.EncodeRune(buf[:], unicode.ReplacementChar)], false)
 			} else {
-				emit(i, raw[i:i+size]...)
+				emit(i, raw[i:i+size], false)
 			}
 			i += size
 		}
 	}
-	return text, append(at, last), true
+	for len(at) < len(marks) {
+		at = append(at, last)
+	}
+	return text, at, true
 }
 
 // hex4 parses the four hex digits at the start of b.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -168,7 +169,15 @@ func FuzzDecodeJSONString(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		text, at, ok := decodeJSONString(raw)
+		text, _, ok := decodeJSONString(raw, nil)
+		var at []int
+		if ok {
+			marks := make([]int, len(text)+1)
+			for i := range marks {
+				marks[i] = i
+			}
+			_, at, _ = decodeJSONString(raw, marks)
+		}
 		var want string
 		err := json.Unmarshal(raw, &want)
 		if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
@@ -198,13 +207,18 @@ func FuzzDecodeJSONString(f *testing.F) {
 	})
 }
 
+// subagentPattern is claude-code-mux's expression for the tag (src/router/mod.rs).
+var subagentPattern = regexp.MustCompile(`<CCM-SUBAGENT-MODEL>(.*?)</CCM-SUBAGENT-MODEL>`)
+
 // FuzzSubagentStrip checks the whole path on arbitrary system prompt text:
 // the stripped body, decoded, equals the client's body decoded with the tags
 // removed from system[1].text by claude-code-mux's expression, and nothing
 // else changes.
 func FuzzSubagentStrip(f *testing.F) {
 	for _, s := range []string{"x", "<CCM-SUBAGENT-MODEL>glm-4.6</CCM-SUBAGENT-MODEL>", "a<CCM-SUBAGENT-MODEL>m</CCM-SUBAGENT-MODEL>b<CCM-SUBAGENT-MODEL>n</CCM-SUBAGENT-MODEL>",
-		"<CCM-SUBAGENT-MODEL>a\nb</CCM-SUBAGENT-MODEL>", "é<CCM-SUBAGENT-MODEL>é</CCM-SUBAGENT-MODEL>\u2028", "<CCM-SUBAGENT-MODEL></CCM-SUBAGENT-MODEL>"} {
+		"<CCM-SUBAGENT-MODEL>a\nb</CCM-SUBAGENT-MODEL>", "é<CCM-SUBAGENT-MODEL>é</CCM-SUBAGENT-MODEL>\u2028", "<CCM-SUBAGENT-MODEL></CCM-SUBAGENT-MODEL>",
+		"<CCM-SUBAGENT-MODEL>a\n<CCM-SUBAGENT-MODEL>b</CCM-SUBAGENT-MODEL>", "<CCM-SUBAGENT-MODEL><CCM-SUBAGENT-MODEL>x</CCM-SUBAGENT-MODEL></CCM-SUBAGENT-MODEL>",
+		"<CCM-SUBAGENT-MODEL>a</CCM-SUBAGENT-MODEL\n>"} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
@@ -237,6 +251,14 @@ func FuzzSubagentStrip(f *testing.F) {
 		if m := subagentPattern.FindStringSubmatch(want); m != nil && m[1] != "" {
 			wantModel = m[1]
 			block["text"] = subagentPattern.ReplaceAllString(want, "")
+		}
+		_, spans := findTags([]byte(want))
+		var wantSpans [][2]int
+		for _, m := range subagentPattern.FindAllStringIndex(want, -1) {
+			wantSpans = append(wantSpans, [2]int{m[0], m[1]})
+		}
+		if !reflect.DeepEqual(spans, wantSpans) {
+			t.Fatalf("text %q: tags at %v, claude-code-mux's expression finds %v", want, spans, wantSpans)
 		}
 		if tag.Model != wantModel {
 			t.Fatalf("text %q: model %q, want %q", text, tag.Model, wantModel)
