@@ -247,7 +247,11 @@ func runConfig(e *env, args []string) error {
 		if p.IsOAuth() {
 			how = "oauth " + p.OAuthProvider
 		}
-		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, config.RedactURL(p.Upstream()), how, modelList(p.Models), state)
+		upstream := config.RedactURL(p.Upstream())
+		if !p.SpeaksAnthropic() {
+			upstream = fmt.Sprintf("skipped (provider_type %q is not Anthropic-compatible)", p.ProviderType)
+		}
+		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
 			if _, err := cfg.ProviderAPIKey(i); err != nil {
 				fmt.Fprintf(w, "    warning: %v\n", err)
@@ -587,12 +591,34 @@ func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
 	accounts, err := a.c.Accounts()
 	infos := make([]proxy.TokenInfo, len(accounts))
 	for i, acct := range accounts {
-		infos[i] = proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email}
+		infos[i] = tokenInfo(acct)
 	}
 	return infos, err
 }
 
+func tokenInfo(acct auth.Account) proxy.TokenInfo {
+	return proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email, APIKey: acct.APIKey}
+}
+
 func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
+
+// Refresh forces a refresh through the same path as the proxy's 401 retry,
+// so the auth client's rules for which logins it may refresh apply here too.
+func (a oauthAdmin) Refresh(ctx context.Context, id string) (proxy.TokenInfo, error) {
+	if _, err := a.c.ForceRefresh(ctx, id); err != nil {
+		return proxy.TokenInfo{}, err
+	}
+	accounts, err := a.c.Accounts()
+	if err != nil {
+		return proxy.TokenInfo{}, err
+	}
+	for _, acct := range accounts {
+		if acct.ProviderID == id {
+			return tokenInfo(acct), nil
+		}
+	}
+	return proxy.TokenInfo{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
+}
 
 var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{
 	auth.SignedIn:      tray.SignedIn,

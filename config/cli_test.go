@@ -158,3 +158,52 @@ func TestCLIMissingEnvVarIsNamed(t *testing.T) {
 		t.Errorf("missing variable not named:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+func TestCLIConfigCheckPrintsEachProvidersURL(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	cfg := DefaultTOML + `
+[[providers]]
+name = "zai"
+provider_type = "z.ai"
+auth_type = "apikey"
+api_key = "k"
+models = []
+
+[[providers]]
+name = "gateway"
+provider_type = "anthropic"
+auth_type = "apikey"
+api_key = "k"
+base_url = "https://ccmux-user:hunter2-secret@gw.example/v1?key=sk-in-query"
+models = []
+
+[[providers]]
+name = "gpt"
+provider_type = "openai"
+api_key = "k"
+models = []
+`
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCCMux(t, dir, nil, "--config", file, "config", "check")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"claude-max: https://api.anthropic.com,",
+		"zai: https://api.z.ai/api/anthropic,",
+		"gateway: https://xxxxx@gw.example/v1?key=xxxxx,",
+		`gpt: skipped (provider_type "openai" is not Anthropic-compatible)`,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config check lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, secret := range []string{"hunter2", "ccmux-user", "sk-in-query"} {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("config check prints %q:\n%s%s", secret, r.stdout, r.stderr)
+		}
+	}
+}

@@ -127,35 +127,58 @@ func (p Provider) IsEnabled() bool { return p.Enabled == nil || *p.Enabled }
 // IsOAuth reports whether the provider authenticates with a stored OAuth token.
 func (p Provider) IsOAuth() bool { return p.AuthType == AuthOAuth }
 
-// RedactURL hides the password of a URL (user:pass@host) for printing:
-// a base_url may carry a gateway's credentials.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
-
-// Upstream returns the base URL requests go to.
+// Upstream returns the base URL requests go to: base_url when set, else the
+// built-in URL of the provider's type (claude-code-mux's, for vendors), else
+// "" for a type that has none.
 func (p Provider) Upstream() string {
-	if p.BaseURL == "" {
-		return DefaultAnthropicBaseURL
+	if p.BaseURL != "" {
+		return strings.TrimRight(p.BaseURL, "/")
 	}
-	return strings.TrimRight(p.BaseURL, "/")
+	return anthropicTypes[strings.ToLower(p.ProviderType)]
 }
 
-// anthropicCompatible lists provider_type values that speak the Anthropic
-// Messages API. Other claude-code-mux types (openai, gemini, …) are loaded
-// but skipped by the proxy, with a warning.
-var anthropicCompatible = map[string]bool{
-	"anthropic": true, "anthropic-compatible": true, "z.ai": true, "zai": true,
-	"kimi": true, "minimax": true, "zenmux": true,
+// anthropicTypes maps each provider_type that speaks the Anthropic Messages
+// API to its built-in base URL. The vendor URLs are the ones claude-code-mux
+// uses for these types (src/providers/anthropic_compatible.rs), so a file
+// without base_url sends each vendor's key to that vendor in both programs.
+// "" means the type has no built-in URL and needs base_url. Other
+// claude-code-mux types (openai, gemini, …) are loaded but skipped by the
+// proxy, with a warning.
+var anthropicTypes = map[string]string{
+	"anthropic":            DefaultAnthropicBaseURL,
+	"z.ai":                 "https://api.z.ai/api/anthropic",
+	"zai":                  "https://api.z.ai/api/anthropic", // ccmux's spelling of z.ai
+	"minimax":              "https://api.minimax.io/anthropic",
+	"zenmux":               "https://zenmux.ai/api/anthropic",
+	"kimi-coding":          "https://api.kimi.com/coding",
+	"kimi":                 "",
+	"anthropic-compatible": "",
 }
 
 // SpeaksAnthropic reports whether ccmux can forward Messages API requests to p.
 func (p Provider) SpeaksAnthropic() bool {
-	return anthropicCompatible[strings.ToLower(p.ProviderType)]
+	_, ok := anthropicTypes[strings.ToLower(p.ProviderType)]
+	return ok
+}
+
+// RedactURL returns rawURL fit to print: user names, passwords and query
+// values (where vendors sometimes take keys) are replaced by "xxxxx".
+func RedactURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"xxxxx"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // Model is one [[models]] entry: a name clients send and where it goes.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/BurntSushi/toml"
 )
+
+// PlaceholderModel is the router.default of claude-code-mux's first-run
+// config, which names no real model.
+const PlaceholderModel = "placeholder-model"
 
 // Names of the files ccmux keeps in Dir.
 const (
@@ -122,9 +127,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, &Error{File: name, Problems: []Problem{decodeProblem(err)}}
 	}
 	cfg.Path = file
-	cfg.applyDefaults()
-
 	v := validator{cfg: &cfg, lines: locateKeys(data)}
+	v.portableSpellings(md)
+	cfg.applyDefaults()
 	v.unknownKeys(md)
 	v.check()
 	if len(v.problems) > 0 {
@@ -257,11 +262,67 @@ func (v *validator) unknownKeys(md toml.MetaData) {
 		undecoded[k.String()] = true
 	}
 	counts := map[string]int{} // array-of-tables occurrences, to name the index
+	warned := map[string]bool{}
 	for _, k := range md.Keys() {
 		path := indexedPath(k, md, counts)
 		// Keys inside an unknown table are covered by the table's own report.
-		if undecoded[k.String()] && !undecoded[k[:len(k)-1].String()] {
-			v.fail(path, "unknown key %q", k[len(k)-1])
+		if !undecoded[k.String()] || undecoded[k[:len(k)-1].String()] {
+			continue
+		}
+		if fork := forkKey(k); fork != "" {
+			if !warned[fork] {
+				warned[fork] = true
+				v.warn("%s is a setting of a claude-code-mux fork that ccmux ignores (%s)", fork, path)
+			}
+			continue
+		}
+		v.fail(path, "unknown key %q", k[len(k)-1])
+	}
+}
+
+// forkKeys are settings that forks of claude-code-mux add to its schema. A
+// file written for one of them still loads in ccmux, which ignores them.
+var forkKeys = []string{
+	"router.subagent",                     // hyonchoi/claude-code-mux
+	"router.rules",                        // winffychu/claude-code-mux
+	"models.mappings.strip_beta_options",  // hyonchoi/claude-code-mux
+	"models.mappings.strip_specific_beta", // hyonchoi/claude-code-mux
+}
+
+// forkKey returns the entry of forkKeys that k is or lies under, or "".
+func forkKey(k toml.Key) string {
+	name := k.String()
+	for _, f := range forkKeys {
+		if name == f || strings.HasPrefix(name, f+".") {
+			return f
+		}
+	}
+	return ""
+}
+
+// portableSpellings warns about values ccmux reads but claude-code-mux
+// does not, so that a file keeps working in both programs. It runs before
+// applyDefaults normalises them.
+func (v *validator) portableSpellings(md toml.MetaData) {
+	c := v.cfg
+	for i, p := range c.Providers {
+		if a := strings.ToLower(p.AuthType); a != "" && a != "apikey" && a != "oauth" {
+			v.warn(`providers[%d].auth_type = %q: claude-code-mux reads only "apikey" or "oauth" and refuses the file; write "apikey"`, i, p.AuthType)
+		}
+		if _, written := v.lines[fmt.Sprintf("providers[%d].base_url", i)]; written && p.BaseURL == "" {
+			v.warn(`providers[%d].base_url = "": ccmux uses the built-in URL, but claude-code-mux sends requests to an empty URL; delete the line or comment it out`, i)
+		}
+	}
+	for _, r := range []struct {
+		key   string
+		value string
+	}{
+		{"background", c.Router.Background},
+		{"think", c.Router.Think},
+		{"websearch", c.Router.WebSearch},
+	} {
+		if r.value == "" && md.IsDefined("router", r.key) {
+			v.warn(`router.%s = "": ccmux treats it as unset, but claude-code-mux routes those requests to the model ""; delete the line or comment it out`, r.key)
 		}
 	}
 }
@@ -330,20 +391,19 @@ func (v *validator) check() {
 		switch p.AuthType {
 		case AuthAPIKey:
 			if p.APIKey == "" && p.IsEnabled() {
-				v.fail(key+".api_key", `auth_type = "api_key" needs an api_key (a key or "$ENV_VAR")`)
+				v.fail(key+".api_key", `auth_type = "apikey" needs an api_key (a key or "$ENV_VAR")`)
 			}
 		case AuthOAuth:
 			if p.OAuthProvider == "" {
 				v.fail(key+".auth_type", `auth_type = "oauth" needs oauth_provider (a token-store id such as "anthropic-max")`)
 			}
 		default:
-			v.fail(key+".auth_type", `want "oauth" or "api_key", got %q`, p.AuthType)
+			v.fail(key+".auth_type", `want "oauth" or "apikey", got %q`, p.AuthType)
 		}
 		if p.BaseURL != "" && !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
 			v.fail(key+".base_url", "want an http:// or https:// URL, got %q", RedactURL(p.BaseURL))
-		}
-		if p.IsEnabled() && !p.SpeaksAnthropic() {
-			v.warn("providers[%d] (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", i, p.Name, p.ProviderType)
+		} else if p.IsEnabled() {
+			v.upstream(key, p)
 		}
 	}
 
@@ -381,6 +441,10 @@ func (v *validator) check() {
 
 	if c.Router.Default == "" {
 		v.fail("router.default", "set a default model (a [[models]] name or one matched by a provider's models)")
+	} else if c.Router.Default == PlaceholderModel && !c.resolves(PlaceholderModel) {
+		// claude-code-mux writes this on its first run; refusing to start
+		// would leave a user who switches over with nothing running.
+		v.warn(`router.default is claude-code-mux's "%s": requests for models no provider serves fail until you set router.default to a model a provider serves (to use a Claude subscription, copy the claude-max provider from ccmux's default config and set default = "claude-sonnet-4-5")`, PlaceholderModel)
 	} else if !c.resolves(c.Router.Default) {
 		v.fail("router.default", "model %q is neither a [[models]] name nor matched by an enabled provider's models", c.Router.Default)
 	}
@@ -401,6 +465,37 @@ func (v *validator) check() {
 			v.fail("oauth."+id+".preset", `want "claude" or "console", got %q`, o.Preset)
 		}
 	}
+}
+
+// upstream checks where an enabled provider's requests, and its key, go.
+func (v *validator) upstream(key string, p Provider) {
+	typ := strings.ToLower(p.ProviderType)
+	switch {
+	case !p.SpeaksAnthropic():
+		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", key, p.Name, p.ProviderType)
+	case p.Upstream() == "":
+		v.fail(key+".base_url", "provider_type %q has no built-in URL: set base_url to the vendor's Anthropic-compatible endpoint", p.ProviderType)
+	case typ != "anthropic" && isAnthropicHost(p.Upstream()):
+		// A vendor's key sent to Anthropic is refused at best and leaked at worst.
+		v.fail(key+".base_url", "provider_type %q names a vendor, but its requests would go to api.anthropic.com; remove base_url to use %s, or set provider_type = \"anthropic\"", p.ProviderType, orNone(anthropicTypes[typ]))
+	}
+}
+
+func orNone(u string) string {
+	if u == "" {
+		return "the vendor's endpoint"
+	}
+	return u
+}
+
+// isAnthropicHost reports whether rawURL points at Anthropic's API.
+func isAnthropicHost(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return h == "api.anthropic.com"
 }
 
 // resolves reports whether model reaches at least one enabled provider.

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // maxAdminBody bounds admin request bodies; they are a few short strings.
 const maxAdminBody = 64 << 10
 
-// admin serves the /api/oauth/* endpoints (seed-compatible). They answer
+// admin serves the /api/oauth/* endpoints. GET /api/oauth/tokens and the
+// POSTs to /api/oauth/tokens/delete and /api/oauth/tokens/refresh answer as
+// claude-code-mux's do; authorize and exchange are ccmux's own. They answer
 // loopback peers only, and POSTs must be application/json so that a web page
 // cannot reach them with a simple (preflight-free) form post.
 func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
@@ -86,10 +89,34 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "api_error", fmt.Sprintf("reading the token store: %v", err))
 			return
 		}
-		if infos == nil {
-			infos = []TokenInfo{}
+		now := time.Now()
+		list := make([]tokenJSON, len(infos))
+		for i, t := range infos {
+			list[i] = newTokenJSON(t, now)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"tokens": infos})
+		writeJSON(w, http.StatusOK, list)
+	case path == "/api/oauth/tokens/delete" && r.Method == http.MethodPost:
+		id, ok := decodeProviderID(w, r)
+		if !ok {
+			return
+		}
+		if err := a.Delete(id); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("signing out of %s: %v", id, err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": fmt.Sprintf("Token for '%s' deleted", id), "provider_id": id})
+	case path == "/api/oauth/tokens/refresh" && r.Method == http.MethodPost:
+		id, ok := decodeProviderID(w, r)
+		if !ok {
+			return
+		}
+		info, err := a.Refresh(r.Context(), id)
+		if err != nil {
+			writeError(w, http.StatusBadGateway, "api_error", fmt.Sprintf("refreshing the token of %s: %v", id, err))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Token refreshed successfully",
+			"provider_id": id, "expires_at": info.ExpiresAt.UTC().Format(time.RFC3339)})
 	case strings.HasPrefix(path, "/api/oauth/tokens/"):
 		if !method(w, r, http.MethodDelete) {
 			return
@@ -107,6 +134,48 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("no endpoint %s %s", r.Method, path))
 	}
+}
+
+// tokenJSON is one login in GET /api/oauth/tokens: the fields
+// claude-code-mux answers and its web UI reads (provider_id, expires_at,
+// is_expired, needs_refresh; the answer is a bare array, as there) and
+// ccmux's email and kind. Never a token value.
+type tokenJSON struct {
+	ProviderID   string    `json:"provider_id"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	IsExpired    bool      `json:"is_expired"`
+	NeedsRefresh bool      `json:"needs_refresh"`
+	Email        string    `json:"email,omitempty"`
+	Kind         string    `json:"kind"` // "oauth", or "api_key" for a console login's key
+}
+
+// needsRefreshWithin is claude-code-mux's needs_refresh window.
+const needsRefreshWithin = 5 * time.Minute
+
+func newTokenJSON(t TokenInfo, now time.Time) tokenJSON {
+	j := tokenJSON{ProviderID: t.ProviderID, ExpiresAt: t.ExpiresAt.UTC(), Email: t.Email, Kind: "oauth"}
+	if t.APIKey {
+		j.Kind = "api_key" // an API key does not expire
+		return j
+	}
+	j.IsExpired = !now.Before(t.ExpiresAt)
+	j.NeedsRefresh = !now.Add(needsRefreshWithin).Before(t.ExpiresAt)
+	return j
+}
+
+// decodeProviderID reads claude-code-mux's {"provider_id": …} body.
+func decodeProviderID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req struct {
+		ProviderID string `json:"provider_id"`
+	}
+	if !decodeAdmin(w, r, &req) {
+		return "", false
+	}
+	if req.ProviderID == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request_error", `name the login: {"provider_id": "…"}`)
+		return "", false
+	}
+	return req.ProviderID, true
 }
 
 func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {

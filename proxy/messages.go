@@ -46,15 +46,20 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 		return
 	}
 	w.modelAsked = f.Model
+	tag := findSubagentTag(body.b, &f)
 	rt, err := h.st.router.Route(RouteRequest{
 		Model:           f.Model,
 		Thinking:        thinks(f.ThinkingType),
 		WebSearch:       f.WebSearch,
+		Subagent:        tag.Model,
 		EstimatedTokens: estimateTokens(body.b),
 	})
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found_error", err.Error())
 		return
+	}
+	if rt.Subagent {
+		body.b = tag.strip(body.b, &f)
 	}
 	if pin := r.Header.Get("X-Provider"); pin != "" {
 		if rt, err = h.st.router.Pin(rt, pin); err != nil {

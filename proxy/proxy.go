@@ -8,8 +8,9 @@
 //   - upstream.go: build and send one upstream request, classify its answer;
 //   - relay.go: write the answer back (headers, body or events).
 //
-// Only model, stream, thinking.type and tools[].type are read from a body;
-// the body is forwarded as sent, with only the model value rewritten. Every
+// Only model, stream, thinking.type, tools[].type and system[1].text (for
+// claude-code-mux's subagent tag) are read from a body; the body is forwarded
+// as sent, with only the model value rewritten and that tag removed. Every
 // upstream goes through net/http: plain http:// through an http.Transport,
 // https:// through an HTTP/2 transport that dials once per upstream however
 // many requests arrive together (and falls back to HTTP/1.1 when the
@@ -60,9 +61,10 @@ type TokenSource interface {
 
 // TokenInfo describes a stored login for the admin API, never a secret.
 type TokenInfo struct {
-	ProviderID string    `json:"provider_id"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	Email      string    `json:"email,omitempty"`
+	ProviderID string
+	ExpiresAt  time.Time
+	Email      string
+	APIKey     bool // a console login's API key, which does not expire
 }
 
 // OAuthAdmin backs the /api/oauth/* admin endpoints.
@@ -71,4 +73,7 @@ type OAuthAdmin interface {
 	Exchange(ctx context.Context, providerID, code, state string) error
 	Tokens() ([]TokenInfo, error)
 	Delete(providerID string) error
+	// Refresh refreshes providerID's token now and returns the login as it
+	// then is.
+	Refresh(ctx context.Context, providerID string) (TokenInfo, error)
 }

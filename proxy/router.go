@@ -40,6 +40,7 @@ type RouteRequest struct {
 	Model           string // the model the client asked for
 	Thinking        bool   // thinking.type is "enabled" or "adaptive"
 	WebSearch       bool   // a tool's type starts with "web_search"
+	Subagent        string // the model a <CCM-SUBAGENT-MODEL> tag names (subagent.go)
 	EstimatedTokens int    // see estimateTokens
 }
 
@@ -51,6 +52,10 @@ type Route struct {
 	Rule  string
 	// Candidates are tried in order.
 	Candidates []Candidate
+	// Subagent reports that a <CCM-SUBAGENT-MODEL> tag chose the model, so
+	// its tags are removed from the body (even when the name it gave fell
+	// back to router.default).
+	Subagent bool
 }
 
 // Candidate is one upstream attempt: a provider and the model name it gets.
@@ -102,7 +107,7 @@ func (r *Router) Route(req RouteRequest) (Route, error) {
 	if res.rule == "" {
 		res.rule = rule
 	}
-	rt := Route{Model: res.model, Rule: res.rule, Candidates: res.candidates}
+	rt := Route{Model: res.model, Rule: res.rule, Candidates: res.candidates, Subagent: rule == "subagent"}
 	if len(rt.Candidates) == 0 {
 		return rt, &RouteError{Model: model}
 	}
@@ -130,12 +135,15 @@ func (r *Router) resolveWithDefault(model string) resolution {
 }
 
 // applyRules returns the model name after the first rule that applies, in
-// DESIGN.md's order: websearch, think, long_context, background, auto_map.
+// DESIGN.md's order: websearch, subagent (claude-code-mux's place for it),
+// think, long_context, background, auto_map.
 func (r *Router) applyRules(req RouteRequest) (model, rule string) {
 	rc := r.cfg.Router
 	switch {
 	case rc.WebSearch != "" && req.WebSearch:
 		return rc.WebSearch, "websearch"
+	case req.Subagent != "":
+		return req.Subagent, "subagent"
 	case rc.Think != "" && req.Thinking && !r.thinkExempt(req.Model):
 		return rc.Think, "think"
 	case rc.LongContext != "" && req.EstimatedTokens > rc.LongContextThreshold:

@@ -24,6 +24,9 @@ type routingFields struct {
 	modelStart, modelEnd int
 	objectStart          int
 	empty                bool
+	// systemStart and systemEnd delimit the system value, for the
+	// subagent tag (subagent.go); systemStart is -1 when it is absent.
+	systemStart, systemEnd int
 }
 
 // maxNesting bounds how deep the scanner follows arrays and objects, so a
@@ -38,7 +41,7 @@ var errNotObject = errors.New("the request body must be a JSON object")
 // but it does not validate every byte inside strings: the upstream does that.
 // When a key occurs twice the last one wins, as in encoding/json.
 func scanRouting(body []byte) (routingFields, error) {
-	f := routingFields{modelStart: -1}
+	f := routingFields{modelStart: -1, systemStart: -1}
 	s := scanner{b: body}
 	s.ws()
 	if s.i >= len(s.b) {
@@ -95,6 +98,12 @@ func scanRouting(body []byte) (routingFields, error) {
 					return f, err
 				}
 				f.ThinkingType = t
+			case "system":
+				f.systemStart = s.i
+				if err := s.skipValue(1); err != nil {
+					return f, err
+				}
+				f.systemEnd = s.i
 			case "tools":
 				ws, err := s.toolsWebSearch()
 				if err != nil {

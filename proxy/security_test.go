@@ -55,6 +55,14 @@ func (a *fakeAdmin) Delete(id string) error {
 	return a.failWith
 }
 
+func (a *fakeAdmin) Refresh(_ context.Context, id string) (TokenInfo, error) {
+	a.record("refresh " + id)
+	if a.failWith != nil {
+		return TokenInfo{}, a.failWith
+	}
+	return TokenInfo{ProviderID: id, ExpiresAt: time.Date(2030, 2, 3, 4, 5, 6, 0, time.UTC)}, nil
+}
+
 func (a *fakeAdmin) Calls() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -110,9 +118,19 @@ func TestAdminAPI(t *testing.T) {
 		{"exchange with state", "POST", "/api/oauth/exchange", local, jsonCT, `{"provider_id":"p","code":"c","state":"s"}`, 200,
 			`"success":true`, "exchange p c s"},
 		{"exchange without code", "POST", "/api/oauth/exchange", local, jsonCT, `{"provider_id":"p"}`, 400, "invalid_request_error", ""},
+		// claude-code-mux's shape: a bare array its web UI reads with .length and .map.
 		{"tokens", "GET", "/api/oauth/tokens", local, nil, "", 200,
-			`{"tokens":[{"provider_id":"anthropic-max","expires_at":"2030-01-02T03:04:05Z","email":"a@example.com"}]}`, "tokens"},
+			`[{"provider_id":"anthropic-max","expires_at":"2030-01-02T03:04:05Z","is_expired":false,"needs_refresh":false,"email":"a@example.com","kind":"oauth"}]`, "tokens"},
 		{"delete", "DELETE", "/api/oauth/tokens/anthropic-max", local, nil, "", 200, `"success":true`, "delete anthropic-max"},
+		{"delete as claude-code-mux", "POST", "/api/oauth/tokens/delete", local, jsonCT, `{"provider_id":"anthropic-max"}`, 200,
+			`{"message":"Token for 'anthropic-max' deleted","provider_id":"anthropic-max","success":true}`, "delete anthropic-max"},
+		{"refresh as claude-code-mux", "POST", "/api/oauth/tokens/refresh", local, jsonCT, `{"provider_id":"gem"}`, 200,
+			`{"expires_at":"2030-02-03T04:05:06Z","message":"Token refreshed successfully","provider_id":"gem","success":true}`, "refresh gem"},
+		{"delete without provider_id", "POST", "/api/oauth/tokens/delete", local, jsonCT, `{}`, 400, "provider_id", ""},
+		{"refresh without provider_id", "POST", "/api/oauth/tokens/refresh", local, jsonCT, `{"provider":"x"}`, 400, "provider_id", ""},
+		{"delete POST as a form", "POST", "/api/oauth/tokens/delete", local, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, `provider_id=x`, 415, "application/json", ""},
+		{"refresh from another machine", "POST", "/api/oauth/tokens/refresh", "192.168.1.20:5000", jsonCT, `{"provider_id":"x"}`, 403, "permission_error", ""},
+		{"refresh with GET", "GET", "/api/oauth/tokens/refresh", local, nil, "", 405, "invalid_request_error", ""},
 		{"non-loopback peer", "GET", "/api/oauth/tokens", "192.168.1.20:5000", nil, "", 403, "permission_error", ""},
 		{"non-loopback peer POST", "POST", "/api/oauth/authorize", "10.0.0.2:5000", jsonCT, `{}`, 403, "permission_error", ""},
 		{"non-JSON POST (form)", "POST", "/api/oauth/authorize", local, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, `provider_id=x`, 415, "application/json", ""},
@@ -202,10 +220,17 @@ func TestOrigin(t *testing.T) {
 		}
 	}
 	// Admin endpoints too, even from loopback with JSON.
-	w := do(h, "POST", "/api/oauth/authorize", "localhost", local, map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}, `{}`)
-	if w.Code != 403 {
-		t.Errorf("admin POST from a foreign origin: %d", w.Code)
+	for _, path := range []string{"/api/oauth/authorize", "/api/oauth/tokens/delete", "/api/oauth/tokens/refresh"} {
+		w := do(h, "POST", path, "localhost", local, map[string]string{"Content-Type": "application/json", "Origin": "https://evil.example"}, `{"provider_id":"anthropic-max"}`)
+		if w.Code != 403 {
+			t.Errorf("admin POST %s from a foreign origin: %d", path, w.Code)
+		}
+		w = do(h, "POST", path, "evil.example", local, jsonCT, `{"provider_id":"anthropic-max"}`)
+		if w.Code != 403 {
+			t.Errorf("admin POST %s with a foreign Host: %d", path, w.Code)
+		}
 	}
+	var w *httptest.ResponseRecorder
 	// No CORS headers by default.
 	w = do(testHandler(t, mustConfig(t, apiKeyTOML("http://127.0.0.1:9")), nil), "GET", "/health", "localhost", local, nil, "")
 	for k := range w.Header() {
@@ -572,6 +597,29 @@ func TestThinkRule(t *testing.T) {
 		reqs := up.Requests()
 		if got := reqs[len(reqs)-1].Model; got != want {
 			t.Errorf("thinking.type %q: the upstream got model %q, want %q", typ, got, want)
+		}
+	}
+}
+
+func TestTokenJSONStates(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name             string
+		info             TokenInfo
+		expired, refresh bool
+		kind             string
+	}{
+		{"fresh", TokenInfo{ExpiresAt: now.Add(time.Hour)}, false, false, "oauth"},
+		{"within five minutes", TokenInfo{ExpiresAt: now.Add(5 * time.Minute)}, false, true, "oauth"},
+		{"just outside", TokenInfo{ExpiresAt: now.Add(5*time.Minute + time.Second)}, false, false, "oauth"},
+		{"expiring now", TokenInfo{ExpiresAt: now}, true, true, "oauth"},
+		{"expired", TokenInfo{ExpiresAt: now.Add(-time.Hour)}, true, true, "oauth"},
+		{"console API key", TokenInfo{APIKey: true}, false, false, "api_key"},
+	}
+	for _, tt := range tests {
+		j := newTokenJSON(tt.info, now)
+		if j.IsExpired != tt.expired || j.NeedsRefresh != tt.refresh || j.Kind != tt.kind {
+			t.Errorf("%s: is_expired %v needs_refresh %v kind %q, want %v %v %q", tt.name, j.IsExpired, j.NeedsRefresh, j.Kind, tt.expired, tt.refresh, tt.kind)
 		}
 	}
 }

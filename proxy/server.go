@@ -254,9 +254,12 @@ func (s *Server) prepare() (*state, error) {
 		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),
 	}
 	for i, p := range s.Config.Providers {
+		if !router.usable(i) {
+			continue // never a candidate, so never dialled
+		}
 		u, err := url.Parse(p.Upstream())
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.BaseURL))
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.Upstream()))
 		}
 		st.upstreams[i] = u
 		if !p.IsOAuth() {

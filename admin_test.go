@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ccmux/auth"
+	"ccmux/auth/authtest"
+	"ccmux/config"
+)
+
+// The admin API, wired to the real auth client as `ccmux start` wires it,
+// signs in, lists, refreshes and signs out the way claude-code-mux's web UI
+// calls it, and no answer carries a token value: neither the ones ccmux got
+// from the OAuth server nor another app's in the shared store.
+func TestAdminAPIAnswersNoTokenValue(t *testing.T) {
+	srv := authtest.NewServer()
+	defer srv.Close()
+	dir := t.TempDir()
+	store := filepath.Join(dir, "oauth_tokens.json")
+	// claude-code-mux's Gemini login, in its format, shares the file.
+	other := []string{"ya29.gemini-access-SECRET", "1//gemini-refresh-SECRET"}
+	gemini := `{"gemini":{"provider_id":"gemini","access_token":"` + other[0] + `","refresh_token":"` + other[1] +
+		`","expires_at":"2030-01-01T00:00:00Z","enterprise_url":null,"project_id":"proj-1"}}`
+	if err := os.WriteFile(store, []byte(gemini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("t.toml", []byte(config.DefaultTOML+srv.OAuthTOML("anthropic-max", "claude")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := auth.NewClient(cfg, auth.NewStore(store), auth.Options{Logger: slog.New(slog.DiscardHandler)})
+	h, err := newProxy(cfg, client, slog.New(slog.DiscardHandler)).Handler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answers []string
+	call := func(method, path, body string, want int) string {
+		t.Helper()
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Host, r.RemoteAddr = "127.0.0.1:13456", "127.0.0.1:50000"
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		got, _ := io.ReadAll(w.Result().Body)
+		answers = append(answers, string(got))
+		if w.Code != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, w.Code, got, want)
+		}
+		return string(got)
+	}
+	type token struct {
+		ProviderID   string `json:"provider_id"`
+		ExpiresAt    string `json:"expires_at"`
+		IsExpired    bool   `json:"is_expired"`
+		NeedsRefresh bool   `json:"needs_refresh"`
+	}
+	tokens := func() map[string]token {
+		t.Helper()
+		var list []token // a bare array, as claude-code-mux's web UI reads it
+		if err := json.Unmarshal([]byte(call(http.MethodGet, "/api/oauth/tokens", "", 200)), &list); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]token{}
+		for _, tok := range list {
+			out[tok.ProviderID] = tok
+		}
+		return out
+	}
+
+	var start struct{ URL, State string }
+	if err := json.Unmarshal([]byte(call(http.MethodPost, "/api/oauth/authorize", `{"provider_id":"anthropic-max"}`, 200)), &start); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := srv.Approve(start.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := json.Marshal(loc.Query().Get("code") + "#" + start.State)
+	call(http.MethodPost, "/api/oauth/exchange", `{"provider_id":"anthropic-max","code":`+string(code)+`}`, 200)
+	if tok, ok := tokens()["anthropic-max"]; !ok || tok.IsExpired || tok.NeedsRefresh || tok.ExpiresAt == "" {
+		t.Fatalf("after sign-in: %+v %v", tok, ok)
+	}
+
+	call(http.MethodPost, "/api/oauth/tokens/refresh", `{"provider_id":"anthropic-max"}`, 200)
+	if n := srv.RefreshCount(); n != 1 {
+		t.Errorf("refresh made %d token requests, want 1", n)
+	}
+	call(http.MethodPost, "/api/oauth/tokens/delete", `{"provider_id":"anthropic-max"}`, 200)
+	if _, ok := tokens()["anthropic-max"]; ok {
+		t.Error("the login is still listed after delete")
+	}
+
+	secrets := append(srv.Secrets(), other...)
+	if len(secrets) < 5 {
+		t.Fatalf("only %d secrets issued; the test did not exercise a login and a refresh", len(secrets))
+	}
+	for _, a := range answers {
+		for _, s := range secrets {
+			if strings.Contains(a, s) {
+				t.Errorf("an admin answer contains a token value: %s", a)
+			}
+		}
+	}
+}
