@@ -99,6 +99,24 @@ func TestAdminAPIAnswersNoTokenValue(t *testing.T) {
 	if _, ok := tokens()["anthropic-max"]; ok {
 		t.Error("the login is still listed after delete")
 	}
+	if _, ok := tokens()["gemini"]; ok {
+		t.Error("claude-code-mux's gemini login is listed as a login of ccmux's")
+	}
+	// Another app's login can be neither refreshed nor deleted from here.
+	for _, path := range []string{"/api/oauth/tokens/refresh", "/api/oauth/tokens/delete"} {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"provider_id":"gemini"}`))
+		r.Host, r.RemoteAddr = "127.0.0.1:13456", "127.0.0.1:50000"
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		answers = append(answers, w.Body.String())
+		if w.Code == http.StatusOK {
+			t.Errorf("%s for gemini answered 200", path)
+		}
+	}
+	if data, err := os.ReadFile(store); err != nil || !strings.Contains(string(data), other[1]) {
+		t.Errorf("the gemini record did not survive: %v", err)
+	}
 
 	secrets := append(srv.Secrets(), other...)
 	if len(secrets) < 5 {

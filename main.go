@@ -589,9 +589,12 @@ func (a oauthAdmin) Exchange(ctx context.Context, id, code, state string) error 
 
 func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
 	accounts, err := a.c.Accounts()
-	infos := make([]proxy.TokenInfo, len(accounts))
-	for i, acct := range accounts {
-		infos[i] = tokenInfo(acct)
+	infos := make([]proxy.TokenInfo, 0, len(accounts))
+	for _, acct := range accounts {
+		if acct.Foreign {
+			continue // another app's login: not ccmux's to list, refresh or delete
+		}
+		infos = append(infos, tokenInfo(acct))
 	}
 	return infos, err
 }
