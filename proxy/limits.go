@@ -29,7 +29,7 @@ type LoginUsage struct {
 	// LimitedUntil is set while the subscription refuses requests (it
 	// answered 429 with a rejected unified status): until then the proxy
 	// does not send it any.
-	LimitedUntil *time.Time        `json:"limited_until"`
+	LimitedUntil *time.Time         `json:"limited_until"`
 	Windows      []auth.UsageWindow `json:"windows"`
 }
 
