@@ -102,8 +102,9 @@ func mustConfig(t testing.TB, toml string) *config.Config {
 	return cfg
 }
 
-// startProxy starts a Server for cfg on a free loopback port.
-func startProxy(t *testing.T, cfg *config.Config) *harness {
+// startProxy starts a Server for cfg on a free loopback port; each of
+// setup may set more of its fields first.
+func startProxy(t *testing.T, cfg *config.Config, setup ...func(*Server)) *harness {
 	t.Helper()
 	cfg.Server.Port = 0 // the OS picks a free port
 	logs := &syncBuffer{}
@@ -114,6 +115,9 @@ func startProxy(t *testing.T, cfg *config.Config) *harness {
 		client: &http.Client{Transport: &http.Transport{}},
 	}
 	h.srv = &Server{Config: cfg, Tokens: h.tokens, Logger: slog.New(slog.NewTextHandler(logs, nil)), Version: "test"}
+	for _, f := range setup {
+		f(h.srv)
+	}
 	if err := h.srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -88,6 +88,10 @@ type Server struct {
 	Logger *slog.Logger
 	// Version is reported by /health.
 	Version string
+	// Usage tracks Claude subscriptions' limits from their answers and skips
+	// a spent one until its reset; nil turns both off (GET /api/usage then
+	// lists no numbers).
+	Usage *UsageTracker
 
 	mu       sync.Mutex             // serialises Start and Stop
 	bound    atomic.Pointer[string] // the bound address while running

@@ -263,8 +263,13 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		signIn       string         // the first OAuth provider without a usable login
 		others       []string       // failures other than missing logins
 		notSupported int
+		spent        spentSkip // subscriptions skipped until their limits reset
 	)
 	for _, c := range rt.Candidates {
+		if until, ok := h.s.spentUntil(c); ok {
+			spent.add(c.Provider, until)
+			continue
+		}
 		w.provider, w.modelSent = c.Provider, c.Model
 		sent := body
 		if c.Model != f.Model || f.modelStart < 0 {
@@ -297,6 +302,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", c.Model, "error", err)
 			continue
 		}
+		h.s.noteUsage(c, resp)
 		unsupported := countTokens && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed)
 		if failover(resp.StatusCode) || unsupported {
 			if unsupported {
@@ -326,6 +332,9 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		// The client gets the last upstream error as the upstream sent it.
 		w.provider, w.modelSent = lastFrom.Provider, lastFrom.Model
 		h.relay(w, r, lastReply, lastFrom, release)
+	case !spent.until.IsZero():
+		w.provider = spent.provider
+		h.s.writeLimitReached(w, spent)
 	case signIn != "":
 		msg := fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray", signIn)
 		if len(others) > 0 {
