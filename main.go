@@ -348,6 +348,8 @@ func runStatus(e *env, args []string) error {
 	if len(accounts) == 0 {
 		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
 	}
+	running := proxyAnswers(cfg)
+	usage := statusUsage(cfg, client, running, accounts)
 	now := time.Now()
 	for _, a := range accounts {
 		who := a.Email
@@ -367,9 +369,12 @@ func runStatus(e *env, args []string) error {
 		if a.LastError != "" {
 			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
 		}
+		for _, line := range usage[a.ProviderID] {
+			fmt.Fprintln(w, line)
+		}
 	}
 	proxyState := "not running"
-	if proxyAnswers(cfg) {
+	if running {
 		proxyState = "answering"
 	}
 	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
@@ -424,7 +429,10 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := newProxy(cfg, client, log)
+	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
+	defer stopLimits()
 	if err := srv.Start(ctx); err != nil {
+		stop()
 		return err
 	}
 	log.Info("proxy listening", "addr", srv.Addr(), "base_url", cfg.BaseURL())
@@ -458,11 +466,15 @@ func runTray(e *env, args []string) error {
 	refresher := make(chan struct{})
 	go func() { client.RunRefresher(ctx); close(refresher) }()
 	defer func() { stop(); <-refresher }()
+	srv := newProxy(cfg, client, log)
+	tracker, stopLimits := startLimits(ctx, cfg, client, srv, log)
+	defer func() { stop(); stopLimits() }()
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
 		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
-		Proxy:      newProxy(cfg, client, log),
+		Proxy:      srv,
+		Usage:      trayUsage{srv: srv, tracker: tracker, login: cfg.DefaultOAuthProvider()},
 		Logger:     log,
 		Version:    version,
 	})
