@@ -87,11 +87,12 @@ func percent(u float64) int {
 // resetWhen is a reset time as people read it: "18:00" today, "Mon 09:00"
 // within the week, "12 Jan 09:00" later.
 func resetWhen(t, now time.Time, loc *time.Location) string {
-	t, now = t.In(loc), now.In(loc)
+	// The usage endpoint says 17:59:59.6 for the 18:00 the headers say.
+	t, now = t.Round(time.Minute).In(loc), now.In(loc)
 	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
 		return t.Format("15:04")
 	}
-	if t.Sub(now) < 6*24*time.Hour {
+	if d := t.Sub(now); d > 0 && d < 6*24*time.Hour {
 		return t.Format("Mon 15:04")
 	}
 	return t.Format("2 Jan 15:04")
@@ -151,4 +152,61 @@ func tightest(ws []Limit) (Limit, bool) {
 		}
 	}
 	return best, found
+}
+
+// maxLimitLines is how many usage lines the menu has room for.
+const maxLimitLines = 6
+
+const usageUnknown = "Usage: not known yet"
+
+// limitLines are the menu's usage lines: one per window, then the numbers'
+// age when they are old (say, restored from the last run).
+func limitLines(s state, now time.Time, loc *time.Location) (out [maxLimitLines]string) {
+	if !s.hasUsage {
+		return out
+	}
+	u := s.usage
+	if len(u.Windows) == 0 {
+		out[0] = usageUnknown
+		return out
+	}
+	n := 0
+	for _, l := range u.Windows {
+		if n == maxLimitLines-1 {
+			break
+		}
+		out[n] = menuLine(l, now, loc)
+		n++
+	}
+	if age := now.Sub(u.UpdatedAt); !u.UpdatedAt.IsZero() && age > staleAfter {
+		out[n] = fmt.Sprintf("Numbers from %s (%s ago)", resetWhen(u.UpdatedAt, now, loc), ago(age))
+	}
+	return out
+}
+
+// spentLine is the status line while the subscription is spent:
+// "claude-max: limit reached until 18:00"; "" otherwise.
+func spentLine(s state, now time.Time, loc *time.Location) string {
+	u := s.usage
+	if !s.hasUsage || u.LimitedUntil.IsZero() || !now.Before(u.LimitedUntil) {
+		return ""
+	}
+	return fmt.Sprintf("%s: limit reached until %s", u.Provider, resetWhen(u.LimitedUntil, now, loc))
+}
+
+// usageWarning is when the icon takes its warning look: a window at 90 %
+// or more, or the subscription spent.
+func usageWarning(s state, now time.Time) bool {
+	if !s.hasUsage {
+		return false
+	}
+	if !s.usage.LimitedUntil.IsZero() && now.Before(s.usage.LimitedUntil) {
+		return true
+	}
+	for _, l := range s.usage.Windows {
+		if l.Spent() || l.Utilization >= iconWarnAt {
+			return true
+		}
+	}
+	return false
 }
