@@ -107,8 +107,9 @@ func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accoun
 	now := time.Now()
 	logins := subscriptionLogins(cfg)
 	if proxyRuns {
-		report, err := proxyUsage(cfg)
-		if err == nil {
+		// Another program on the port (claude-code-mux) has no /api/usage:
+		// then ask the usage endpoint as if no proxy ran.
+		if report, err := proxyUsage(cfg); err == nil {
 			for _, p := range report {
 				if _, done := out[p.Login]; !done {
 					out[p.Login] = tray.StatusLines(toTrayUsage(p), now, time.Local)
@@ -116,10 +117,6 @@ func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accoun
 			}
 			return out
 		}
-		for _, id := range logins {
-			out[id] = []string{"  Usage: could not be read from the proxy (" + err.Error() + ")"}
-		}
-		return out
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -134,7 +131,7 @@ func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accoun
 				break
 			}
 		}
-		ws, err := client.Usage(ctx, a.ProviderID)
+		ws, err := client.Usage(ctx, a.ProviderID, false) // status writes nothing: no refresh
 		if err != nil {
 			out[a.ProviderID] = []string{"  Usage: could not be read (" + err.Error() + ")"}
 			continue

@@ -83,9 +83,11 @@ func (e *UsageBusyError) Error() string {
 const maxUsageBody = 1 << 20
 
 // Usage asks the usage endpoint ([oauth.ID] usage_url) for providerID's
-// limits. A 401 refreshes the token once and asks again; no other answer
-// ever rotates a token. A 429 is a *UsageBusyError.
-func (c *Client) Usage(ctx context.Context, providerID string) ([]UsageWindow, error) {
+// limits with the stored access token. When refresh is true a 401
+// refreshes the token once and asks again; nothing else ever rotates a
+// token for it (read-only commands pass false and write nothing). A 429
+// is a *UsageBusyError.
+func (c *Client) Usage(ctx context.Context, providerID string, refresh bool) ([]UsageWindow, error) {
 	r, err := c.record(ctx, providerID)
 	if err != nil {
 		return nil, err
@@ -97,14 +99,13 @@ func (c *Client) Usage(ctx context.Context, providerID string) ([]UsageWindow, e
 	if err != nil {
 		return nil, err
 	}
-	cred, err := c.Credential(ctx, providerID)
-	if err != nil {
-		return nil, err
-	}
-	ws, status, err := c.getUsage(ctx, p.UsageURL, cred.Value)
-	if status == http.StatusUnauthorized {
-		if cred, err = c.ForceRefresh(ctx, providerID); err != nil {
-			return nil, fmt.Errorf("reading usage limits for %s: the token was refused and refreshing it failed: %w", providerID, err)
+	// The stored token as it is, even close to its expiry: polling must
+	// not be what rotates it (the refresher does that on its schedule).
+	ws, status, err := c.getUsage(ctx, p.UsageURL, r.AccessToken)
+	if status == http.StatusUnauthorized && refresh {
+		cred, rerr := c.ForceRefresh(ctx, providerID)
+		if rerr != nil {
+			return nil, fmt.Errorf("reading usage limits for %s: the token was refused and refreshing it failed: %w", providerID, rerr)
 		}
 		ws, _, err = c.getUsage(ctx, p.UsageURL, cred.Value)
 	}
@@ -342,5 +343,5 @@ func (c *Client) pollUsage(ctx context.Context, id string) ([]UsageWindow, error
 	if err != nil || r.APIKey != "" || r.AccessToken == "" {
 		return nil, nil
 	}
-	return c.Usage(ctx, id)
+	return c.Usage(ctx, id, true)
 }

@@ -106,7 +106,7 @@ func TestWindowName(t *testing.T) {
 func TestUsageSendsBearerAndBeta(t *testing.T) {
 	e := newEnv(t)
 	e.signIn("anthropic-max")
-	ws, err := e.c.Usage(context.Background(), "anthropic-max")
+	ws, err := e.c.Usage(context.Background(), "anthropic-max", true)
 	e.note(err)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestUsage401RefreshesOnce(t *testing.T) {
 	e := newEnv(t)
 	e.signIn("anthropic-max")
 	e.srv.RevokeAccessTokens()
-	if _, err := e.c.Usage(context.Background(), "anthropic-max"); err != nil {
+	if _, err := e.c.Usage(context.Background(), "anthropic-max", true); err != nil {
 		e.note(err)
 		t.Fatalf("after a refresh the usage request should work: %v", err)
 	}
@@ -135,10 +135,19 @@ func TestUsage401RefreshesOnce(t *testing.T) {
 		t.Errorf("usage requests: %+v", reqs)
 	}
 
+	// Read-only callers (ccmux status) never refresh: the 401 is reported.
+	e.srv.RevokeAccessTokens()
+	if _, err := e.c.Usage(context.Background(), "anthropic-max", false); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without refresh: %v, want the 401 reported", err)
+	}
+	if n := e.srv.RefreshCount(); n != 1 {
+		t.Errorf("refreshes without refresh allowed: %d, want still 1", n)
+	}
+
 	// A 401 that a refresh does not cure is reported, after one refresh.
 	e.srv.RevokeAccessTokens()
 	e.srv.FailRefresh(authtest.Failure{Status: 503})
-	_, err := e.c.Usage(context.Background(), "anthropic-max")
+	_, err := e.c.Usage(context.Background(), "anthropic-max", true)
 	e.note(err)
 	if err == nil {
 		t.Fatal("want an error")
@@ -153,7 +162,7 @@ func TestUsageOtherErrorsNeverRotate(t *testing.T) {
 	e.signIn("anthropic-max")
 	for _, status := range []int{429, 403, 500} {
 		e.srv.FailUsage(status, 1, "120")
-		_, err := e.c.Usage(context.Background(), "anthropic-max")
+		_, err := e.c.Usage(context.Background(), "anthropic-max", true)
 		e.note(err)
 		if err == nil {
 			t.Fatalf("status %d: want an error", status)
@@ -165,10 +174,17 @@ func TestUsageOtherErrorsNeverRotate(t *testing.T) {
 			t.Errorf("Retry-After: %v", busy.RetryAfter)
 		}
 	}
+	// A token inside the 5-minute refresh window is used as it is: asking
+	// for usage is never what rotates it.
+	e.expire("anthropic-max", e.now().Add(2*time.Minute))
+	if _, err := e.c.Usage(context.Background(), "anthropic-max", true); err != nil {
+		e.note(err)
+		t.Fatal(err)
+	}
 	if n := e.srv.RefreshCount(); n != 0 {
 		t.Errorf("refreshes: %d, want 0", n)
 	}
-	if _, err := e.c.Usage(context.Background(), "console-id"); err == nil {
+	if _, err := e.c.Usage(context.Background(), "console-id", true); err == nil {
 		t.Error("a login that is not signed in: want an error")
 	}
 }

@@ -243,3 +243,16 @@ func TestUsageAPI(t *testing.T) {
 		t.Errorf("with server.api_key: %d", w.Code)
 	}
 }
+
+// Fallback names who serves while the subscription is spent.
+func TestFallback(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	withKey := &Server{Config: mustConfig(t, subscriptionThenKey("http://127.0.0.1:9", "http://127.0.0.1:9"))}
+	if got := withKey.Fallback("anthropic-max"); got != "api" {
+		t.Errorf("with an API-key provider after it: %q, want api", got)
+	}
+	alone := &Server{Config: mustConfig(t, subscriptionThenKey("http://127.0.0.1:9", ""))}
+	if got := alone.Fallback("anthropic-max"); got != "" {
+		t.Errorf("alone: %q, want none", got)
+	}
+}
