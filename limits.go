@@ -66,7 +66,8 @@ func (u trayUsage) Usage() (tray.Usage, bool) {
 	for _, p := range u.srv.UsageReport() {
 		if p.Login == u.login {
 			tu := toTrayUsage(p)
-			if !tu.LimitedUntil.IsZero() {
+			// Who serves instead matters only once a limit is reached.
+			if !tu.LimitedUntil.IsZero() || slices.ContainsFunc(tu.Windows, tray.Limit.Spent) {
 				tu.Fallback = u.srv.Fallback(u.login)
 			}
 			return tu, true
