@@ -264,8 +264,9 @@ const usageBackoffMax = time.Hour
 // RunUsagePoller asks the usage endpoint for each of ids (Claude
 // subscription logins) at start, right after each sign-in, and then every
 // [oauth.ID] usage_poll_seconds while signed in, until ctx is done. Each
-// answer goes to report. A 429 doubles the wait (at least its Retry-After,
-// at most an hour); logins whose poll interval is 0 are never asked.
+// answer goes to report. A failure doubles the wait (for a 429 at least its
+// Retry-After; at most an hour) until an answer comes; logins whose poll
+// interval is 0 are never asked.
 func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(id string, ws []UsageWindow)) {
 	events, unsubscribe := c.Subscribe()
 	defer unsubscribe()
@@ -302,7 +303,11 @@ func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(i
 					s.next = now.Add(s.backoff)
 					c.log.Warn("usage endpoint busy; backing off", "provider", id, "retry_in", s.backoff)
 				case err != nil:
-					c.log.Warn("could not read usage limits", "provider", id, "err", err)
+					// Say it, then ask less often: a token without the
+					// user:profile scope gets 403 every time.
+					s.backoff = min(2*max(s.backoff, s.every), usageBackoffMax)
+					s.next = now.Add(s.backoff)
+					c.log.Warn("could not read usage limits", "provider", id, "err", err, "retry_in", s.backoff)
 				case ws != nil:
 					s.backoff = 0
 					report(id, ws)
