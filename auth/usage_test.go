@@ -230,6 +230,17 @@ func TestUsagePollerSchedule(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	receive(t, got)
+	e.clock.waitArmed(t)
+	// Other failures (a token without user:profile gets 403) back off too.
+	e.srv.FailUsage(403, 1, "")
+	e.clock.Advance(60 * time.Second)
+	e.clock.waitArmed(t)
+	e.clock.Advance(119 * time.Second)
+	if n := len(e.srv.UsageRequests()); n != 5 {
+		t.Fatalf("requests: %d, want 5 (no retry within 120 s of a 403)", n)
+	}
+	e.clock.Advance(time.Second)
+	receive(t, got)
 	cancel()
 	<-done
 	if n := e.srv.RefreshCount(); n != 0 {
