@@ -58,7 +58,7 @@ func init() {
 		{"start", "", "run the proxy only, headless, logging to stderr", runStart},
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout},
-		{"status", "", "show signed-in providers, token expiry and whether the proxy answers", runStatus},
+		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart},
 		{"config", "check", "validate the config file and summarise it", runConfig},
 		{"version", "", "print the version", runVersion},

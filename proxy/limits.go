@@ -99,7 +99,6 @@ func (t *UsageTracker) Restore() error {
 		if u.Login == "" {
 			continue
 		}
-		u := u
 		if _, known := t.logins[u.Login]; !known {
 			t.logins[u.Login] = &u
 		}

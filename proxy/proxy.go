@@ -20,6 +20,11 @@
 // loopback peers only, POSTs must be application/json, and it is off (404)
 // when Server.Admin is nil.
 //
+// Claude subscription (OAuth) answers carry anthropic-ratelimit-unified-*
+// headers; Server.Usage keeps their numbers (GET /api/usage) and, after a
+// 429 whose status is rejected, skips that subscription until the reset it
+// gave, so the next candidate serves (usage.go, limits.go, spent.go).
+//
 // count_tokens is forwarded like a message; when every candidate answers 404
 // or 405 (an Anthropic-compatible vendor without the endpoint), the proxy
 // answers {"input_tokens": N} with N = request bytes / 4 rounded up: the same
