@@ -59,7 +59,7 @@ func init() {
 		{"start", "", "run the proxy only, headless, logging to stderr", runStart},
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout},
-		{"status", "", "show signed-in providers, token expiry and whether the proxy answers", runStatus},
+		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart},
 		{"config", "check", "validate the config file and summarise it", runConfig},
 		{"version", "", "print the version", runVersion},
@@ -383,6 +383,8 @@ func runStatus(e *env, args []string) error {
 	if signedIn == 0 {
 		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
 	}
+	running := proxyAnswers(cfg)
+	usage := statusUsage(cfg, client, running, accounts)
 	now := time.Now()
 	for _, a := range accounts {
 		if a.Foreign {
@@ -405,12 +407,15 @@ func runStatus(e *env, args []string) error {
 		if a.LastError != "" {
 			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
 		}
+		for _, line := range usage[a.ProviderID] {
+			fmt.Fprintln(w, line)
+		}
 	}
 	for _, id := range foreign {
 		fmt.Fprintf(w, "%s: managed by another app (ccmux leaves it alone)\n", id)
 	}
 	proxyState := "not running"
-	if proxyAnswers(cfg) {
+	if running {
 		proxyState = "answering"
 	}
 	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
@@ -465,7 +470,10 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := newProxy(cfg, client, log)
+	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
+	defer stopLimits()
 	if err := srv.Start(ctx); err != nil {
+		stop()
 		return err
 	}
 	log.Info("proxy listening", "addr", srv.Addr(), "base_url", cfg.BaseURL())
@@ -511,11 +519,15 @@ func runTray(e *env, args []string) error {
 	refresher := make(chan struct{})
 	go func() { client.RunRefresher(ctx); close(refresher) }()
 	defer func() { stop(); <-refresher; drainTokens(client, log) }()
+	srv := newProxy(cfg, client, log)
+	tracker, stopLimits := startLimits(ctx, cfg, client, srv, log)
+	defer func() { stop(); stopLimits() }()
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
 		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
-		Proxy:      newProxy(cfg, client, log),
+		Proxy:      srv,
+		Usage:      trayUsage{srv: srv, tracker: tracker, login: cfg.DefaultOAuthProvider()},
 		Logger:     log,
 		Version:    version,
 	})

@@ -16,10 +16,11 @@ const (
 	ProxyOff              // signed in, proxy off
 	SignedOut             // not signed in
 	Error                 // session expired, refresh failing or proxy failed to start
+	Warning               // a usage limit is at 90 % or spent
 )
 
 // Icons lists every Icon, for tests and generators.
-var Icons = []Icon{Active, ProxyOff, SignedOut, Error}
+var Icons = []Icon{Active, ProxyOff, SignedOut, Error, Warning}
 
 // String is the icon's file stem, e.g. "proxy-off".
 func (i Icon) String() string {
@@ -32,6 +33,8 @@ func (i Icon) String() string {
 		return "signed-out"
 	case Error:
 		return "error"
+	case Warning:
+		return "warning"
 	}
 	return "unknown"
 }

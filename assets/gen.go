@@ -18,7 +18,7 @@ import (
 	"path/filepath"
 )
 
-var states = []string{"active", "proxy-off", "signed-out", "error"}
+var states = []string{"active", "proxy-off", "signed-out", "error", "warning"}
 
 // icoSizes are the images in each .ico; Windows picks 16/20/24/32 for the
 // notification area depending on the display scale.

@@ -152,6 +152,11 @@ func TestCLILoginStatusLogout(t *testing.T) {
 		!strings.Contains(stdout, "not running") {
 		t.Fatalf("status: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
+	// With no proxy running, the limits come from the usage endpoint.
+	if !strings.Contains(stdout, "\n  5-hour limit: 42% used, resets ") || !strings.Contains(stdout, "\n  Weekly (Opus): 80% used, resets ") ||
+		len(c.srv.UsageRequests()) != 1 {
+		t.Errorf("status should print the usage endpoint's limits (%d requests):\n%s", len(c.srv.UsageRequests()), stdout)
+	}
 
 	stdout, stderr, code = c.run(nil, "logout")
 	if code != 0 || stdout != "Signed out of anthropic-max.\n" {

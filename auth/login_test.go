@@ -459,9 +459,9 @@ func TestPresetFor(t *testing.T) {
 		{"unconfigured", "", Claude(), ""},
 		{"unconfigured", "console", Console(), ""},
 		{"anthropic-max", "", Preset{Name: "claude", ClientID: authtest.ClientID, AuthorizeURL: e.srv.AuthorizeURL(), TokenURL: e.srv.TokenURL(),
-			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Claude().Scopes, APIKeyURL: e.srv.APIKeyURL()}, ""},
+			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Claude().Scopes, APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
 		{"console-id", "", Preset{Name: "console", ClientID: authtest.ClientID, AuthorizeURL: e.srv.AuthorizeURL(), TokenURL: e.srv.TokenURL(),
-			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Console().Scopes, APIKeyURL: e.srv.APIKeyURL()}, ""},
+			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Console().Scopes, APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
 		{"x", "github", Preset{}, `unknown login preset "github"`},
 	}
 	for _, tt := range tests {

@@ -30,6 +30,7 @@ type Preset struct {
 	RedirectURI  string // manual (paste) flow only; loopback uses http://localhost:PORT/callback
 	Scopes       []string
 	APIKeyURL    string // console preset only: where the created API key comes from
+	UsageURL     string // the subscription's 5-hour and weekly limits (GET, Bearer)
 }
 
 // Claude is the Pro/Max subscription preset.
@@ -41,6 +42,7 @@ func Claude() Preset {
 		TokenURL:     tokenURL,
 		RedirectURI:  manualRedirectURI,
 		Scopes:       append([]string(nil), defaultScopes...),
+		UsageURL:     config.DefaultUsageURL,
 	}
 }
 
@@ -92,6 +94,7 @@ func PresetFor(cfg *config.Config, providerID, name string) (Preset, error) {
 		{"token_url", o.TokenURL, &p.TokenURL, true},
 		{"redirect_uri", o.RedirectURI, &p.RedirectURI, true},
 		{"api_key_url", o.APIKeyURL, &p.APIKeyURL, true},
+		{"usage_url", o.UsageURL, &p.UsageURL, true},
 	} {
 		if f.val == "" {
 			continue

@@ -440,11 +440,21 @@ func (s *Store) writeLocked(recs map[string]record) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(target)
 	s.removeStaleTemps(target)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(target)+".tmp-*")
-	if err != nil {
+	if err := s.writeFileAtomic(target, append(data, '\n')); err != nil {
 		return fmt.Errorf("writing the token store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data, mode 0600, so that a crash
+// leaves the old file or the new one, never half of one: temporary file in
+// the same directory, fsync, rename, fsync of the directory.
+func (s *Store) writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
 	}
 	ok := false
 	defer func() {
@@ -456,26 +466,26 @@ func (s *Store) writeLocked(recs map[string]record) error {
 	// CreateTemp makes the file 0600 already; this is our own new file,
 	// so setting its mode touches nothing of anyone else's.
 	if err := tmp.Chmod(0o600); err != nil && checkPerms {
-		return fmt.Errorf("writing the token store %s: %w", s.path, err)
+		return err
 	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("writing the token store %s: %w", s.path, err)
+	if _, err := tmp.Write(data); err != nil {
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing the token store %s: %w", s.path, err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing the token store %s: %w", s.path, err)
+		return err
 	}
 	if beforeRename != nil {
 		beforeRename()
 	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return fmt.Errorf("replacing the token store %s: %w", s.path, err)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
 	}
 	ok = true
 	if err := syncDir(dir); err != nil {
-		s.log.Warn("could not sync the token store directory", "path", dir, "err", err)
+		s.log.Warn("could not sync the directory", "path", dir, "err", err)
 	}
 	return nil
 }

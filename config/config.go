@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Default values for keys a file may leave out.
@@ -207,6 +208,26 @@ type OAuth struct {
 	RedirectURI  string   `toml:"redirect_uri"`
 	Scopes       []string `toml:"scopes"`
 	APIKeyURL    string   `toml:"api_key_url"`
+	// UsageURL is the subscription's usage endpoint (see DefaultUsageURL).
+	UsageURL string `toml:"usage_url"`
+	// UsagePollSeconds is how often the usage endpoint is asked while
+	// signed in; nil means DefaultUsagePollSeconds, 0 turns polling off.
+	UsagePollSeconds *int `toml:"usage_poll_seconds"`
+}
+
+// Usage endpoint defaults for [oauth.ID].
+const (
+	DefaultUsageURL         = "https://api.anthropic.com/api/oauth/usage"
+	DefaultUsagePollSeconds = 300
+)
+
+// UsagePoll is how often the usage endpoint of login id is polled; 0 means never.
+func (c *Config) UsagePoll(id string) time.Duration {
+	secs := DefaultUsagePollSeconds
+	if o, ok := c.OAuth[id]; ok && o.UsagePollSeconds != nil {
+		secs = *o.UsagePollSeconds
+	}
+	return time.Duration(max(secs, 0)) * time.Second
 }
 
 // Provider returns the provider named name (exact match) and whether it exists.

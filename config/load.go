@@ -464,6 +464,9 @@ func (v *validator) check() {
 		default:
 			v.fail("oauth."+id+".preset", `want "claude" or "console", got %q`, o.Preset)
 		}
+		if o.UsagePollSeconds != nil && *o.UsagePollSeconds < 0 {
+			v.fail("oauth."+id+".usage_poll_seconds", "want a number of seconds (0 turns polling off), got %d", *o.UsagePollSeconds)
+		}
 	}
 }
 

@@ -30,6 +30,8 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 	}
 	a := h.s.Admin
 	switch path := r.URL.Path; {
+	case path == "/api/usage":
+		h.usageAPI(w, r)
 	case path == "/api/oauth/authorize":
 		if !method(w, r, http.MethodPost) {
 			return

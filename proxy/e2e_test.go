@@ -86,6 +86,10 @@ name = "fallback"
 actual_model = "claude-haiku-4-5-20251001"
 priority = 1
 provider = "anthropic-api"
+
+# The stored token is made up: never ask the real usage endpoint with it.
+[oauth.anthropic-max]
+usage_poll_seconds = 0
 `, port, max.URL, api.URL)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -104,10 +104,15 @@ func mustConfig(t testing.TB, toml string) *config.Config {
 	return cfg
 }
 
-// startProxy starts a Server for cfg on a free loopback port.
-func startProxy(t *testing.T, cfg *config.Config) *harness {
+// startProxy starts a Server for cfg on a free loopback port; each of
+// setup may set more of its fields first.
+func startProxy(t *testing.T, cfg *config.Config, setup ...func(*Server)) *harness {
 	t.Helper()
-	return startProxyWith(t, cfg, nil)
+	return startProxyWith(t, cfg, func(s *Server) {
+		for _, f := range setup {
+			f(s)
+		}
+	})
 }
 
 // startProxyWith is startProxy with set applied to the Server before it

@@ -85,8 +85,13 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		signIn       string    // the first OAuth provider without a usable login
 		others       []string  // failures other than missing logins
 		notSupported int
+		spent        spentSkip // subscriptions skipped until their limits reset
 	)
 	for _, c := range rt.Candidates {
+		if until, ok := h.s.spentUntil(c); ok {
+			spent.add(c.Provider, until)
+			continue
+		}
 		w.provider, w.modelSent = c.Provider, c.Model
 		ans, err := h.attempt(ctx, r, c, body, f)
 		if ctx.Err() != nil {
@@ -109,6 +114,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", clip(c.Model), "error", err)
 			continue
 		}
+		h.s.noteUsage(c, ans.resp)
 		unsupported := countTokens && (ans.status() == http.StatusNotFound || ans.status() == http.StatusMethodNotAllowed)
 		if failover(ans.status()) || unsupported {
 			if unsupported {
@@ -141,6 +147,9 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		release()
 		w.provider, w.modelSent = lastFrom.Provider, lastFrom.Model
 		h.relay(w, r, lastReply, lastFrom)
+	case !spent.until.IsZero():
+		w.provider = spent.provider
+		h.s.writeLimitReached(w, spent)
 	case signIn != "":
 		msg := fmt.Sprintf("ccmux is not signed in to %s: run `ccmux login` or use Sign in in the tray", signIn)
 		if len(others) > 0 {

@@ -34,6 +34,11 @@
 // server.timeouts.api_timeout_ms for its first byte (then the next candidate
 // is tried) and stream_idle_timeout_ms between reads after it.
 //
+// Claude subscription (OAuth) answers carry anthropic-ratelimit-unified-*
+// headers; Server.Usage keeps their numbers (GET /api/usage) and, after a
+// 429 whose status is rejected, skips that subscription until the reset it
+// gave, so the next candidate serves (usage.go, limits.go, spent.go).
+//
 // count_tokens is forwarded like a message; when every candidate answers 404
 // or 405 (an Anthropic-compatible vendor without the endpoint), the proxy
 // answers {"input_tokens": N} with N = request bytes / 4 rounded up: the same

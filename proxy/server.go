@@ -38,6 +38,10 @@ type Server struct {
 	Logger *slog.Logger
 	// Version is reported by /health.
 	Version string
+	// Usage tracks Claude subscriptions' limits from their answers and skips
+	// a spent one until its reset; nil turns both off (GET /api/usage then
+	// lists no numbers).
+	Usage *UsageTracker
 	// BodyBudget bounds the request bytes held in memory across all
 	// requests (each is kept until an answer is committed, for failover);
 	// requests arriving past it get 529 overloaded_error, which Claude Code

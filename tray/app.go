@@ -47,6 +47,7 @@ const stopTimeout = 5 * time.Second
 type app struct {
 	auth       Auth
 	proxy      Proxy
+	usage      UsageSource // nil: no usage lines
 	notes      *noteQueue
 	autostart  autostarter
 	openFile   func(path string) error
@@ -68,12 +69,18 @@ type app struct {
 	done    chan struct{}   // closed when the loop stops taking results
 	work    sync.WaitGroup
 	shown   *view
+
+	limitNotes map[string]limitNote // usage notifications told, per window
+	usageTimer *time.Timer          // wakes the loop at the next reset
+	usageWake  <-chan time.Time
 }
 
 func newApp(opts Options, n Notifier, auto autostarter, open func(string) error) *app {
 	a := &app{
 		auth:       opts.Auth,
 		proxy:      opts.Proxy,
+		usage:      opts.Usage,
+		limitNotes: map[string]limitNote{},
 		autostart:  auto,
 		openFile:   open,
 		executable: executable,
@@ -99,6 +106,8 @@ func (a *app) prepare(ctx context.Context) {
 	events, unsubscribe := a.auth.Events()
 	a.events, a.unsubscribe = events, sync.OnceFunc(unsubscribe)
 	a.st.account = a.auth.Account()
+	// Numbers restored from the last run were told then: note them silently.
+	a.refreshUsage(false)
 	on, err := a.autostart.Enabled()
 	if err != nil {
 		a.log.Warn("reading the start-at-login entry", "err", err)
@@ -143,6 +152,11 @@ func (a *app) loop(ctx context.Context, clicks <-chan action, show func(view)) e
 			a.authEvent(ev)
 		case apply := <-a.results:
 			apply()
+		case <-a.usageChanged():
+			a.refreshUsage(true)
+		case <-a.usageWake:
+			a.usageTimer, a.usageWake = nil, nil
+			a.refreshUsage(true)
 		}
 	}
 }

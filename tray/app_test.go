@@ -152,6 +152,7 @@ type harness struct {
 	last   view
 	cancel context.CancelFunc
 	done   chan error
+	usage  UsageSource
 }
 
 func start(t *testing.T, acct Account) *harness {
@@ -172,7 +173,7 @@ func start(t *testing.T, acct Account) *harness {
 
 func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
-	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return "/usr/local/bin/ccmux", nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	a.prepare(ctx)

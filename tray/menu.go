@@ -10,6 +10,7 @@ import (
 // updated: Remove and ResetMenu would close the items' ClickedCh.
 type trayMenu struct {
 	status, signIn, proxy, autostart, open, showAddr, quit *systray.MenuItem
+	limits                                                 [maxLimitLines]*systray.MenuItem
 	shown                                                  view
 }
 
@@ -24,6 +25,15 @@ func newTrayMenu(v view) *trayMenu {
 	systray.SetTooltip(v.Tooltip)
 	m.status = systray.AddMenuItem(v.Status, "")
 	m.status.Disable()
+	// The usage lines exist from the start and are hidden while unused:
+	// items cannot be inserted under the status line later.
+	for i, line := range v.Limits {
+		m.limits[i] = systray.AddMenuItem(line, "")
+		m.limits[i].Disable()
+		if line == "" {
+			m.limits[i].Hide()
+		}
+	}
 	m.signIn = systray.AddMenuItem(v.SignIn, "")
 	if !v.SignInEnabled {
 		m.signIn.Disable()
@@ -80,6 +90,18 @@ func (m *trayMenu) apply(v view) {
 	m.shown = v
 	if old.Status != v.Status {
 		m.status.SetTitle(v.Status)
+	}
+	for i, item := range m.limits {
+		switch was, now := old.Limits[i], v.Limits[i]; {
+		case was == now:
+		case now == "":
+			item.Hide()
+		default:
+			item.SetTitle(now)
+			if was == "" {
+				item.Show()
+			}
+		}
 	}
 	if old.SignIn != v.SignIn {
 		m.signIn.SetTitle(v.SignIn)

@@ -23,6 +23,8 @@ type state struct {
 	autostart   bool   // "Start at login" is on
 	autoBusy    bool   // the autostart entry is being written
 	autoUnknown string // why the autostart entry could not be read, "" when fine
+	usage       Usage  // the subscription's limits
+	hasUsage    bool   // there is a subscription whose limits can be shown
 }
 
 // view is a rendered state: exactly what the menu, icon and tooltip show.
@@ -37,6 +39,7 @@ type view struct {
 	AutoEnabled   bool
 	Icon          assets.Icon
 	Tooltip       string
+	Limits        [maxLimitLines]string // usage lines under the status line; "" hides one
 }
 
 // Labels that are part of the contract (DESIGN.md, "Tray").
@@ -75,6 +78,14 @@ func render(s state, now time.Time, loc *time.Location) view {
 	default:
 		v.Status, v.SignIn = statusSignedOut, labelSignIn
 	}
+	warn := false
+	if signedIn && !s.signingIn {
+		v.Limits = limitLines(s, now, loc)
+		if line := spentLine(s, now, loc); line != "" {
+			v.Status = line
+		}
+		warn = usageWarning(s, now)
+	}
 
 	broken := (s.account.SignedIn && s.account.Expired) || (signedIn && s.refreshErr != "") || s.proxyErr != ""
 	switch {
@@ -82,12 +93,14 @@ func render(s state, now time.Time, loc *time.Location) view {
 		v.Icon = assets.Error
 	case !signedIn:
 		v.Icon = assets.SignedOut
+	case warn:
+		v.Icon = assets.Warning
 	case !s.proxyOn:
 		v.Icon = assets.ProxyOff
 	default:
 		v.Icon = assets.Active
 	}
-	v.Tooltip = tooltip(s, v)
+	v.Tooltip = tooltip(s, v, now, loc)
 	return v
 }
 
@@ -117,8 +130,11 @@ func when(t, now time.Time, loc *time.Location) string {
 }
 
 // tooltip says in words what the icon shows, one fact per line.
-func tooltip(s state, v view) string {
+func tooltip(s state, v view, now time.Time, loc *time.Location) string {
 	lines := []string{"ccmux", v.Status}
+	if l, ok := tightest(s.usage.Windows); ok && v.Limits[0] != "" {
+		lines = append(lines, menuLine(l, now, loc))
+	}
 	if s.proxyOn {
 		lines = append(lines, "Proxy on "+s.proxyAddr)
 	} else {

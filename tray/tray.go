@@ -65,6 +65,7 @@ type Options struct {
 	ConfigPath string
 	Auth       Auth
 	Proxy      Proxy
+	Usage      UsageSource // nil: no usage lines
 	Logger     *slog.Logger
 	Version    string
 }

@@ -38,6 +38,7 @@ const (
 	TokenPath          = "/v1/oauth/token"
 	ManualCallbackPath = "/oauth/code/callback"
 	APIKeyPath         = "/api/oauth/claude_cli/create_api_key"
+	UsagePath          = "/api/oauth/usage"
 )
 
 // Failure makes the token endpoint answer refresh requests with an error.
@@ -81,6 +82,7 @@ type Server struct {
 	secrets     map[string]string // every value issued -> kind, for leak checks
 	tokenBlock  chan struct{}
 	answerBlock chan struct{}
+	usage       usageState
 }
 
 type grant struct {
@@ -104,6 +106,7 @@ func NewServer() *Server {
 	mux.HandleFunc("POST "+TokenPath, s.token)
 	mux.HandleFunc("GET "+ManualCallbackPath, s.manualCallback)
 	mux.HandleFunc("POST "+APIKeyPath, s.createAPIKey)
+	mux.HandleFunc("GET "+UsagePath, s.serveUsage)
 	s.ts = httptest.NewServer(mux)
 	s.URL = s.ts.URL
 	return s
@@ -131,8 +134,8 @@ func (s *Server) OAuthTOML(id, preset string) string {
 	if !regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(id) {
 		key = strconv.Quote(id)
 	}
-	return fmt.Sprintf("\n[oauth.%s]\npreset = %q\nclient_id = %q\nauthorize_url = %q\ntoken_url = %q\nredirect_uri = %q\napi_key_url = %q\n",
-		key, preset, ClientID, s.AuthorizeURL(), s.TokenURL(), s.ManualRedirectURI(), s.APIKeyURL())
+	return fmt.Sprintf("\n[oauth.%s]\npreset = %q\nclient_id = %q\nauthorize_url = %q\ntoken_url = %q\nredirect_uri = %q\napi_key_url = %q\nusage_url = %q\n",
+		key, preset, ClientID, s.AuthorizeURL(), s.TokenURL(), s.ManualRedirectURI(), s.APIKeyURL(), s.UsageURL())
 }
 
 // SetExpiresIn sets expires_in for tokens issued from now on.

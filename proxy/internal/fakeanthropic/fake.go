@@ -40,6 +40,10 @@ type Behavior struct {
 	HoldOpen bool
 	// Stamp writes the time each delta was written (Unix nanoseconds) as its text.
 	Stamp bool
+	// Header is sent with the answer, success or error: for example the
+	// anthropic-ratelimit-unified-* headers a subscription's answers carry
+	// (see Unified).
+	Header http.Header
 }
 
 // Request is what the fake received.
@@ -168,6 +172,9 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := fmt.Sprintf("req_011CUfake%012d", id)
 	w.Header().Set("request-id", reqID)
 	w.Header().Set("anthropic-organization-id", "00000000-0000-4000-8000-000000000000")
+	for k, v := range b.Header {
+		w.Header()[k] = v
+	}
 	if b.Stall {
 		select {
 		case <-r.Context().Done():

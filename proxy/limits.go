@@ -1,0 +1,306 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"ccmux/auth"
+)
+
+// UsageStore keeps the last usage snapshot across restarts; auth.Store is one.
+type UsageStore interface {
+	LoadUsage() ([]byte, error)
+	SaveUsage(data []byte) error
+}
+
+// LoginUsage is what ccmux knows of one Claude subscription's limits.
+type LoginUsage struct {
+	Login     string    `json:"login"`      // token-store id
+	UpdatedAt time.Time `json:"updated_at"` // when the numbers came
+	// Source is "headers" (an answer's rate-limit headers) or "usage_api"
+	// (the usage endpoint), whichever came last.
+	Source string `json:"source"`
+	// LimitedUntil is set while the subscription refuses requests (it
+	// answered 429 with a rejected unified status): until then the proxy
+	// does not send it any.
+	LimitedUntil *time.Time         `json:"limited_until"`
+	Windows      []auth.UsageWindow `json:"windows"`
+}
+
+// Usage sources.
+const (
+	SourceHeaders  = "headers"
+	SourceUsageAPI = "usage_api"
+)
+
+// spentFallback is how long a subscription counts as spent when its 429
+// named no reset time at all.
+const spentFallback = time.Minute
+
+// saveEvery bounds how often numbers from answers' headers are written to
+// the snapshot; a spent subscription, its restoration and the usage
+// endpoint's numbers are written at once.
+const saveEvery = time.Minute
+
+// UsageTracker keeps each Claude subscription login's usage windows, from
+// answers' headers and from the usage endpoint, and whether it is spent. It
+// is safe for concurrent use.
+type UsageTracker struct {
+	store UsageStore // nil: nothing is kept across restarts
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu       sync.Mutex
+	logins   map[string]*LoginUsage
+	changed  chan struct{}
+	saving   bool // a save runs
+	again    bool // save again when it ends
+	lastSave time.Time
+}
+
+// NewUsageTracker returns a tracker that keeps its snapshot in store (nil
+// for none) and logs to log (nil discards).
+func NewUsageTracker(store UsageStore, log *slog.Logger) *UsageTracker {
+	if log == nil {
+		log = discard
+	}
+	return &UsageTracker{store: store, log: log, now: time.Now, logins: map[string]*LoginUsage{}, changed: make(chan struct{}, 1)}
+}
+
+// Changed receives after every change, coalesced: one receive may stand for
+// several changes. It has one reader (the tray).
+func (t *UsageTracker) Changed() <-chan struct{} { return t.changed }
+
+// Restore loads the snapshot kept by the last run. Limits that have
+// reset since are dropped.
+func (t *UsageTracker) Restore() error {
+	if t.store == nil {
+		return nil
+	}
+	data, err := t.store.LoadUsage()
+	if err != nil || len(data) == 0 {
+		return err
+	}
+	var snap struct {
+		Logins []LoginUsage `json:"logins"`
+	}
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("the usage snapshot is not valid JSON (it is rewritten with the next numbers): %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, u := range snap.Logins {
+		if u.Login == "" {
+			continue
+		}
+		if _, known := t.logins[u.Login]; !known {
+			t.logins[u.Login] = &u
+		}
+	}
+	t.signal()
+	return nil
+}
+
+// Save writes the snapshot now (at shutdown, so numbers from headers that
+// were not written yet are kept).
+func (t *UsageTracker) Save() error {
+	if t.store == nil {
+		return nil
+	}
+	t.mu.Lock()
+	data := t.encodeLocked()
+	t.lastSave = t.now()
+	t.mu.Unlock()
+	return t.store.SaveUsage(data)
+}
+
+// ObserveAnswer reads one answer of login's subscription. A 429 whose
+// unified status (or any window's) is rejected marks the login spent until
+// the reset the answer gave; the returned time is that reset.
+func (t *UsageTracker) ObserveAnswer(login string, status int, h http.Header) (spentUntil time.Time, spent bool) {
+	r, ok := parseUnified(h)
+	if !ok {
+		return time.Time{}, false
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.loginLocked(login)
+	u.UpdatedAt, u.Source = now, SourceHeaders
+	u.Windows = mergeWindows(u.Windows, r.Windows)
+	force := false
+	switch {
+	case status == http.StatusTooManyRequests && r.rejected():
+		until := r.Reset
+		if until.IsZero() {
+			for _, w := range r.Windows {
+				if w.Status == "rejected" && w.ResetsAt != nil && w.ResetsAt.After(until) {
+					until = *w.ResetsAt
+				}
+			}
+		}
+		if until.IsZero() {
+			if secs, err := strconv.Atoi(h.Get("Retry-After")); err == nil && secs > 0 {
+				until = now.Add(time.Duration(secs) * time.Second)
+			}
+		}
+		if !until.After(now) {
+			until = now.Add(spentFallback)
+		}
+		if u.LimitedUntil == nil || !u.LimitedUntil.Equal(until) {
+			t.log.Warn("subscription usage limit reached; skipping it until the reset", "provider", login, "status", status, "until", until, "window", r.RepresentativeClaim)
+			force = true
+		}
+		u.LimitedUntil = &until
+		spentUntil, spent = until, true
+	case status < 400 && u.LimitedUntil != nil:
+		u.LimitedUntil, force = nil, true
+	}
+	t.changedLocked(force)
+	return spentUntil, spent
+}
+
+// ObserveUsage records the usage endpoint's windows for login. When it says
+// no window is spent, a login marked spent is used again at once.
+func (t *UsageTracker) ObserveUsage(login string, ws []auth.UsageWindow) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.loginLocked(login)
+	u.UpdatedAt, u.Source = t.now(), SourceUsageAPI
+	u.Windows = mergeWindows(u.Windows, ws)
+	if u.LimitedUntil != nil && len(ws) > 0 && !slices.ContainsFunc(ws, auth.UsageWindow.Spent) {
+		t.log.Info("the usage endpoint reports the subscription allowed again", "provider", login)
+		u.LimitedUntil = nil
+	}
+	t.changedLocked(true)
+}
+
+// SpentUntil reports whether login is spent, and until when. A login whose
+// reset time has come is restored here.
+func (t *UsageTracker) SpentUntil(login string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.logins[login]
+	if u == nil || u.LimitedUntil == nil {
+		return time.Time{}, false
+	}
+	if t.now().Before(*u.LimitedUntil) {
+		return *u.LimitedUntil, true
+	}
+	u.LimitedUntil = nil
+	t.log.Info("subscription usage limit reset; using it again", "provider", login)
+	t.changedLocked(true)
+	return time.Time{}, false
+}
+
+// Login returns what is known of login; windows whose reset time has passed
+// read 0 % (a new period started), and an expired spent mark is gone.
+func (t *UsageTracker) Login(login string) (LoginUsage, bool) {
+	t.SpentUntil(login) // restores an expired mark
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u := t.logins[login]
+	if u == nil {
+		return LoginUsage{Login: login, Windows: []auth.UsageWindow{}}, false
+	}
+	out := *u
+	now := t.now()
+	out.Windows = make([]auth.UsageWindow, len(u.Windows))
+	for i, w := range u.Windows {
+		if w.ResetsAt != nil && !now.Before(*w.ResetsAt) {
+			w = auth.UsageWindow{Name: w.Name, Status: "allowed"}
+		}
+		out.Windows[i] = w
+	}
+	return out, true
+}
+
+func (t *UsageTracker) loginLocked(login string) *LoginUsage {
+	u := t.logins[login]
+	if u == nil {
+		u = &LoginUsage{Login: login}
+		t.logins[login] = u
+	}
+	return u
+}
+
+// mergeWindows replaces the windows named in fresh and keeps the others
+// (answers' headers name fewer windows than the usage endpoint).
+func mergeWindows(old, fresh []auth.UsageWindow) []auth.UsageWindow {
+	out := make([]auth.UsageWindow, 0, len(old)+len(fresh))
+	out = append(out, fresh...)
+	for _, w := range old {
+		if !slices.ContainsFunc(fresh, func(f auth.UsageWindow) bool { return f.Name == w.Name }) {
+			out = append(out, w)
+		}
+	}
+	auth.SortWindows(out)
+	return out
+}
+
+// changedLocked tells the reader and saves the snapshot: at once when
+// force, otherwise at most every saveEvery.
+func (t *UsageTracker) changedLocked(force bool) {
+	t.signal()
+	if t.store == nil || (!force && t.now().Sub(t.lastSave) < saveEvery) {
+		return
+	}
+	t.lastSave = t.now()
+	if t.saving {
+		t.again = true
+		return
+	}
+	t.saving = true
+	go t.saveLoop(t.encodeLocked())
+}
+
+// saveLoop writes off the request path, then again while changes came in.
+func (t *UsageTracker) saveLoop(data []byte) {
+	for {
+		if err := t.store.SaveUsage(data); err != nil {
+			t.log.Warn("could not save the usage snapshot", "err", err)
+		}
+		t.mu.Lock()
+		if !t.again {
+			t.saving = false
+			t.mu.Unlock()
+			return
+		}
+		t.again = false
+		data = t.encodeLocked()
+		t.mu.Unlock()
+	}
+}
+
+func (t *UsageTracker) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (t *UsageTracker) encodeLocked() []byte {
+	snap := struct {
+		Logins []LoginUsage `json:"logins"`
+	}{Logins: []LoginUsage{}}
+	for _, u := range t.logins {
+		snap.Logins = append(snap.Logins, *u)
+	}
+	slices.SortFunc(snap.Logins, func(a, b LoginUsage) int {
+		switch {
+		case a.Login < b.Login:
+			return -1
+		case a.Login > b.Login:
+			return 1
+		}
+		return 0
+	})
+	data, _ := json.MarshalIndent(snap, "", "  ")
+	return append(data, '\n')
+}

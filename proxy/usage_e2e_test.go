@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"ccmux/config/configtest"
+	"ccmux/proxy/internal/fakeanthropic"
+)
+
+// TestCcmuxStatusShowsUsage runs the real `ccmux start` in front of a fake
+// subscription whose answers carry the unified rate-limit headers, then
+// checks GET /api/usage and the lines `ccmux status` prints, and that the
+// numbers survive a restart.
+func TestCcmuxStatusShowsUsage(t *testing.T) {
+	bin := configtest.Binary(t)
+	up := newUpstream(t)
+	home := t.TempDir()
+	dir := filepath.Join(home, ".claude-code-mux")
+	os.MkdirAll(dir, 0o700)
+	port := freePort(t)
+	cfg := fmt.Sprintf(`
+[server]
+port = %d
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "claude-max"
+auth_type = "oauth"
+oauth_provider = "anthropic-max"
+base_url = %q
+models = ["claude-*"]
+
+# The stored token is made up: never ask the real usage endpoint with it.
+[oauth.anthropic-max]
+usage_poll_seconds = 0
+`, port, up.URL)
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens := fmt.Sprintf(`{"anthropic-max": {"provider_id": "anthropic-max", "access_token": %q, "refresh_token": %q,
+  "expires_at": "2099-11-18T15:30:00Z", "enterprise_url": null}}`, e2eAccessToken, e2eRefreshToken)
+	if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=", "TZ=UTC")
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+
+	start := func() (stop func()) {
+		logs := &syncBuffer{}
+		cmd := exec.Command(bin, "start")
+		cmd.Env, cmd.Stderr = env, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopped := false
+		stop = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cmd.Process.Signal(syscall.SIGTERM)
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("ccmux start: %v\n%s", err, logs)
+			}
+		}
+		t.Cleanup(stop)
+		waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
+			resp, err := client.Get(base + "/health")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+		return stop
+	}
+	status := func() string {
+		cmd := exec.Command(bin, "status")
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ccmux status: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+
+	stop := start()
+	if out := status(); !strings.Contains(out, "anthropic-max: signed in, expires in") || !strings.Contains(out, "\n  Usage: not known yet\n") {
+		t.Errorf("status before any answer:\n%s", out)
+	}
+	now := time.Now().UTC()
+	r5, r7 := now.Add(3*time.Hour).Truncate(time.Second), now.Add(4*24*time.Hour).Truncate(time.Second)
+	up.Queue(fakeanthropic.Behavior{Header: fakeanthropic.Unified("allowed", r5,
+		fakeanthropic.Window{Name: "5h", Utilization: 0.42, Reset: r5, Status: "allowed"},
+		fakeanthropic.Window{Name: "7d", Utilization: 0.13, Reset: r7, Status: "allowed"},
+		fakeanthropic.Window{Name: "7d_opus", Utilization: 0.8, Reset: r7, Status: "allowed_warning"})})
+	resp, err := client.Post(base+"/v1/messages", "application/json", strings.NewReader(sonnetBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, resp)
+
+	resp, err = client.Get(base + "/api/usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Providers []ProviderUsage `json:"providers"`
+	}
+	if err := json.Unmarshal([]byte(readAll(t, resp)), &report); err != nil || len(report.Providers) != 1 || len(report.Providers[0].Windows) != 3 {
+		t.Fatalf("GET /api/usage: %+v %v", report, err)
+	}
+
+	when := func(at time.Time) string {
+		if at.YearDay() == now.YearDay() {
+			return at.Format("15:04")
+		}
+		return at.Format("Mon 15:04")
+	}
+	want := fmt.Sprintf("  5-hour limit: 42%% used, resets %s\n  Weekly limit: 13%% used, resets %s\n  Weekly (Opus): 80%% used, resets %s\n", when(r5), when(r7), when(r7))
+	if out := status(); !strings.Contains(out, want) {
+		t.Errorf("status from the running proxy:\n%s\nwant it to contain:\n%s", out, want)
+	}
+
+	// Stopped and started again, the numbers are still there.
+	stop()
+	if _, err := os.Stat(filepath.Join(dir, "ccmux_usage.json")); err != nil {
+		t.Fatalf("no usage snapshot after a clean stop: %v", err)
+	}
+	start()
+	if out := status(); !strings.Contains(out, want) {
+		t.Errorf("status after a restart:\n%s\nwant it to contain:\n%s", out, want)
+	}
+}
