@@ -144,16 +144,30 @@ func TestUsage401RefreshesOnce(t *testing.T) {
 		t.Errorf("refreshes without refresh allowed: %d, want still 1", n)
 	}
 
+	// Within 30 s of that forced refresh, another 401 is reported without
+	// rotating the token again (at most one forced refresh per 30 s).
+	e.srv.RevokeAccessTokens()
+	_, err := e.c.Usage(context.Background(), "anthropic-max", true)
+	e.note(err)
+	if !errors.Is(err, ErrRefreshedRecently) {
+		t.Errorf("a second 401 within 30 s: %v, want ErrRefreshedRecently", err)
+	}
+	if n := e.srv.RefreshCount(); n != 1 {
+		t.Errorf("refreshes after the second 401: %d, want still 1", n)
+	}
+
 	// A 401 that a refresh does not cure is reported, after one refresh.
+	e = newEnv(t)
+	e.signIn("anthropic-max")
 	e.srv.RevokeAccessTokens()
 	e.srv.FailRefresh(authtest.Failure{Status: 503})
-	_, err := e.c.Usage(context.Background(), "anthropic-max", true)
+	_, err = e.c.Usage(context.Background(), "anthropic-max", true)
 	e.note(err)
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	if n := e.srv.RefreshCount(); n != 2 {
-		t.Errorf("refreshes after the second 401: %d, want 2 (one more)", n)
+	if n := e.srv.RefreshCount(); n != 1 {
+		t.Errorf("refreshes after a 401 whose refresh fails: %d, want 1", n)
 	}
 }
 

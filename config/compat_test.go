@@ -141,7 +141,13 @@ func TestREADMEConfigsWorkInBoth(t *testing.T) {
 	t.Setenv("ANTHROPIC_API_KEY", "k")
 	for i, b := range blocks {
 		name := "README toml block " + string(rune('1'+i))
-		cfg, err := Parse(name, []byte(b[1]))
+		text := b[1]
+		if !strings.Contains(text, "[router]") {
+			// A fragment (a provider, an [oauth.ID] table): it is meant to be
+			// added to a whole file, so check it added to the default.
+			text = DefaultTOML + "\n" + text
+		}
+		cfg, err := Parse(name, []byte(text))
 		if err != nil {
 			t.Errorf("%s does not load in ccmux: %v", name, err)
 			continue
@@ -149,9 +155,7 @@ func TestREADMEConfigsWorkInBoth(t *testing.T) {
 		if len(cfg.Warnings) != 0 {
 			t.Errorf("%s: warnings %v", name, cfg.Warnings)
 		}
-		if strings.Contains(b[1], "[router]") {
-			assertWorksInClaudeCodeMux(t, name, b[1])
-		}
+		assertWorksInClaudeCodeMux(t, name, text)
 	}
 }
 
