@@ -1,6 +1,7 @@
 //go:build ignore
 
-// gen exports the SVG sources in svg/ to the embedded PNG and ICO files.
+// gen exports the SVG sources in svg/ to the embedded PNG and ICO files, and
+// the app icon to the macOS bundle's ccmux.icns in ../packaging/macos.
 // It needs rsvg-convert (Debian: librsvg2-bin); the build does not, because
 // the exported files are committed. Run: cd assets && go generate
 package main
@@ -16,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/jackmordaunt/icns/v3"
 )
 
 var states = []string{"active", "proxy-off", "signed-out", "error", "warning"}
@@ -41,6 +44,21 @@ func main() {
 		write(filepath.Join("ico", s+".ico"), ico(imgs))
 	}
 	write(filepath.Join("png", "ccmux-128.png"), raster("svg/active.svg", 128))
+	write(filepath.Join("..", "packaging", "macos", "ccmux.icns"), icnsFile(raster("svg/active.svg", 1024)))
+}
+
+// icnsFile is a macOS icon with every size from 16 to 1024 px, scaled down
+// from one 1024 px picture (Retina Finder and Dock views use the big ones).
+func icnsFile(p []byte) []byte {
+	img, err := png.Decode(bytes.NewReader(p))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := icns.Encode(&out, img); err != nil {
+		log.Fatal(err)
+	}
+	return out.Bytes()
 }
 
 func raster(svg string, size int) []byte {

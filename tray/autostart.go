@@ -33,6 +33,11 @@ func checkExecutable(exe string) error {
 			return fmt.Errorf("%s is a temporary `go run` build that will be gone by your next login: build or install ccmux first (go build -o ~/bin/ccmux . or go install), then run `ccmux autostart on` with that binary", exe)
 		}
 	}
+	// macOS runs a downloaded, unsigned app that was never moved from a
+	// read-only random copy (App Translocation), gone after the next reboot.
+	if strings.Contains(exe, "/AppTranslocation/") {
+		return fmt.Errorf("%s is a temporary copy macOS made because ccmux.app was opened where it was downloaded: move ccmux.app to /Applications, open it from there, then turn on start at login", exe)
+	}
 	if strings.IndexFunc(exe, unicode.IsControl) >= 0 {
 		return fmt.Errorf("the path of the ccmux binary %q contains a control character; move it to a plain path first", exe)
 	}
