@@ -100,7 +100,9 @@ usage_poll_seconds = 0
 		t.Errorf("status before any answer:\n%s", out)
 	}
 	now := time.Now().UTC()
-	r5, r7 := now.Add(3*time.Hour).Truncate(time.Second), now.Add(4*24*time.Hour).Truncate(time.Second)
+	// Whole minutes: the status line shows hours and minutes, and a reset
+	// time between two minutes may be shown rounded either way.
+	r5, r7 := now.Add(3*time.Hour).Truncate(time.Minute), now.Add(4*24*time.Hour).Truncate(time.Minute)
 	up.Queue(fakeanthropic.Behavior{Header: fakeanthropic.Unified("allowed", r5,
 		fakeanthropic.Window{Name: "5h", Utilization: 0.42, Reset: r5, Status: "allowed"},
 		fakeanthropic.Window{Name: "7d", Utilization: 0.13, Reset: r7, Status: "allowed"},
