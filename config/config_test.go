@@ -29,8 +29,8 @@ func TestValidationRules(t *testing.T) {
 		msg  string // substring of the message
 	}{
 		{"syntax error", base + "[server\nport = 1\n", 11, "", "expected '.' or ']'"},
-		{"wrong type", "[server]\nport = \"x\"\n" + base, 2, "server.port", "want a value of type integer, got string"},
-		{"wrong type bool", base + "enabled = \"yes\"\n", 10, "providers.enabled", "type boolean"},
+		{"wrong type", "[server]\nport = \"x\"\n" + base, 2, "server.port", `want an integer, got the string "x"`},
+		{"wrong type bool", base + "enabled = \"yes\"\n", 10, "providers[0].enabled", "want a boolean"},
 		{"unknown top-level table", base + "[servr]\nport = 1\n", 10, "servr", `unknown key "servr"`},
 		{"unknown key typo", base + "auth_typ = \"oauth\"\n", 10, "providers[0].auth_typ", `unknown key "auth_typ"`},
 		{"unknown key in mapping", base + "[[models]]\nname = \"m\"\n[[models.mappings]]\nactual_model = \"x\"\nprovider = \"claude-max\"\npriority = 1\nbogus = 2\n", 16, "models[0].mappings[0].bogus", `unknown key "bogus"`},
@@ -395,5 +395,30 @@ func TestUnsafeSettingsRefused(t *testing.T) {
 				t.Errorf("want an error naming %s, got %v", tt.key, err)
 			}
 		})
+	}
+}
+
+// Type errors are all listed, in file order, with the array index and in
+// TOML's words (the decoder alone stops at the first and names Go types).
+func TestTypeErrorsListedInFileOrder(t *testing.T) {
+	data := "[server]\nport = \"x\"\n" + base + "provider_type = 3\n[[providers]]\nname = \"b\"\nenabled = 1\n[[models]]\nname = \"m\"\n[[models.mappings]]\nactual_model = \"a\"\nprovider = \"b\"\npriority = \"1\"\n"
+	_, err := Parse("c.toml", []byte(data))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want a config error, got %v", err)
+	}
+	want := []Problem{
+		{Line: 2, Key: "server.port", Msg: `want an integer, got the string "x"`},
+		{Line: 12, Key: "providers[0].provider_type", Msg: "want a string, got the integer 3"},
+		{Line: 15, Key: "providers[1].enabled", Msg: "want a boolean (true or false), got the integer 1"},
+		{Line: 21, Key: "models[0].mappings[0].priority", Msg: `want an integer, got the string "1"`},
+	}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%v", len(cerr.Problems), len(want), err)
+	}
+	for i, p := range cerr.Problems {
+		if p != want[i] {
+			t.Errorf("problem %d: %+v, want %+v", i, p, want[i])
+		}
 	}
 }

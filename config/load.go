@@ -149,6 +149,13 @@ func Parse(file string, data []byte) (*Config, error) {
 	var cfg Config
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
 	if err != nil {
+		var pe toml.ParseError
+		if !errors.As(err, &pe) {
+			// A type mismatch: the decoder stops at the first one; list them all.
+			if ps := typeProblems(data); len(ps) > 0 {
+				return nil, &Error{File: name, Problems: ps}
+			}
+		}
 		return nil, &Error{File: name, Problems: []Problem{decodeProblem(err)}}
 	}
 	cfg.Path = file
