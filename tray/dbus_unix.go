@@ -28,10 +28,65 @@ func available() error {
 		}
 		addr = "unix:path=" + sock
 	}
-	if _, err := dbus.SessionBus(); err != nil {
+	conn, err := dbus.SessionBus()
+	if err != nil {
 		return fmt.Errorf("cannot reach the D-Bus session bus at %s: %w", addr, err)
 	}
-	return nil
+	return waitForHost(conn, hostWait)
+}
+
+// hostWait is how long a start waits for a tray host to appear: a panel
+// started at login may come up a moment after ccmux does.
+const hostWait = 10 * time.Second
+
+// errNoHost says what is missing and how to get it: with a bus but no
+// StatusNotifierWatcher (GNOME without the extension) a tray icon would
+// never be seen, and the user would not know ccmux is running.
+var errNoHost = errors.New("nothing on the D-Bus session bus shows tray icons (no " + watcherName +
+	`; on GNOME, install and enable the "AppIndicator and KStatusNotifierItem Support" extension)`)
+
+// waitForHost returns nil once a StatusNotifierWatcher owns its name on
+// conn's bus (or can be started by the bus), and errNoHost if none has
+// appeared within wait.
+func waitForHost(conn *dbus.Conn, wait time.Duration) error {
+	// Listen before asking, so a watcher that appears in between is seen.
+	rule := []dbus.MatchOption{
+		dbus.WithMatchSender("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"),
+		dbus.WithMatchArg(0, watcherName),
+	}
+	if err := conn.AddMatchSignal(rule...); err == nil {
+		defer conn.RemoveMatchSignal(rule...)
+	}
+	signals := make(chan *dbus.Signal, 8)
+	conn.Signal(signals)
+	defer conn.RemoveSignal(signals)
+
+	bus := conn.BusObject()
+	var owned bool
+	if bus.Call("org.freedesktop.DBus.NameHasOwner", 0, watcherName).Store(&owned) == nil && owned {
+		return nil
+	}
+	var activatable []string
+	if bus.Call("org.freedesktop.DBus.ListActivatableNames", 0).Store(&activatable) == nil {
+		for _, n := range activatable {
+			if n == watcherName {
+				return nil
+			}
+		}
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case sig := <-signals:
+			if sig != nil && watcherAppeared(sig) {
+				return nil
+			}
+		case <-timer.C:
+			return errNoHost
+		}
+	}
 }
 
 const (

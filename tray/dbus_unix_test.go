@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAvailableExplainsMissingBus(t *testing.T) {
@@ -26,5 +27,34 @@ func TestAvailableExplainsMissingBus(t *testing.T) {
 				t.Errorf("Available() = %v, want an error saying %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A bus without a StatusNotifierWatcher (GNOME without the AppIndicator
+// extension) has no tray host: waitForHost says what is missing after its
+// wait, and sees a panel that comes up during the wait or was already there.
+func TestWaitForHost(t *testing.T) {
+	bus := privateBus(t)
+	conn := connect(t, bus)
+
+	err := waitForHost(conn, 200*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "org.kde.StatusNotifierWatcher") || !strings.Contains(err.Error(), "GNOME") {
+		t.Fatalf("no watcher: %v, want an error naming the watcher and the GNOME extension", err)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- waitForHost(conn, 20*time.Second) }()
+	startWatcher(t, bus)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("a watcher that appeared during the wait: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a watcher that appeared during the wait was not seen")
+	}
+
+	if err := waitForHost(conn, time.Millisecond); err != nil {
+		t.Errorf("a watcher already there: %v", err)
 	}
 }
