@@ -114,27 +114,30 @@ func init() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("ccmux", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.configFlag, "config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
-			return 0
-		}
+	rest, err := e.takeGlobalFlags(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "ccmux: %v (see ccmux --help)\n", err)
 		return 2
 	}
-	name, rest := "tray", fs.Args()
+	name := "tray"
 	if len(rest) > 0 {
 		name, rest = rest[0], rest[1:]
+	}
+	if strings.HasPrefix(name, "-") {
+		switch name {
+		case "-h", "-help", "--help":
+			printUsage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "ccmux: unknown flag %s (see ccmux --help)\n", name)
+		return 2
 	}
 	cmd, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "ccmux: unknown command %q (see ccmux --help)\n", name)
 		return 2
 	}
-	err := cmd.run(e, rest)
+	err = cmd.run(e, rest)
 	var ue usageError
 	switch {
 	case err == nil:
@@ -149,6 +152,37 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+}
+
+// takeGlobalFlags removes the flags every command takes (--config) from
+// args, wherever they are, so `ccmux config check --config F` works like
+// `ccmux --config F config check`. A "--" ends the search: what follows is
+// the command's own.
+func (e *env) takeGlobalFlags(args []string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(rest, args[i:]...), nil
+		}
+		name, value, hasValue := strings.Cut(a, "=")
+		if name != "--config" && name != "-config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+			}
+			i++
+			value = args[i]
+		}
+		if value == "" {
+			return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+		}
+		e.configFlag = value
+	}
+	return rest, nil
 }
 
 func lookup(name string) (command, bool) {

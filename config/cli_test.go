@@ -129,7 +129,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"help", "login"}, 0, "ccmux [--config PATH] login [--provider ID] [--manual] [--console]", ""},
 		{[]string{"version"}, 0, "ccmux ", ""},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"--bogus"}, 2, "", "unknown flag --bogus"},
 		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: flag provided but not defined: -providr"},
 		{[]string{"config"}, 2, "", "want: ccmux config check"},
 		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
