@@ -97,3 +97,67 @@ func TestCLIGlobalFlagsBeforeOrAfterTheCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestCLIHelpVersionAndUnknownFlags(t *testing.T) {
+	home := isolateHome(t)
+	var version bytes.Buffer
+	if code := run([]string{"version"}, strings.NewReader(""), &version, &bytes.Buffer{}); code != 0 || version.Len() == 0 {
+		t.Fatalf("ccmux version: exit %d, %q", code, version.String())
+	}
+	loginHelp := []string{
+		"Usage: ccmux login [--provider ID] [--manual] [--console]",
+		"--provider ID  sign in to the token-store ID",
+		"--manual ", "print the URL and read the code#state you paste",
+		"--console ", "create an Anthropic Console API key",
+		"--config PATH", "-h, --help",
+	}
+	tests := []struct {
+		args     []string
+		code     int
+		stdout   []string // each appears on stdout
+		inStderr string
+	}{
+		{[]string{"help", "login"}, 0, loginHelp, ""},
+		{[]string{"login", "--help"}, 0, loginHelp, ""},
+		{[]string{"login", "-h"}, 0, loginHelp, ""},
+		{[]string{"--config", "x.toml", "login", "-help"}, 0, loginHelp, ""},
+		{[]string{"logout", "-h"}, 0, []string{"Usage: ccmux logout [--provider ID]", "--provider ID  sign out of the token-store ID"}, ""},
+		{[]string{"start", "--help"}, 0, []string{"Usage: ccmux start", "Run the proxy only", "--config PATH"}, ""},
+		{[]string{"tray", "-h"}, 0, []string{"Usage: ccmux tray", "--config PATH"}, ""},
+		{[]string{"config", "--help"}, 0, []string{"Usage: ccmux config check", "Validate the config file"}, ""},
+		{[]string{"config", "check", "-h"}, 0, []string{"Usage: ccmux config check"}, ""},
+		{[]string{"autostart", "--help"}, 0, []string{"Usage: ccmux autostart on|off|status"}, ""},
+		{[]string{"help", "status"}, 0, []string{"Usage: ccmux status"}, ""},
+		{[]string{"help", "help"}, 0, []string{"Usage: ccmux help [COMMAND]"}, ""},
+		{[]string{"version", "--help"}, 0, []string{"Usage: ccmux version"}, ""},
+		{[]string{"--help"}, 0, []string{"Usage: ccmux [--config PATH] [COMMAND]", "ccmux COMMAND --help"}, ""},
+		{[]string{"-h"}, 0, []string{"Usage: ccmux [--config PATH] [COMMAND]"}, ""},
+		{[]string{"--version"}, 0, []string{version.String()}, ""},
+		{[]string{"-v"}, 0, []string{version.String()}, ""},
+		{[]string{"--port", "1"}, 2, nil, "ccmux: unknown flag --port (see ccmux --help)"},
+		{[]string{"start", "--port", "1"}, 2, nil, "ccmux start: unknown flag --port (see ccmux help start)"},
+		{[]string{"start", "-port=1"}, 2, nil, "ccmux start: unknown flag -port (see"},
+		{[]string{"login", "--manual", "--providr=x"}, 2, nil, "ccmux login: unknown flag --providr (see"},
+		{[]string{"config", "check", "--verbose"}, 2, nil, "ccmux config: unknown flag --verbose (see"},
+		{[]string{"login", "--provider"}, 2, nil, "ccmux login: --provider needs a value (see"},
+		{[]string{"help", "nope"}, 2, nil, `unknown command "nope"`},
+	}
+	for _, tt := range tests {
+		r := runCLI(t, tt.args...)
+		ok := r.code == tt.code && strings.Contains(r.stderr, tt.inStderr)
+		for _, want := range tt.stdout {
+			ok = ok && strings.Contains(r.stdout, want)
+		}
+		if tt.code == 0 && r.stderr != "" || tt.code != 0 && strings.Count(r.stderr, "\n") != 1 {
+			ok = false
+		}
+		if !ok {
+			t.Errorf("ccmux %v: exit %d, want %d with %q on stdout and %q on stderr\nstdout: %s\nstderr: %s",
+				tt.args, r.code, tt.code, tt.stdout, tt.inStderr, r.stdout, r.stderr)
+		}
+	}
+	// Help does nothing else: no default config written, no login started.
+	if _, err := os.Stat(filepath.Join(home, ".claude-code-mux")); err == nil {
+		t.Error("asking for help wrote to ~/.claude-code-mux")
+	}
+}

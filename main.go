@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"ccmux/auth"
@@ -94,21 +95,29 @@ type env struct {
 type command struct {
 	name, args, summary string
 	run                 func(e *env, args []string) error
+	details             string // more help, after the flags
 }
+
+// helpRequest is -h/--help given to a command: run prints the command's
+// usage from its own flag set, so the help lists exactly the flags it takes,
+// and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string { return "help requested for " + h.fs.Name() }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"tray", "", "run the tray app with the proxy (the default command)", runTray},
-		{"start", "", "run the proxy only, headless, logging to stderr", runStart},
-		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin},
-		{"logout", "[--provider ID]", "remove a stored token", runLogout},
-		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus},
-		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart},
-		{"config", "check", "validate the config file and summarise it", runConfig},
-		{"version", "", "print the version", runVersion},
-		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp},
+		{"tray", "", "run the tray app with the proxy (the default command)", runTray, ""},
+		{"start", "", "run the proxy only, headless, logging to stderr", runStart, ""},
+		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
+		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
+		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, ""},
+		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
+		{"config", "check", "validate the config file and summarise it", runConfig, ""},
+		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},
+		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp, ""},
 	}
 }
 
@@ -128,9 +137,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		case "-h", "-help", "--help":
 			printUsage(stdout)
 			return 0
+		case "-v", "-version", "--version":
+			name, rest = "version", nil
+		default:
+			fmt.Fprintf(stderr, "ccmux: unknown flag %s (see ccmux --help)\n", name)
+			return 2
 		}
-		fmt.Fprintf(stderr, "ccmux: unknown flag %s (see ccmux --help)\n", name)
-		return 2
 	}
 	cmd, ok := lookup(name)
 	if !ok {
@@ -139,8 +151,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	err = cmd.run(e, rest)
 	var ue usageError
+	var help helpRequest
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		printCommandUsage(stdout, help.fs)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "ccmux %s: %s (see ccmux help %s)\n", cmd.name, ue.msg, cmd.name)
@@ -198,7 +214,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `ccmux signs you in to your Claude Pro/Max subscription and runs a local
 Anthropic Messages API proxy for Claude Code (ANTHROPIC_BASE_URL=http://127.0.0.1:13456).
 
-Usage: ccmux [--config PATH] [COMMAND]
+Usage: ccmux [--config PATH] [COMMAND] [FLAGS]
 
 Commands:
 `)
@@ -207,8 +223,41 @@ Commands:
 	}
 	fmt.Fprint(w, `
 --config PATH (or CCMUX_CONFIG) picks the config file; the default is
-~/.claude-code-mux/config.toml, written on first run.
+~/.claude-code-mux/config.toml, written on first run. It goes before or
+after the command. ccmux help COMMAND, or ccmux COMMAND --help, shows a
+command's flags; ccmux --version prints the version.
 `)
+}
+
+// printCommandUsage writes a command's usage, its flags as fs defines them,
+// and the global flags.
+func printCommandUsage(w io.Writer, fs *flag.FlagSet) {
+	c, _ := lookup(fs.Name())
+	fmt.Fprintf(w, "Usage: ccmux %s", c.name)
+	if c.args != "" {
+		fmt.Fprintf(w, " %s", c.args)
+	}
+	fmt.Fprintf(w, " [--config PATH]\n\n%s.\n", upperFirst(c.summary))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		if n == 0 {
+			fmt.Fprintf(tw, "\nFlags:\n")
+		}
+		n++
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, usage)
+	})
+	fmt.Fprintf(tw, "\nGlobal flags:\n")
+	fmt.Fprintf(tw, "  --config PATH\tthe config file (or CCMUX_CONFIG; default ~/.claude-code-mux/config.toml)\n")
+	fmt.Fprintf(tw, "  -h, --help\tshow this help\n")
+	tw.Flush()
+	if c.details != "" {
+		fmt.Fprintf(w, "\n%s", c.details)
+	}
 }
 
 // flags returns a FlagSet for a subcommand whose errors become usage errors.
@@ -218,22 +267,80 @@ func flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command that takes flags only.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageError{"usage: ccmux " + fs.Name() + " " + usageArgs(fs.Name())}
-		}
-		return usageError{err.Error()}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
 	}
 	return nil
 }
 
-func usageArgs(name string) string {
-	c, _ := lookup(name)
-	return c.args
+// parseSubcommand parses a command that takes one of words, with flags
+// before or after it: `ccmux config check -h` is help, as `ccmux config -h` is.
+func parseSubcommand(fs *flag.FlagSet, args []string, words ...string) (string, error) {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(rest) == 0 {
+		return "", usageError{"want: ccmux " + fs.Name() + " " + strings.Join(words, "|")}
+	}
+	if !slices.Contains(words, rest[0]) {
+		choice := words[0]
+		if n := len(words); n > 1 {
+			choice = strings.Join(words[:n-1], ", ") + " or " + words[n-1]
+		}
+		return "", usageError{fmt.Sprintf("want %s, got %q", choice, rest[0])}
+	}
+	return rest[0], parseFlags(fs, rest[1:])
+}
+
+// parseArgs parses a command's flags and returns the arguments after them.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package names a flag with one dash whatever the user typed;
+	// check first, so the message shows --port as it was typed.
+	if err := checkFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, helpRequest{fs}
+		}
+		return nil, usageError{err.Error()}
+	}
+	return fs.Args(), nil
+}
+
+// checkFlags finds, as the flag package will parse args, a flag fs does
+// not define or one missing its value, and names it as typed.
+func checkFlags(fs *flag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return nil // the flags end here
+		}
+		typed, _, hasValue := strings.Cut(a, "=")
+		name := strings.TrimPrefix(strings.TrimPrefix(typed, "-"), "-")
+		if name == "h" || name == "help" {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			return usageError{"unknown flag " + typed}
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); hasValue || ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 == len(args) {
+			return usageError{typed + " needs a value"}
+		}
+		i++
+	}
+	return nil
 }
 
 // commandConfig parses a command's flags, then loads the config.
@@ -289,6 +396,10 @@ func runVersion(e *env, args []string) error {
 }
 
 func runHelp(e *env, args []string) error {
+	args, err := parseArgs(flags("help"), args)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		printUsage(e.stdout)
 		return nil
@@ -297,8 +408,8 @@ func runHelp(e *env, args []string) error {
 	if !ok {
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
-	fmt.Fprintf(e.stdout, "Usage: ccmux [--config PATH] %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
-	return nil
+	// The command's own flag set answers --help before it does anything else.
+	return c.run(e, []string{"--help"})
 }
 
 func upperFirst(s string) string {
@@ -309,8 +420,8 @@ func upperFirst(s string) string {
 }
 
 func runConfig(e *env, args []string) error {
-	if len(args) != 1 || args[0] != "check" {
-		return usageError{"want: ccmux config check"}
+	if _, err := parseSubcommand(flags("config"), args, "check"); err != nil {
+		return err
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -367,9 +478,9 @@ func modelList(globs []string) string {
 
 func runLogin(e *env, args []string) error {
 	fs := flags("login")
-	provider := fs.String("provider", "", "token-store id")
-	manual := fs.Bool("manual", false, "print the URL and read the pasted code")
-	console := fs.Bool("console", false, "create an API key")
+	provider := fs.String("provider", "", "sign in to the token-store `ID` (default: the config's first Claude oauth_provider)")
+	manual := fs.Bool("manual", false, "do not open a browser: print the URL and read the code#state you paste")
+	console := fs.Bool("console", false, "create an Anthropic Console API key instead of using the subscription")
 	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
@@ -421,7 +532,7 @@ func consoleLoginID(cfg *config.Config) string {
 
 func runLogout(e *env, args []string) error {
 	fs := flags("logout")
-	provider := fs.String("provider", "", "token-store id")
+	provider := fs.String("provider", "", "sign out of the token-store `ID` (default: the config's first Claude oauth_provider)")
 	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
@@ -617,10 +728,11 @@ func runTray(e *env, args []string) error {
 }
 
 func runAutostart(e *env, args []string) error {
-	if len(args) != 1 {
-		return usageError{"want: ccmux autostart on|off|status"}
+	word, err := parseSubcommand(flags("autostart"), args, "on", "off", "status")
+	if err != nil {
+		return err
 	}
-	switch args[0] {
+	switch word {
 	case "on":
 		exe, err := os.Executable()
 		if err != nil {
@@ -648,8 +760,6 @@ func runAutostart(e *env, args []string) error {
 			state = "on"
 		}
 		fmt.Fprintf(e.stdout, "Start at login: %s\n", state)
-	default:
-		return usageError{fmt.Sprintf("want on, off or status, got %q", args[0])}
 	}
 	return nil
 }
