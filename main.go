@@ -98,6 +98,18 @@ type command struct {
 	details             string // more help, after the flags
 }
 
+// exitStatus ends a command that has printed all it has to say with an
+// exit status other than 0 and 1 (`ccmux status` reports what it found so).
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
+// `ccmux status` exit statuses, for scripts.
+const (
+	statusNotRunning  exitStatus = 3
+	statusNotSignedIn exitStatus = 4
+)
+
 // helpRequest is -h/--help given to a command: run prints the command's
 // usage from its own flag set, so the help lists exactly the flags it takes,
 // and exits 0.
@@ -113,7 +125,7 @@ func init() {
 		{"start", "", "run the proxy only, headless, logging to stderr", runStart, ""},
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
-		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, ""},
+		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
 		{"config", "check", "validate the config file and summarise it", runConfig, ""},
 		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},
@@ -152,9 +164,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err = cmd.run(e, rest)
 	var ue usageError
 	var help helpRequest
+	var status exitStatus
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &status):
+		return int(status)
 	case errors.As(err, &help):
 		printCommandUsage(stdout, help.fs)
 		return 0
@@ -613,7 +628,39 @@ func runStatus(e *env, args []string) error {
 		proxyState = "answering"
 	}
 	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
+	switch {
+	case !running:
+		return statusNotRunning
+	case !signedInEverywhere(cfg, accounts, now):
+		return statusNotSignedIn
+	}
 	return nil
+}
+
+const statusHelp = `Exit status:
+  0  the proxy answers and you are signed in (or no OAuth provider is configured)
+  3  the proxy is not running (whether or not you are signed in)
+  4  the proxy answers, but an enabled OAuth provider is not signed in or its
+     session ended (the token expired and could not be refreshed)
+  1  the config or the token store could not be read
+`
+
+// signedInEverywhere reports whether every Claude login an enabled provider
+// uses is stored and usable: an API key, an unexpired token, or an expired
+// one that has not failed to refresh (the refresher renews it).
+func signedInEverywhere(cfg *config.Config, accounts []auth.Account, now time.Time) bool {
+	for _, id := range cfg.ClaudeOAuthIDs() {
+		used := slices.ContainsFunc(cfg.Providers, func(p config.Provider) bool {
+			return p.IsEnabled() && p.IsOAuth() && p.OAuthProvider == id
+		})
+		ok := slices.ContainsFunc(accounts, func(a auth.Account) bool {
+			return a.ProviderID == id && !a.Foreign && (a.APIKey || a.ExpiresAt.After(now) || a.LastError == "")
+		})
+		if used && !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // shortDuration writes d to the minute, as "7h59m" or "4m" ("<1m" below a minute).
