@@ -369,3 +369,31 @@ func TestBaseURLPasswordNotInErrors(t *testing.T) {
 		t.Errorf("validation error %v", err)
 	}
 }
+
+// Settings that must not be accepted: each is one error naming the key.
+func TestUnsafeSettingsRefused(t *testing.T) {
+	tests := []struct {
+		name, toml, key string // key "" means the file is fine
+	}{
+		{"LAN host without a key", "[server]\nhost = \"0.0.0.0\"\n", "server.host"},
+		{"LAN address without a key", "[server]\nhost = \"192.168.1.20\"\n", "server.host"},
+		{"LAN host with a key", "[server]\nhost = \"0.0.0.0\"\napi_key = \"s3cret\"\n", ""},
+		{"localhost", "[server]\nhost = \"localhost\"\n", ""},
+		{"IPv6 loopback", "[server]\nhost = \"::1\"\n", ""},
+		{"bracketed IPv6 loopback", "[server]\nhost = \"[::1]\"\n", ""},
+		{"another loopback address", "[server]\nhost = \"127.0.0.2\"\n", ""},
+		{"port 0", "[server]\nport = 0\n", "server.port"},
+		{"port left out", "[server]\nhost = \"127.0.0.1\"\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.toml", []byte(tt.toml+base))
+			switch {
+			case tt.key == "" && err != nil:
+				t.Errorf("want no error, got %v", err)
+			case tt.key != "" && (err == nil || !strings.Contains(err.Error(), tt.key)):
+				t.Errorf("want an error naming %s, got %v", tt.key, err)
+			}
+		})
+	}
+}

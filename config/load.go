@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -95,15 +97,38 @@ func WriteDefault(path string) error {
 
 // Load reads and validates the config file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	// Stat first: reading a FIFO would block forever, and a huge file is a
+	// mistake (a config is a few KB), not something to hold in memory.
+	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
 		}
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("config file %s is not a regular file (check --config or CCMUX_CONFIG)", path)
+	}
+	if fi.Size() > MaxConfigBytes {
+		return nil, fmt.Errorf("config file %s is %d bytes; a config is at most %d bytes (1 MiB)", path, fi.Size(), MaxConfigBytes)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("config file %s is over %d bytes (1 MiB)", path, MaxConfigBytes)
+	}
 	return Parse(path, data)
 }
+
+// MaxConfigBytes bounds the config file Load reads.
+const MaxConfigBytes = 1 << 20
 
 // Default returns the built-in default config.
 func Default() *Config {
@@ -129,6 +154,10 @@ func Parse(file string, data []byte) (*Config, error) {
 	cfg.Path = file
 	v := validator{cfg: &cfg, lines: locateKeys(data)}
 	v.portableSpellings(md)
+	if md.IsDefined("server", "port") && cfg.Server.Port == 0 {
+		// 0 would otherwise read as "unset" and quietly become the default.
+		v.fail("server.port", "want a port from 1 to 65535, got 0 (leave server.port out for the default %d)", DefaultPort)
+	}
 	cfg.applyDefaults()
 	v.unknownKeys(md)
 	v.check()
@@ -358,6 +387,9 @@ func (v *validator) check() {
 	if c.Server.Port < 1 || c.Server.Port > 65535 {
 		v.fail("server.port", "want a port from 1 to 65535, got %d", c.Server.Port)
 	}
+	if !isLoopbackHost(c.Server.Host) && c.Server.APIKey == "" {
+		v.fail("server.host", "%q lets other machines reach the proxy and spend your subscription; set server.api_key too, or use 127.0.0.1", c.Server.Host)
+	}
 	for i, o := range c.Server.AllowedOrigins {
 		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			v.fail(fmt.Sprintf("server.allowed_origins[%d]", i), "want an origin like http://localhost:3000, got %q", o)
@@ -489,6 +521,17 @@ func orNone(u string) string {
 		return "the vendor's endpoint"
 	}
 	return u
+}
+
+// isLoopbackHost reports whether host (a name or an IP, brackets allowed)
+// is only reachable from this machine.
+func isLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // isAnthropicHost reports whether rawURL points at Anthropic's API.

@@ -28,6 +28,45 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// e2eHome makes a HOME for the real binary whose ~/.claude-code-mux holds
+// config and, unless tokens is "", oauth_tokens.json. It returns that
+// directory and the environment to run ccmux with (extra added to it).
+func e2eHome(t *testing.T, config, tokens string, extra ...string) (dir string, env []string) {
+	t.Helper()
+	home := t.TempDir()
+	dir = filepath.Join(home, ".claude-code-mux")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if tokens != "" {
+		if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tokens), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
+	return dir, append(env, extra...)
+}
+
+// waitHealthy waits until the ccmux at base answers /health.
+func waitHealthy(t *testing.T, client *http.Client, base string) {
+	t.Helper()
+	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
+		resp, err := client.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// e2eTokens is a token store with a made-up, long-lived anthropic-max login.
+var e2eTokens = fmt.Sprintf(`{"anthropic-max": {"provider_id": "anthropic-max", "access_token": %q, "refresh_token": %q,
+  "expires_at": "2099-11-18T15:30:00Z", "enterprise_url": null}}`, e2eAccessToken, e2eRefreshToken)
+
 // freePort returns a loopback port nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -50,11 +89,6 @@ const (
 func TestCcmuxStart(t *testing.T) {
 	bin := configtest.Binary(t)
 	max, api := newUpstream(t), newUpstream(t)
-	home := t.TempDir()
-	dir := filepath.Join(home, ".claude-code-mux")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
 [server]
@@ -91,15 +125,7 @@ provider = "anthropic-api"
 [oauth.anthropic-max]
 usage_poll_seconds = 0
 `, port, max.URL, api.URL)
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokens := fmt.Sprintf(`{"anthropic-max": {"provider_id": "anthropic-max", "access_token": %q, "refresh_token": %q,
-  "expires_at": "2099-11-18T15:30:00Z", "enterprise_url": null}}`, e2eAccessToken, e2eRefreshToken)
-	if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tokens), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "E2E_ANTHROPIC_KEY="+e2eAPIKey, "CCMUX_CONFIG=")
+	_, env := e2eHome(t, cfg, e2eTokens, "E2E_ANTHROPIC_KEY="+e2eAPIKey)
 
 	stderr := &syncBuffer{}
 	cmd := exec.Command(bin, "start")
@@ -240,11 +266,6 @@ usage_poll_seconds = 0
 func TestCcmuxStartNotSignedIn(t *testing.T) {
 	bin := configtest.Binary(t)
 	up := newUpstream(t)
-	home := t.TempDir()
-	dir := filepath.Join(home, ".claude-code-mux")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
 [server]
@@ -258,12 +279,10 @@ oauth_provider = "anthropic-max"
 base_url = %q
 models = ["claude-*"]
 `, port, up.URL)
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	_, env := e2eHome(t, cfg, "")
 	stderr := &syncBuffer{}
 	cmd := exec.Command(bin, "start")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
+	cmd.Env = env
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -275,14 +294,7 @@ models = ["claude-*"]
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
-		resp, err := client.Get(base + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, client, base)
 	resp, err := client.Post(base+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
 	if err != nil {
 		t.Fatal(err)

@@ -79,9 +79,6 @@ func TestCcmuxStartBesideInPlaceWriter(t *testing.T) {
 	bin := configtest.Binary(t)
 	up := newUpstream(t)
 	up.Record = false
-	home := t.TempDir()
-	dir := filepath.Join(home, ".claude-code-mux")
-	os.MkdirAll(dir, 0o700)
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
 [server]
@@ -96,13 +93,12 @@ oauth_provider = "anthropic-max"
 base_url = %q
 models = ["claude-*"]
 `, port, up.URL)
-	os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600)
+	dir, env := e2eHome(t, cfg, inPlaceTokens)
 	tokens := filepath.Join(dir, "oauth_tokens.json")
-	os.WriteFile(tokens, []byte(inPlaceTokens), 0o600)
 
 	stderr := &syncBuffer{}
 	cmd := exec.Command(bin, "start")
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
+	cmd.Env = env
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -114,14 +110,7 @@ models = ["claude-*"]
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
-		resp, err := client.Get(base + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
+	waitHealthy(t, client, base)
 
 	writer := exec.Command(os.Args[0], "-test.run=^$")
 	writer.Env = append(os.Environ(), inPlaceWriterEnv+"="+tokens)

@@ -23,9 +23,6 @@ import (
 func TestCcmuxStatusShowsUsage(t *testing.T) {
 	bin := configtest.Binary(t)
 	up := newUpstream(t)
-	home := t.TempDir()
-	dir := filepath.Join(home, ".claude-code-mux")
-	os.MkdirAll(dir, 0o700)
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
 [server]
@@ -43,15 +40,7 @@ models = ["claude-*"]
 [oauth.anthropic-max]
 usage_poll_seconds = 0
 `, port, up.URL)
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokens := fmt.Sprintf(`{"anthropic-max": {"provider_id": "anthropic-max", "access_token": %q, "refresh_token": %q,
-  "expires_at": "2099-11-18T15:30:00Z", "enterprise_url": null}}`, e2eAccessToken, e2eRefreshToken)
-	if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tokens), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=", "TZ=UTC")
+	dir, env := e2eHome(t, cfg, e2eTokens, "TZ=UTC")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
@@ -75,14 +64,7 @@ usage_poll_seconds = 0
 			}
 		}
 		t.Cleanup(stop)
-		waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
-			resp, err := client.Get(base + "/health")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
+		waitHealthy(t, client, base)
 		return stop
 	}
 	status := func() string {
