@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"ccmux/auth"
@@ -94,50 +95,83 @@ type env struct {
 type command struct {
 	name, args, summary string
 	run                 func(e *env, args []string) error
+	details             string // more help, after the flags
 }
+
+// exitStatus ends a command that has printed all it has to say with an
+// exit status other than 0 and 1 (`ccmux status` reports what it found so).
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
+
+// `ccmux status` exit statuses, for scripts.
+const (
+	statusNotRunning  exitStatus = 3
+	statusNotSignedIn exitStatus = 4
+)
+
+// helpRequest is -h/--help given to a command: run prints the command's
+// usage from its own flag set, so the help lists exactly the flags it takes,
+// and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h helpRequest) Error() string { return "help requested for " + h.fs.Name() }
 
 var commands []command
 
 func init() {
 	commands = []command{
-		{"tray", "", "run the tray app with the proxy (the default command)", runTray},
-		{"start", "", "run the proxy only, headless, logging to stderr", runStart},
-		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin},
-		{"logout", "[--provider ID]", "remove a stored token", runLogout},
-		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus},
-		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart},
-		{"config", "check", "validate the config file and summarise it", runConfig},
-		{"version", "", "print the version", runVersion},
-		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp},
+		{"tray", "", "run the tray app with the proxy (the default command)", runTray, ""},
+		{"start", "", "run the proxy only, headless, logging to stderr", runStart, ""},
+		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
+		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
+		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
+		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
+		{"config", "check", "validate the config file and summarise it", runConfig, ""},
+		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},
+		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp, ""},
 	}
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("ccmux", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&e.configFlag, "config", "", "config file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printUsage(stdout)
-			return 0
-		}
+	rest, err := e.takeGlobalFlags(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "ccmux: %v (see ccmux --help)\n", err)
 		return 2
 	}
-	name, rest := "tray", fs.Args()
+	name := "tray"
 	if len(rest) > 0 {
 		name, rest = rest[0], rest[1:]
+	}
+	if strings.HasPrefix(name, "-") {
+		switch name {
+		case "-h", "-help", "--help":
+			printUsage(stdout)
+			return 0
+		case "-v", "-version", "--version":
+			name, rest = "version", nil
+		default:
+			fmt.Fprintf(stderr, "ccmux: unknown flag %s (see ccmux --help)\n", name)
+			return 2
+		}
 	}
 	cmd, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "ccmux: unknown command %q (see ccmux --help)\n", name)
 		return 2
 	}
-	err := cmd.run(e, rest)
+	err = cmd.run(e, rest)
 	var ue usageError
+	var help helpRequest
+	var status exitStatus
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &status):
+		return int(status)
+	case errors.As(err, &help):
+		printCommandUsage(stdout, help.fs)
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "ccmux %s: %s (see ccmux help %s)\n", cmd.name, ue.msg, cmd.name)
@@ -149,6 +183,37 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+}
+
+// takeGlobalFlags removes the flags every command takes (--config) from
+// args, wherever they are, so `ccmux config check --config F` works like
+// `ccmux --config F config check`. A "--" ends the search: what follows is
+// the command's own.
+func (e *env) takeGlobalFlags(args []string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(rest, args[i:]...), nil
+		}
+		name, value, hasValue := strings.Cut(a, "=")
+		if name != "--config" && name != "-config" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+			}
+			i++
+			value = args[i]
+		}
+		if value == "" {
+			return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+		}
+		e.configFlag = value
+	}
+	return rest, nil
 }
 
 func lookup(name string) (command, bool) {
@@ -164,7 +229,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprint(w, `ccmux signs you in to your Claude Pro/Max subscription and runs a local
 Anthropic Messages API proxy for Claude Code (ANTHROPIC_BASE_URL=http://127.0.0.1:13456).
 
-Usage: ccmux [--config PATH] [COMMAND]
+Usage: ccmux [--config PATH] [COMMAND] [FLAGS]
 
 Commands:
 `)
@@ -173,8 +238,41 @@ Commands:
 	}
 	fmt.Fprint(w, `
 --config PATH (or CCMUX_CONFIG) picks the config file; the default is
-~/.claude-code-mux/config.toml, written on first run.
+~/.claude-code-mux/config.toml, written on first run. It goes before or
+after the command. ccmux help COMMAND, or ccmux COMMAND --help, shows a
+command's flags; ccmux --version prints the version.
 `)
+}
+
+// printCommandUsage writes a command's usage, its flags as fs defines them,
+// and the global flags.
+func printCommandUsage(w io.Writer, fs *flag.FlagSet) {
+	c, _ := lookup(fs.Name())
+	fmt.Fprintf(w, "Usage: ccmux %s", c.name)
+	if c.args != "" {
+		fmt.Fprintf(w, " %s", c.args)
+	}
+	fmt.Fprintf(w, " [--config PATH]\n\n%s.\n", upperFirst(c.summary))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		if n == 0 {
+			fmt.Fprintf(tw, "\nFlags:\n")
+		}
+		n++
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, usage)
+	})
+	fmt.Fprintf(tw, "\nGlobal flags:\n")
+	fmt.Fprintf(tw, "  --config PATH\tthe config file (or CCMUX_CONFIG; default ~/.claude-code-mux/config.toml)\n")
+	fmt.Fprintf(tw, "  -h, --help\tshow this help\n")
+	tw.Flush()
+	if c.details != "" {
+		fmt.Fprintf(w, "\n%s", c.details)
+	}
 }
 
 // flags returns a FlagSet for a subcommand whose errors become usage errors.
@@ -184,22 +282,80 @@ func flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses a command that takes flags only.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return usageError{"usage: ccmux " + fs.Name() + " " + usageArgs(fs.Name())}
-		}
-		return usageError{err.Error()}
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
 	}
 	return nil
 }
 
-func usageArgs(name string) string {
-	c, _ := lookup(name)
-	return c.args
+// parseSubcommand parses a command that takes one of words, with flags
+// before or after it: `ccmux config check -h` is help, as `ccmux config -h` is.
+func parseSubcommand(fs *flag.FlagSet, args []string, words ...string) (string, error) {
+	rest, err := parseArgs(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(rest) == 0 {
+		return "", usageError{"want: ccmux " + fs.Name() + " " + strings.Join(words, "|")}
+	}
+	if !slices.Contains(words, rest[0]) {
+		choice := words[0]
+		if n := len(words); n > 1 {
+			choice = strings.Join(words[:n-1], ", ") + " or " + words[n-1]
+		}
+		return "", usageError{fmt.Sprintf("want %s, got %q", choice, rest[0])}
+	}
+	return rest[0], parseFlags(fs, rest[1:])
+}
+
+// parseArgs parses a command's flags and returns the arguments after them.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package names a flag with one dash whatever the user typed;
+	// check first, so the message shows --port as it was typed.
+	if err := checkFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, helpRequest{fs}
+		}
+		return nil, usageError{err.Error()}
+	}
+	return fs.Args(), nil
+}
+
+// checkFlags finds, as the flag package will parse args, a flag fs does
+// not define or one missing its value, and names it as typed.
+func checkFlags(fs *flag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || len(a) < 2 || a[0] != '-' {
+			return nil // the flags end here
+		}
+		typed, _, hasValue := strings.Cut(a, "=")
+		name := strings.TrimPrefix(strings.TrimPrefix(typed, "-"), "-")
+		if name == "h" || name == "help" {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			return usageError{"unknown flag " + typed}
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); hasValue || ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 == len(args) {
+			return usageError{typed + " needs a value"}
+		}
+		i++
+	}
+	return nil
 }
 
 // commandConfig parses a command's flags, then loads the config.
@@ -255,6 +411,10 @@ func runVersion(e *env, args []string) error {
 }
 
 func runHelp(e *env, args []string) error {
+	args, err := parseArgs(flags("help"), args)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		printUsage(e.stdout)
 		return nil
@@ -263,8 +423,8 @@ func runHelp(e *env, args []string) error {
 	if !ok {
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
 	}
-	fmt.Fprintf(e.stdout, "Usage: ccmux [--config PATH] %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
-	return nil
+	// The command's own flag set answers --help before it does anything else.
+	return c.run(e, []string{"--help"})
 }
 
 func upperFirst(s string) string {
@@ -275,8 +435,8 @@ func upperFirst(s string) string {
 }
 
 func runConfig(e *env, args []string) error {
-	if len(args) != 1 || args[0] != "check" {
-		return usageError{"want: ccmux config check"}
+	if _, err := parseSubcommand(flags("config"), args, "check"); err != nil {
+		return err
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -333,9 +493,9 @@ func modelList(globs []string) string {
 
 func runLogin(e *env, args []string) error {
 	fs := flags("login")
-	provider := fs.String("provider", "", "token-store id")
-	manual := fs.Bool("manual", false, "print the URL and read the pasted code")
-	console := fs.Bool("console", false, "create an API key")
+	provider := fs.String("provider", "", "sign in to the token-store `ID` (default: the config's first Claude oauth_provider)")
+	manual := fs.Bool("manual", false, "do not open a browser: print the URL and read the code#state you paste")
+	console := fs.Bool("console", false, "create an Anthropic Console API key instead of using the subscription")
 	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
@@ -387,7 +547,7 @@ func consoleLoginID(cfg *config.Config) string {
 
 func runLogout(e *env, args []string) error {
 	fs := flags("logout")
-	provider := fs.String("provider", "", "token-store id")
+	provider := fs.String("provider", "", "sign out of the token-store `ID` (default: the config's first Claude oauth_provider)")
 	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
 		return err
@@ -399,11 +559,41 @@ func runLogout(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	accounts, err := client.Accounts()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == *provider })
+	configured := configuredOAuthIDs(cfg)
+	switch {
+	case i < 0 && !slices.Contains(configured, *provider):
+		// A typo must not read as a successful sign-out.
+		if len(configured) == 0 {
+			return usageError{fmt.Sprintf("--provider %s: no login is stored under that id, and %s configures no oauth_provider", *provider, cfg.Path)}
+		}
+		return usageError{fmt.Sprintf("--provider %s: no login is stored under that id, and it is not an oauth_provider in %s (configured: %s)", *provider, cfg.Path, strings.Join(configured, ", "))}
+	case i < 0:
+		fmt.Fprintf(e.stdout, "Not signed in to %s; nothing to remove.\n", *provider)
+		return nil
+	}
+	// Logout refuses another app's login with its own sentence.
 	if err := client.Logout(*provider); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Signed out of %s.\n", *provider)
 	return nil
+}
+
+// configuredOAuthIDs are the oauth_provider ids the config's providers
+// name, in file order without repeats.
+func configuredOAuthIDs(cfg *config.Config) []string {
+	var ids []string
+	for _, p := range cfg.Providers {
+		if p.IsOAuth() && p.OAuthProvider != "" && !slices.Contains(ids, p.OAuthProvider) {
+			ids = append(ids, p.OAuthProvider)
+		}
+	}
+	return ids
 }
 
 func runStatus(e *env, args []string) error {
@@ -468,7 +658,39 @@ func runStatus(e *env, args []string) error {
 		proxyState = "answering"
 	}
 	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
+	switch {
+	case !running:
+		return statusNotRunning
+	case !signedInEverywhere(cfg, accounts, now):
+		return statusNotSignedIn
+	}
 	return nil
+}
+
+const statusHelp = `Exit status:
+  0  the proxy answers and you are signed in (or no OAuth provider is configured)
+  3  the proxy is not running (whether or not you are signed in)
+  4  the proxy answers, but an enabled OAuth provider is not signed in or its
+     session ended (the token expired and could not be refreshed)
+  1  the config or the token store could not be read
+`
+
+// signedInEverywhere reports whether every Claude login an enabled provider
+// uses is stored and usable: an API key, an unexpired token, or an expired
+// one that has not failed to refresh (the refresher renews it).
+func signedInEverywhere(cfg *config.Config, accounts []auth.Account, now time.Time) bool {
+	for _, id := range cfg.ClaudeOAuthIDs() {
+		used := slices.ContainsFunc(cfg.Providers, func(p config.Provider) bool {
+			return p.IsEnabled() && p.IsOAuth() && p.OAuthProvider == id
+		})
+		ok := slices.ContainsFunc(accounts, func(a auth.Account) bool {
+			return a.ProviderID == id && !a.Foreign && (a.APIKey || a.ExpiresAt.After(now) || a.LastError == "")
+		})
+		if used && !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // shortDuration writes d to the minute, as "7h59m" or "4m" ("<1m" below a minute).
@@ -583,10 +805,11 @@ func runTray(e *env, args []string) error {
 }
 
 func runAutostart(e *env, args []string) error {
-	if len(args) != 1 {
-		return usageError{"want: ccmux autostart on|off|status"}
+	word, err := parseSubcommand(flags("autostart"), args, "on", "off", "status")
+	if err != nil {
+		return err
 	}
-	switch args[0] {
+	switch word {
 	case "on":
 		exe, err := os.Executable()
 		if err != nil {
@@ -614,8 +837,6 @@ func runAutostart(e *env, args []string) error {
 			state = "on"
 		}
 		fmt.Fprintf(e.stdout, "Start at login: %s\n", state)
-	default:
-		return usageError{fmt.Sprintf("want on, off or status, got %q", args[0])}
 	}
 	return nil
 }

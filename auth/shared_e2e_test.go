@@ -104,8 +104,8 @@ func TestCLIStatusBesideClaudeCodeMux(t *testing.T) {
 	c.useConfig(ccmConfigText(t), "anthropic-max")
 	data := c.installStore("ccm_oauth_tokens.json")
 	stdout, stderr, code := c.run(nil, "status")
-	if code != 0 {
-		t.Fatalf("status: exit %d\n%s", code, stderr)
+	if code != 3 { // signed in, no proxy running
+		t.Fatalf("status: exit %d, want 3\n%s", code, stderr)
 	}
 	for _, id := range []string{"gemini", "openai-codex", "github-copilot"} {
 		if !strings.Contains(stdout, id+": managed by another app") {

@@ -126,11 +126,11 @@ func TestCLIUsage(t *testing.T) {
 		out, inErr string
 	}{
 		{[]string{"--help"}, 0, "Usage: ccmux [--config PATH] [COMMAND]", ""},
-		{[]string{"help", "login"}, 0, "ccmux [--config PATH] login [--provider ID] [--manual] [--console]", ""},
+		{[]string{"help", "login"}, 0, "ccmux login [--provider ID] [--manual] [--console] [--config PATH]", ""},
 		{[]string{"version"}, 0, "ccmux ", ""},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
-		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: flag provided but not defined: -providr"},
+		{[]string{"--bogus"}, 2, "", "unknown flag --bogus"},
+		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: unknown flag --providr"},
 		{[]string{"config"}, 2, "", "want: ccmux config check"},
 		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
 		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
