@@ -147,11 +147,21 @@ func assertPortFree(t *testing.T, redirect string) {
 	t.Helper()
 	u, _ := url.Parse(redirect)
 	for _, host := range []string{"127.0.0.1", "::1"} {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, u.Port()), time.Second)
-		if err == nil {
-			conn.Close()
-			t.Errorf("%s port %s still accepts connections after the login", host, u.Port())
+		addr := net.JoinHostPort(host, u.Port())
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
 		}
+		conn.Close()
+		// A dial can succeed with nobody listening: on a busy machine the
+		// kernel may give the dial this very port as its source (a TCP
+		// self-connection). Only a port we cannot bind is still held.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s port %s still accepts connections after the login", host, u.Port())
+			continue
+		}
+		ln.Close()
 	}
 }
 
