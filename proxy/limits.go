@@ -114,9 +114,17 @@ func (t *UsageTracker) Save() error {
 		return nil
 	}
 	t.mu.Lock()
+	empty := len(t.logins) == 0
 	data := t.encodeLocked()
 	t.lastSave = t.now()
 	t.mu.Unlock()
+	if empty {
+		// Nothing known and no snapshot yet: do not leave a file in the
+		// shared directory for a user who never signed in.
+		if old, err := t.store.LoadUsage(); err == nil && old == nil {
+			return nil
+		}
+	}
 	return t.store.SaveUsage(data)
 }
 

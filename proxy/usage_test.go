@@ -287,3 +287,15 @@ func TestUsageSnapshotPersists(t *testing.T) {
 		t.Error("a corrupt snapshot: want an error")
 	}
 }
+
+// A user who never signed in gets no snapshot file in the shared directory.
+func TestUsageSnapshotNotWrittenWhenNothingIsKnown(t *testing.T) {
+	store := &memStore{}
+	tr, _ := newTestTracker(store)
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if store.saves != 0 {
+		t.Errorf("%d saves with nothing known, want 0", store.saves)
+	}
+}
