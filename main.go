@@ -128,6 +128,7 @@ func init() {
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
 		{"config", "check", "validate the config file and summarise it", runConfig, ""},
+		{"env", "[--shell sh|fish|powershell]", "print the variables that point Claude Code at this proxy", runEnv, envHelp},
 		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},
 		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp, ""},
 	}
