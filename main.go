@@ -636,12 +636,17 @@ func runStatus(e *env, args []string) error {
 		} else {
 			who = "signed in as " + who
 		}
-		exp := "expires in " + shortDuration(a.ExpiresAt.Sub(now))
-		if !a.ExpiresAt.After(now) {
-			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
-		}
-		if a.APIKey {
+		exp := "expires in " + humanDuration(a.ExpiresAt.Sub(now))
+		switch {
+		case a.APIKey:
 			exp = "API key"
+		case a.ExpiresAt.IsZero():
+			exp = "no expiry"
+		case !a.ExpiresAt.After(now) && a.LastError == "":
+			// Lazily refreshed: the proxy renews it on its next request.
+			exp = "token expired " + a.ExpiresAt.Local().Format(time.DateTime) + "; it is refreshed on the next request"
+		case !a.ExpiresAt.After(now):
+			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(w, "%s: %s, %s\n", a.ProviderID, who, exp)
 		if a.LastError != "" {
@@ -694,13 +699,31 @@ func signedInEverywhere(cfg *config.Config, accounts []auth.Account, now time.Ti
 	return true
 }
 
-// shortDuration writes d to the minute, as "7h59m" or "4m" ("<1m" below a minute).
-func shortDuration(d time.Duration) string {
+// humanDuration writes d for people, to the minute: "7 h 59 min",
+// "25 min", "1 day 5 h", "3 days", "less than a minute".
+func humanDuration(d time.Duration) string {
 	d = d.Round(time.Minute)
-	if d < time.Minute {
-		return "<1m"
+	days, hours, mins := int(d/(24*time.Hour)), int(d/time.Hour)%24, int(d/time.Minute)%60
+	plural := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
 	}
-	return strings.TrimSuffix(d.String(), "0s")
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", mins)
+	case d < 24*time.Hour && mins == 0:
+		return fmt.Sprintf("%d h", hours)
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%d h %d min", hours, mins)
+	case days < 3 && hours > 0:
+		return plural(days, "day") + fmt.Sprintf(" %d h", hours)
+	default:
+		return plural(days, "day")
+	}
 }
 
 // proxyAnswers reports whether something answers /health at the configured address.

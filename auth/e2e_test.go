@@ -148,7 +148,7 @@ func TestCLILoginStatusLogout(t *testing.T) {
 	}
 
 	stdout, stderr, code = c.run(nil, "status")
-	if code != 3 || !regexp.MustCompile(`(?m)^anthropic-max: signed in as user@example\.com, expires in (59m|1h0m)$`).MatchString(stdout) ||
+	if code != 3 || !regexp.MustCompile(`(?m)^anthropic-max: signed in as user@example\.com, expires in (59 min|1 h)$`).MatchString(stdout) ||
 		!strings.Contains(stdout, "not running") {
 		t.Fatalf("status: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
