@@ -128,6 +128,7 @@ func init() {
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
 		{"config", "check", "validate the config file and summarise it", runConfig, ""},
+		{"claude", "[--claude PATH] [ARGS…]", "run Claude Code against this proxy (starting one if none runs)", runClaude, claudeHelp},
 		{"env", "[--shell sh|fish|powershell]", "print the variables that point Claude Code at this proxy", runEnv, envHelp},
 		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},
 		{"help", "[COMMAND]", "show help for ccmux or one command", runHelp, ""},
@@ -195,6 +196,10 @@ func (e *env) takeGlobalFlags(args []string) ([]string, error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
+			return append(rest, args[i:]...), nil
+		}
+		if len(rest) == 0 && a == "claude" {
+			// Claude Code's arguments are its own, --config included.
 			return append(rest, args[i:]...), nil
 		}
 		name, value, hasValue := strings.Cut(a, "=")
@@ -423,6 +428,13 @@ func runHelp(e *env, args []string) error {
 	c, ok := lookup(args[0])
 	if !ok {
 		return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	}
+	if c.name == "claude" {
+		// `ccmux claude --help` is Claude Code's help; ccmux's is here.
+		fs := flags("claude")
+		fs.String("claude", "", "run Claude Code at `PATH` (default: claude on PATH, or CCMUX_CLAUDE)")
+		printCommandUsage(e.stdout, fs)
+		return nil
 	}
 	// The command's own flag set answers --help before it does anything else.
 	return c.run(e, []string{"--help"})

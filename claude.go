@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"ccmux/config"
+)
+
+const claudeHelp = `Runs Claude Code ("claude" on PATH; --claude PATH or CCMUX_CLAUDE for another)
+with ANTHROPIC_BASE_URL pointing at this proxy and ANTHROPIC_AUTH_TOKEN set to
+server.api_key, or to a placeholder so that Claude Code does not ask for a login
+of its own. Every argument after "claude" (and after --claude PATH) goes to
+Claude Code unchanged, --help and --config included (put ccmux's --config
+before "claude"); Claude Code's exit status is ccmux's.
+When no proxy answers on the configured address, ccmux runs one until Claude
+Code exits, and says so.`
+
+// runClaude runs Claude Code against the proxy. Its arguments are Claude
+// Code's: run() hands them over without looking for global flags.
+func runClaude(e *env, args []string) error {
+	bin := os.Getenv("CCMUX_CLAUDE")
+	if len(args) > 0 {
+		if v, ok := strings.CutPrefix(args[0], "--claude="); ok {
+			bin, args = v, args[1:]
+		} else if args[0] == "--claude" {
+			if len(args) < 2 {
+				return usageError{"--claude needs a value: the path of Claude Code"}
+			}
+			bin, args = args[1], args[2:]
+		}
+	}
+	if bin == "" {
+		bin = "claude"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return fmt.Errorf("cannot find Claude Code (%s): install it, or give its path with --claude or CCMUX_CLAUDE", bin)
+	}
+	cfg, err := e.loadConfig()
+	if err != nil {
+		return err
+	}
+	token, err := cfg.ServerAPIKey()
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		token = placeholderAuthToken
+	}
+	if !proxyAnswers(cfg) {
+		stop, err := e.proxyForClaude(cfg)
+		if err != nil {
+			return fmt.Errorf("no proxy answers on %s and ccmux could not start one: %w", cfg.BaseURL(), err)
+		}
+		defer stop()
+		fmt.Fprintf(e.stderr, "ccmux: no proxy was running on %s; running one until Claude Code exits\n", cfg.BaseURL())
+	}
+
+	cmd := exec.Command(path, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+	// Later entries win, so these replace any the user's environment has.
+	cmd.Env = append(os.Environ(), "ANTHROPIC_BASE_URL="+cfg.BaseURL(), "ANTHROPIC_AUTH_TOKEN="+token)
+	// Ctrl-C reaches Claude Code from the terminal itself (same process
+	// group); ccmux only must not die of it. Signals sent to ccmux alone
+	// (SIGTERM, SIGHUP) are passed on.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting Claude Code (%s): %w", path, err)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case s := <-signals:
+				if s != os.Interrupt {
+					cmd.Process.Signal(s)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return exitStatus(128 + int(ws.Signal()))
+		}
+		return exitStatus(exit.ExitCode())
+	}
+	return err
+}
+
+// proxyForClaude runs the proxy in this process while Claude Code runs. It
+// logs nothing: Claude Code owns the terminal.
+func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
+	log := slog.New(slog.DiscardHandler)
+	client, err := e.newAuth(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := newProxy(cfg, client, log)
+	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
+	if err := srv.Start(ctx); err != nil {
+		stopLimits()
+		cancel()
+		return nil, err
+	}
+	refresher := make(chan struct{})
+	go func() { client.RunRefresher(ctx); close(refresher) }()
+	return func() {
+		shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelShutdown()
+		srv.Stop(shutdown)
+		cancel()
+		<-refresher
+		drainTokens(client, log)
+		stopLimits()
+	}, nil
+}
