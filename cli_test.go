@@ -326,3 +326,40 @@ func TestCLILogout(t *testing.T) {
 		})
 	}
 }
+
+// `ccmux status` tells a ccmux on the port (and its config file) from
+// another program answering there, which does not count as running.
+func TestCLIStatusTellsCcmuxFromOthers(t *testing.T) {
+	for _, tt := range []struct {
+		name, health string
+		code         int
+		out          string
+	}{
+		{"ccmux", `{"status":"ok","service":"ccmux","config":"/home/u/other.toml"}`, 0, "ccmux answering (config /home/u/other.toml)"},
+		{"another program", `{"status":"healthy"}`, 3, "another program answers here, not ccmux"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			home := isolateHome(t)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/health" {
+					fmt.Fprint(w, tt.health)
+					return
+				}
+				http.NotFound(w, r)
+			}))
+			defer srv.Close()
+			port := srv.Listener.Addr().(*net.TCPAddr).Port
+			// An API-key config: nobody needs to sign in.
+			text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1)
+			text = strings.Replace(text, "auth_type = \"oauth\"\noauth_provider = \"anthropic-max\"", "auth_type = \"apikey\"\napi_key = \"sk-ant-test\"", 1)
+			path := filepath.Join(home, "c.toml")
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := runCLI(t, "status", "--config", path)
+			if r.code != tt.code || !strings.Contains(r.stdout, tt.out) {
+				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", r.code, tt.code, tt.out, r.stdout, r.stderr)
+			}
+		})
+	}
+}

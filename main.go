@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -635,8 +636,9 @@ func runStatus(e *env, args []string) error {
 	if signedIn == 0 {
 		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
 	}
-	running := proxyAnswers(cfg)
-	usage := statusUsage(cfg, client, running, accounts)
+	probe := probeProxy(cfg)
+	running := probe.ccmux
+	usage := statusUsage(cfg, client, probe.answers, accounts)
 	now := time.Now()
 	for _, a := range accounts {
 		if a.Foreign {
@@ -672,8 +674,13 @@ func runStatus(e *env, args []string) error {
 		fmt.Fprintf(w, "%s: managed by another app (ccmux leaves it alone)\n", id)
 	}
 	proxyState := "not running"
-	if running {
-		proxyState = "answering"
+	switch {
+	case probe.ccmux && probe.config != "":
+		proxyState = "ccmux answering (config " + probe.config + ")"
+	case probe.ccmux:
+		proxyState = "ccmux answering"
+	case probe.answers:
+		proxyState = "another program answers here, not ccmux (claude-code-mux?)"
 	}
 	fmt.Fprintf(w, "Proxy: %s — %s\n", cfg.BaseURL(), proxyState)
 	switch {
@@ -736,6 +743,30 @@ func humanDuration(d time.Duration) string {
 	default:
 		return plural(days, "day")
 	}
+}
+
+// proxyProbe is what answers /health at the configured address.
+type proxyProbe struct {
+	answers bool   // something answers 200
+	ccmux   bool   // and says it is ccmux
+	config  string // the config file that ccmux runs on, when it says
+}
+
+func probeProxy(cfg *config.Config) proxyProbe {
+	resp, err := statusClient.Get(cfg.BaseURL() + "/health")
+	if err != nil {
+		return proxyProbe{}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return proxyProbe{}
+	}
+	var health struct {
+		Service string `json:"service"`
+		Config  string `json:"config"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&health)
+	return proxyProbe{answers: true, ccmux: health.Service == "ccmux", config: health.Config}
 }
 
 // proxyAnswers reports whether something answers /health at the configured address.

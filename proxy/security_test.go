@@ -368,7 +368,7 @@ provider = "api"
 	}{
 		{"models", "GET", "/v1/models", 200, `"data":[{"type":"model","id":"sonnet","display_name":"sonnet","created_at":"1970-01-01T00:00:00Z"},{"type":"model","id":"glm-4.6","display_name":"glm-4.6","created_at":"1970-01-01T00:00:00Z"}]`},
 		{"models query ignored", "GET", "/v1/models?beta=true", 200, `"first_id":"sonnet"`},
-		{"health", "GET", "/health", 200, `{"providers":[{"provider_id":"anthropic-max","expires_at":"2030-01-01T00:00:00Z"}],"status":"ok","version":"1.2.3"}`},
+		{"health", "GET", "/health", 200, `{"config":"test.toml","providers":[{"provider_id":"anthropic-max","expires_at":"2030-01-01T00:00:00Z"}],"service":"ccmux","status":"ok","version":"1.2.3"}`},
 		{"head root", "HEAD", "/", 200, ""},
 		{"unknown path", "GET", "/v2/whatever", 404, `"type":"not_found_error"`},
 		{"one model", "GET", "/v1/models/sonnet", 200, `{"type":"model","id":"sonnet","display_name":"sonnet","created_at":"1970-01-01T00:00:00Z"}`},

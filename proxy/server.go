@@ -499,9 +499,13 @@ func (h *handler) health(w http.ResponseWriter) {
 			}
 		}
 	}
+	// "service" tells `ccmux status` a ccmux from another program on the
+	// port, and "config" which file that ccmux runs on.
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":    "ok",
+		"service":   "ccmux",
 		"version":   h.s.Version,
+		"config":    h.s.Config.Path,
 		"providers": signedIn,
 	})
 }
