@@ -363,3 +363,19 @@ func TestCLIStatusTellsCcmuxFromOthers(t *testing.T) {
 		})
 	}
 }
+
+// server.api_key = "$VAR" with VAR unset stops the proxy from starting, so
+// config check says so as an error, naming the variable and the key.
+func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
+	home := isolateHome(t)
+	t.Setenv("CCMUX_TEST_UNSET_KEY", "")
+	text := strings.Replace(config.DefaultTOML, "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET_KEY\"\n", 1)
+	path := filepath.Join(home, "c.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "config", "check", "--config", path)
+	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
