@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -377,5 +380,26 @@ func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
 	r := runCLI(t, "config", "check", "--config", path)
 	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// --log-level (anywhere on the line) wins over server.log_level; a bad
+// value is a usage error naming the flag.
+func TestCLILogLevel(t *testing.T) {
+	home := isolateHome(t)
+	path := writeConfig(t, home, unusedPort(t), "")
+	if r := runCLI(t, "config", "check", "--config", path, "--log-level", "verbose"); r.code != 2 || !strings.Contains(r.stderr, "--log-level") {
+		t.Errorf("bad --log-level: exit %d, %q", r.code, r.stderr)
+	}
+	var e env
+	e.stderr = io.Discard
+	if _, err := e.takeGlobalFlags([]string{"status", "--log-level=debug", "--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.loadConfig(); err != nil || e.level != slog.LevelDebug {
+		t.Errorf("--log-level=debug: level %v, %v", e.level, err)
+	}
+	if !e.logger().Enabled(context.Background(), slog.LevelDebug) {
+		t.Error("the logger drops debug lines at --log-level=debug")
 	}
 }

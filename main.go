@@ -28,6 +28,8 @@ import (
 	"ccmux/config"
 	"ccmux/proxy"
 	"ccmux/tray"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // version and commit are set by release builds with
@@ -91,6 +93,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configFlag     string
+	logLevelFlag   string     // --log-level, over server.log_level
+	level          slog.Level // the log level loadConfig settled on
 }
 
 type command struct {
@@ -204,21 +208,28 @@ func (e *env) takeGlobalFlags(args []string) ([]string, error) {
 			return append(rest, args[i:]...), nil
 		}
 		name, value, hasValue := strings.Cut(a, "=")
-		if name != "--config" && name != "-config" {
+		var target *string
+		what := ""
+		switch name {
+		case "--config", "-config":
+			target, what = &e.configFlag, "the config file's path"
+		case "--log-level", "-log-level":
+			target, what = &e.logLevelFlag, "error, warn, info or debug"
+		default:
 			rest = append(rest, a)
 			continue
 		}
 		if !hasValue {
 			if i+1 == len(args) {
-				return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+				return nil, fmt.Errorf("%s needs a value: %s", name, what)
 			}
 			i++
 			value = args[i]
 		}
 		if value == "" {
-			return nil, fmt.Errorf("%s needs a value: the config file's path", name)
+			return nil, fmt.Errorf("%s needs a value: %s", name, what)
 		}
-		e.configFlag = value
+		*target = value
 	}
 	return rest, nil
 }
@@ -275,6 +286,7 @@ func printCommandUsage(w io.Writer, fs *flag.FlagSet) {
 	})
 	fmt.Fprintf(tw, "\nGlobal flags:\n")
 	fmt.Fprintf(tw, "  --config PATH\tthe config file (or CCMUX_CONFIG; default ~/.claude-code-mux/config.toml)\n")
+	fmt.Fprintf(tw, "  --log-level LEVEL\terror, warn, info or debug (default server.log_level, else info)\n")
 	fmt.Fprintf(tw, "  -h, --help\tshow this help\n")
 	tw.Flush()
 	if c.details != "" {
@@ -389,11 +401,34 @@ func (e *env) loadConfig() (*config.Config, error) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(e.stderr, "ccmux: warning: %s: %s\n", path, w)
 	}
+	level := cfg.Server.LogLevel
+	if e.logLevelFlag != "" {
+		level = e.logLevelFlag
+	}
+	if e.level, err = config.ParseLogLevel(level); err != nil {
+		return nil, usageError{"--log-level: " + err.Error()}
+	}
 	return cfg, nil
 }
 
+// logger logs to stderr at the level loadConfig settled on.
 func (e *env) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: e.level}))
+}
+
+// fileLogger logs to the OS's log place (config.LogPath), rotated by size,
+// for the tray: started at login it has no terminal. close flushes it.
+func (e *env) fileLogger() (log *slog.Logger, path string, close func(), err error) {
+	path, err = config.LogPath()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	// lumberjack would make the directory 0755; logs name accounts.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", nil, fmt.Errorf("creating the log directory %s: %w", filepath.Dir(path), err)
+	}
+	w := &lumberjack.Logger{Filename: path, MaxSize: 10, MaxBackups: 3, Compress: true}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: e.level})), path, func() { w.Close() }, nil
 }
 
 // newAuth opens the token store and returns the auth client.
@@ -852,7 +887,12 @@ func runTray(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "ccmux: no system tray available (%v); running headless — use `ccmux login`/`ccmux status`\n", err)
 		return e.serveHeadless(cfg)
 	}
-	log := e.logger()
+	log, logPath, closeLog, err := e.fileLogger()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	log.Info("starting the tray", "version", version, "config", cfg.Path)
 	client, err := e.newAuth(cfg, log)
 	if err != nil {
 		return err
@@ -868,6 +908,7 @@ func runTray(e *env, args []string) error {
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
+		LogPath:    logPath,
 		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
 		Proxy:      srv,
 		Usage:      trayUsage{srv: srv, tracker: tracker, login: cfg.DefaultOAuthProvider()},

@@ -394,6 +394,9 @@ func (v *validator) check() {
 	if c.Server.Port < 1 || c.Server.Port > 65535 {
 		v.fail("server.port", "want a port from 1 to 65535, got %d", c.Server.Port)
 	}
+	if _, err := ParseLogLevel(c.Server.LogLevel); err != nil {
+		v.fail("server.log_level", "%v", err)
+	}
 	if !isLoopbackHost(c.Server.Host) && c.Server.APIKey == "" {
 		v.fail("server.host", "%q lets other machines reach the proxy and spend your subscription; set server.api_key too, or use 127.0.0.1", c.Server.Host)
 	}

@@ -22,6 +22,7 @@ const (
 	clickProxy                         // "Proxy on HOST:PORT"
 	clickAutostart                     // "Start at login"
 	clickOpenConfig                    // "Open config file"
+	clickOpenLog                       // "Open log"
 	clickShowAddress                   // "Show proxy address"
 	clickQuit                          // "Quit"
 )
@@ -53,6 +54,7 @@ type app struct {
 	openFile   func(path string) error
 	executable func() (string, error)
 	configPath string
+	logPath    string
 	log        *slog.Logger
 	now        func() time.Time
 	loc        *time.Location
@@ -85,6 +87,7 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 		openFile:   open,
 		executable: executable,
 		configPath: opts.ConfigPath,
+		logPath:    opts.LogPath,
 		log:        logger(opts),
 		now:        time.Now,
 		loc:        time.Local,
@@ -215,6 +218,16 @@ func (a *app) click(act action) {
 			return func() {
 				if err != nil {
 					a.notify("Could not open the config file", fmt.Sprintf("Open %s in a text editor (%v).", path, err))
+				}
+			}
+		})
+	case clickOpenLog:
+		path := a.logPath
+		a.background(func() func() {
+			err := a.openFile(path)
+			return func() {
+				if err != nil {
+					a.notify("Could not open the log", fmt.Sprintf("Open %s in a text editor (%v).", path, err))
 				}
 			}
 		})

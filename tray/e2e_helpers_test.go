@@ -475,6 +475,7 @@ func startApp(t *testing.T, home string, env ...string) *runningApp {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"XDG_CONFIG_DIRS=" + filepath.Join(home, "etc-xdg"),
+		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
 		"PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH"),
 		browserEnv + "=1",
 		"TMPDIR=" + home,

@@ -57,7 +57,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	for _, m := range item.layout(t) {
 		labels = append(labels, m.Label)
 	}
-	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open config file", "Show proxy address", "Quit"}
+	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open config file", "Open log", "Show proxy address", "Quit"}
 	if strings.Join(labels, "|") != strings.Join(want, "|") {
 		t.Fatalf("menu = %q, want %q", labels, want)
 	}
@@ -69,6 +69,19 @@ func TestTrayEndToEnd(t *testing.T) {
 	}
 	if !healthy(port) {
 		t.Fatal("the proxy does not answer /health although its box is checked")
+	}
+	// A tray has no terminal: it logs to the OS's place, 0600 in a 0700 directory.
+	logFile := filepath.Join(home, ".local", "state", "ccmux", "ccmux.log")
+	eventually(t, "the tray's log file", 5*time.Second, func() bool {
+		data, err := os.ReadFile(logFile)
+		return err == nil && strings.Contains(string(data), "starting the tray")
+	})
+	for path, want := range map[string]os.FileMode{logFile: 0o600, filepath.Dir(logFile): 0o700} {
+		if fi, err := os.Stat(path); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
 	}
 
 	// Sign in: the stub xdg-open follows the login URL to the fake server.

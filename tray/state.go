@@ -49,6 +49,7 @@ const (
 	labelCancel    = "Cancel sign-in"
 	labelAutostart = "Start at login"
 	labelOpen      = "Open config file"
+	labelOpenLog   = "Open log"
 	labelShowAddr  = "Show proxy address"
 	labelQuit      = "Quit"
 

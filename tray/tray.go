@@ -63,11 +63,13 @@ type Proxy interface {
 type Options struct {
 	Config     *config.Config
 	ConfigPath string
-	Auth       Auth
-	Proxy      Proxy
-	Usage      UsageSource // nil: no usage lines
-	Logger     *slog.Logger
-	Version    string
+	// LogPath is the log file "Open log" opens.
+	LogPath string
+	Auth    Auth
+	Proxy   Proxy
+	Usage   UsageSource // nil: no usage lines
+	Logger  *slog.Logger
+	Version string
 }
 
 // Available reports whether a system tray can be shown (on Linux: a D-Bus
