@@ -50,6 +50,28 @@ func e2eHome(t *testing.T, config, tokens string, extra ...string) (dir string, 
 	return dir, append(env, extra...)
 }
 
+// startCcmux runs `ccmux start` with env until the test ends (then
+// SIGTERM) and waits for it to answer on port. It returns its stderr, a
+// client and the proxy's URL.
+func startCcmux(t *testing.T, bin string, env []string, port int) (stderr *syncBuffer, client *http.Client, base string) {
+	t.Helper()
+	stderr = &syncBuffer{}
+	cmd := exec.Command(bin, "start")
+	cmd.Env, cmd.Stderr = env, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	t.Cleanup(func() {
+		client.CloseIdleConnections()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	base = fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitHealthy(t, client, base)
+	return stderr, client, base
+}
+
 // waitHealthy waits until the ccmux at base answers /health.
 func waitHealthy(t *testing.T, client *http.Client, base string) {
 	t.Helper()
@@ -280,21 +302,7 @@ base_url = %q
 models = ["claude-*"]
 `, port, up.URL)
 	_, env := e2eHome(t, cfg, "")
-	stderr := &syncBuffer{}
-	cmd := exec.Command(bin, "start")
-	cmd.Env = env
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
-	waitHealthy(t, client, base)
+	stderr, client, base := startCcmux(t, bin, env, port)
 	resp, err := client.Post(base+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
 	if err != nil {
 		t.Fatal(err)

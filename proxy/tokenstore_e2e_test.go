@@ -3,13 +3,11 @@ package proxy
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -96,21 +94,7 @@ models = ["claude-*"]
 	dir, env := e2eHome(t, cfg, inPlaceTokens)
 	tokens := filepath.Join(dir, "oauth_tokens.json")
 
-	stderr := &syncBuffer{}
-	cmd := exec.Command(bin, "start")
-	cmd.Env = env
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
-	waitHealthy(t, client, base)
+	stderr, client, base := startCcmux(t, bin, env, port)
 
 	writer := exec.Command(os.Args[0], "-test.run=^$")
 	writer.Env = append(os.Environ(), inPlaceWriterEnv+"="+tokens)
