@@ -260,6 +260,12 @@ func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out io.
 		if srv.Shutdown(sctx) != nil {
 			srv.Close()
 		}
+		// A Serve goroutine that had not started yet when Shutdown ran
+		// closes its listener only when it gets to run: close them here so
+		// the port is free when the login returns.
+		for _, ln := range listeners {
+			ln.Close()
+		}
 	}()
 
 	fmt.Fprintf(out, "If the browser does not open, visit this URL to sign in:\n\n  %s\n\n", authURL)
