@@ -20,9 +20,9 @@ import (
 // subscription providers (OAuth, not a console login), in config order.
 func subscriptionLogins(cfg *config.Config) []string {
 	var ids []string
-	for _, p := range cfg.Providers {
-		if p.IsEnabled() && p.IsOAuth() && cfg.OAuth[p.OAuthProvider].Preset != "console" && !slices.Contains(ids, p.OAuthProvider) {
-			ids = append(ids, p.OAuthProvider)
+	for i, p := range cfg.Providers {
+		if id := cfg.SubscriptionLogin(i); id != "" && p.IsEnabled() && !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
 	return ids

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -427,5 +428,30 @@ func TestNonRegularStorePath(t *testing.T) {
 				t.Errorf("the %s was changed: %v", kind, fi.Mode())
 			}
 		})
+	}
+}
+
+// roundTripFunc records requests instead of sending them anywhere.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Usage limits are asked only for ccmux's own logins: claude-code-mux's
+// Gemini and Codex tokens never go to Anthropic's usage endpoint.
+func TestUsageNeverSendsAnotherAppsToken(t *testing.T) {
+	e := newEnv(t, withConfig(ccmConfig(t)))
+	e.installStore("ccm_oauth_tokens.json")
+	var sent []string
+	e.c.http = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.String()+" "+r.Header.Get("Authorization"))
+		return nil, errors.New("no network in this test")
+	})}
+	for _, id := range []string{"gemini", "openai-codex", "github-copilot"} {
+		if _, err := e.c.Usage(context.Background(), id, true); !errors.Is(err, ErrNotOwned) {
+			t.Errorf("Usage(%s) = %v, want ErrNotOwned", id, err)
+		}
+	}
+	if len(sent) != 0 {
+		t.Errorf("another app's token was sent: %q", sent)
 	}
 }

@@ -92,6 +92,11 @@ func (c *Client) Usage(ctx context.Context, providerID string, refresh bool) ([]
 	if err != nil {
 		return nil, err
 	}
+	if !c.owns(providerID, r) {
+		// Another app's login (gemini, openai-codex): its token must never
+		// reach Anthropic's usage endpoint.
+		return nil, c.notOwned(providerID)
+	}
 	if r.APIKey != "" {
 		return nil, fmt.Errorf("%s is an API-key login: usage limits belong to Claude subscriptions", providerID)
 	}

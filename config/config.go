@@ -290,15 +290,32 @@ func (c *Config) DefaultOAuthProvider() string {
 func (c *Config) ClaudeOAuthIDs() []string {
 	var ids []string
 	for _, p := range c.Providers {
-		if !p.IsOAuth() || p.OAuthProvider == "" || !strings.EqualFold(p.ProviderType, "anthropic") || slices.Contains(ids, p.OAuthProvider) {
-			continue
+		if _, ok := c.claudePreset(p); ok && !slices.Contains(ids, p.OAuthProvider) {
+			ids = append(ids, p.OAuthProvider)
 		}
-		if preset := c.OAuth[p.OAuthProvider].Preset; preset != "" && preset != "claude" && preset != "console" {
-			continue
-		}
-		ids = append(ids, p.OAuthProvider)
 	}
 	return ids
+}
+
+// claudePreset reports whether p is a Claude OAuth provider and with which
+// [oauth.ID] preset ("" when the table does not set one, meaning claude).
+func (c *Config) claudePreset(p Provider) (preset string, ok bool) {
+	if !p.IsOAuth() || p.OAuthProvider == "" || !strings.EqualFold(p.ProviderType, "anthropic") {
+		return "", false
+	}
+	preset = c.OAuth[p.OAuthProvider].Preset
+	return preset, preset == "" || preset == "claude" || preset == "console"
+}
+
+// SubscriptionLogin is the token-store id of providers[i] when it is a
+// Claude subscription (one of ClaudeOAuthIDs whose preset is not
+// "console"): the logins that have usage limits. Otherwise "".
+func (c *Config) SubscriptionLogin(i int) string {
+	p := c.Providers[i]
+	if preset, ok := c.claudePreset(p); !ok || preset == "console" {
+		return ""
+	}
+	return p.OAuthProvider
 }
 
 // ServerAPIKey returns server.api_key with "$NAME" resolved.

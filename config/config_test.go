@@ -422,3 +422,46 @@ func TestTypeErrorsListedInFileOrder(t *testing.T) {
 		}
 	}
 }
+
+// Only Claude subscriptions have usage limits: not a console login, not
+// another app's OAuth provider (gemini), not an API-key provider.
+func TestSubscriptionLogin(t *testing.T) {
+	cfg, err := Parse("c.toml", []byte(`
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "gemini"
+provider_type = "gemini"
+auth_type = "oauth"
+oauth_provider = "gemini"
+models = ["gemini-2.5-pro"]
+[[providers]]
+name = "max"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-max"
+models = ["claude-*"]
+[[providers]]
+name = "console"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-console"
+models = []
+[[providers]]
+name = "api"
+provider_type = "anthropic"
+auth_type = "apikey"
+api_key = "k"
+models = []
+[oauth.anthropic-console]
+preset = "console"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"", "anthropic-max", "", ""} {
+		if got := cfg.SubscriptionLogin(i); got != want {
+			t.Errorf("providers[%d] (%s): %q, want %q", i, cfg.Providers[i].Name, got, want)
+		}
+	}
+}

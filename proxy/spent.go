@@ -20,20 +20,10 @@ type ProviderUsage struct {
 	Windows      []auth.UsageWindow `json:"windows"`
 }
 
-// subscriptionLogin is provider i's token-store id when it is a Claude
-// subscription (OAuth, not a console login that created an API key), else "".
-func (s *Server) subscriptionLogin(i int) string {
-	p := s.Config.Providers[i]
-	if !p.IsOAuth() || s.Config.OAuth[p.OAuthProvider].Preset == "console" {
-		return ""
-	}
-	return p.OAuthProvider
-}
-
 // spentUntil reports whether candidate c is a subscription that is spent,
 // so the forward loop skips it without sending anything.
 func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
-	login := s.subscriptionLogin(c.Index)
+	login := s.Config.SubscriptionLogin(c.Index)
 	if s.Usage == nil || login == "" {
 		return time.Time{}, false
 	}
@@ -44,7 +34,7 @@ func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
 // marks it spent gets retry-after set to the seconds until the reset, which
 // is what the client sees if no other candidate answers.
 func (s *Server) noteUsage(c Candidate, resp *http.Response) {
-	login := s.subscriptionLogin(c.Index)
+	login := s.Config.SubscriptionLogin(c.Index)
 	if s.Usage == nil || login == "" {
 		return
 	}
@@ -84,7 +74,7 @@ func (s *Server) writeLimitReached(w http.ResponseWriter, k spentSkip) {
 func (s *Server) UsageReport() []ProviderUsage {
 	out := []ProviderUsage{}
 	for i, p := range s.Config.Providers {
-		login := s.subscriptionLogin(i)
+		login := s.Config.SubscriptionLogin(i)
 		if login == "" || !p.IsEnabled() {
 			continue
 		}
@@ -111,7 +101,7 @@ func (s *Server) Fallback(login string) string {
 		return ""
 	}
 	for _, c := range rt.Candidates {
-		if l := s.subscriptionLogin(c.Index); l == login {
+		if l := s.Config.SubscriptionLogin(c.Index); l == login {
 			continue
 		}
 		if _, spent := s.spentUntil(c); !spent {
