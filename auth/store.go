@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,12 +130,16 @@ func (s *Store) fixMode(path string, want fs.FileMode, dir bool) error {
 
 // Reading a file another program rewrites in place (claude-code-mux
 // truncates and writes, without a lock) can see it half written: such a
-// read is retried, backing off from firstReadRetry, for up to maxReadRetry,
-// and the file is judged corrupt (or, empty, judged empty) only when the
-// same bytes were read again stableAfter after they were first seen.
+// read is retried, backing off from firstReadRetry to lastReadRetry with
+// jitter (so the retries do not fall into step with a writer's own pace),
+// for up to maxReadRetry, and the file is judged corrupt (or, empty, judged
+// empty) only when the same bytes were read again stableAfter after they
+// were first seen. Many short retries, not a few long ones: each one can
+// land in the middle of the next write.
 const (
-	firstReadRetry = 10 * time.Millisecond
-	maxReadRetry   = time.Second
+	firstReadRetry = 2 * time.Millisecond
+	lastReadRetry  = 25 * time.Millisecond
+	maxReadRetry   = 1500 * time.Millisecond
 	// stableAfter is long enough that a writer the scheduler paused
 	// between truncating and writing (a busy machine) is not mistaken for
 	// an empty or corrupt file.
@@ -246,7 +251,7 @@ func (s *Store) readFile() (map[string]record, error) {
 	var prev []byte
 	var prevStat fs.FileInfo
 	var since time.Time // when prev was first read
-	wait, waited := firstReadRetry, time.Duration(0)
+	start, wait := time.Now(), firstReadRetry
 	for {
 		recs, data, fi, problem, err := s.readOnce()
 		if err != nil || problem == "" {
@@ -262,15 +267,14 @@ func (s *Store) readFile() (map[string]record, error) {
 			}
 			return nil, &corruptError{path: s.path, problem: problem, data: data}
 		}
-		if waited >= maxReadRetry {
+		if time.Since(start) >= maxReadRetry {
 			return nil, fmt.Errorf("the token store %s kept changing while being read (another program is writing it); try again", s.path)
 		}
 		if afterBadRead != nil {
 			afterBadRead()
 		}
-		time.Sleep(wait)
-		waited += wait
-		wait = min(wait*2, 200*time.Millisecond)
+		time.Sleep(wait/2 + rand.N(wait))
+		wait = min(wait*2, lastReadRetry)
 	}
 }
 
