@@ -5,6 +5,7 @@
 //	go run ./proxy/cmd/bench          # about two minutes (one of them idle)
 //	go run ./proxy/cmd/bench -quick   # a few seconds, for a smoke test
 //	go run ./proxy/cmd/bench -tls     # upstream over HTTPS with HTTP/2, like api.anthropic.com
+//	go run ./proxy/cmd/bench -only idle,conc   # some phases only, to iterate on one number
 //
 // After the table it checks issue 9's targets: CPU per request, latency and
 // throughput against httputil.ReverseProxy measured in the same run; a cold
@@ -83,6 +84,14 @@ provider = "bench"
 
 var idleFor, bodyTimeout time.Duration
 
+// phases are the bench's phases in order; -only picks some of them.
+var phases = []string{"idle", "burst", "seq", "conc", "stream", "slow", "big"}
+
+// only is the set of phases to run (all when -only is empty).
+var only map[string]bool
+
+func want(phase string) bool { return len(only) == 0 || only[phase] }
+
 func main() {
 	if os.Getenv(roleEnv) == "proxy" {
 		os.Exit(runProxy())
@@ -91,7 +100,18 @@ func main() {
 	useTLS := flag.Bool("tls", false, "serve the fake upstream over HTTPS with HTTP/2, as api.anthropic.com does")
 	flag.DurationVar(&idleFor, "idle", time.Minute, "how long the idle process is watched")
 	flag.DurationVar(&bodyTimeout, "body-timeout", 2*time.Second, "the proxy's client body deadline (ccmux uses 60 s)")
+	onlyFlag := flag.String("only", "", "run only these phases, comma-separated: "+strings.Join(phases, ","))
 	flag.Parse()
+	if *onlyFlag != "" {
+		only = map[string]bool{}
+		for _, p := range strings.Split(*onlyFlag, ",") {
+			if !slices.Contains(phases, p) {
+				fmt.Fprintf(os.Stderr, "bench: -only: unknown phase %q (want some of %s)\n", p, strings.Join(phases, ","))
+				os.Exit(2)
+			}
+			only[p] = true
+		}
+	}
 	if err := run(*quick, *useTLS); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -668,180 +688,206 @@ func run(quick, useTLS bool) error {
 	step := func(s string) { fmt.Fprintf(os.Stderr, "bench: %s (%.0fs)\n", s, time.Since(began).Seconds()) }
 
 	// Idle first, in the fresh process, as a tray app sits most of the day.
-	settle := 5 * time.Second
-	if quick {
-		settle = time.Second
+	if want("idle") {
+		settle := 5 * time.Second
+		if quick {
+			settle = time.Second
+		}
+		step(fmt.Sprintf("idle for %v after %v", idleFor, settle))
+		wakeRate, rssIdle := idle(proc, settle, idleFor)
+		cs.add("idle wake-ups", fmt.Sprintf("%.2f/s over %v", wakeRate, idleFor), "≤ 0.2/s", wakeRate >= 0 && wakeRate <= 0.2)
+		cs.add("idle RSS", mb(rssIdle), "≤ 12 MB", rssIdle <= 12<<20)
 	}
-	step(fmt.Sprintf("idle for %v after %v", idleFor, settle))
-	wakeRate, rssIdle := idle(proc, settle, idleFor)
-	cs.add("idle wake-ups", fmt.Sprintf("%.2f/s over %v", wakeRate, idleFor), "≤ 0.2/s", wakeRate >= 0 && wakeRate <= 0.2)
-	cs.add("idle RSS", mb(rssIdle), "≤ 12 MB", rssIdle <= 12<<20)
 
 	// A cold burst: streams opened at once with no upstream connection yet.
-	step(fmt.Sprintf("cold burst of %d streams", sz.open))
-	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
 	var rssOpen int64
-	conns0 := up.Conns()
-	if err := openStreams(via, up, stream1K, sz.open, func() { _, rssOpen = proc.sample() }); err != nil {
-		return err
-	}
-	burstConns := up.Conns() - conns0
-	up.SetBehavior(fakeanthropic.Behavior{})
-	if useTLS {
-		cs.add(fmt.Sprintf("cold burst of %d streams: new upstream connections", sz.open), strconv.FormatInt(burstConns, 10), "≤ 4", burstConns <= 4)
-		cs.add(fmt.Sprintf("cold burst of %d streams: RSS", sz.open), mb(rssOpen), "≤ 100 MB", rssOpen <= 100<<20)
-	} else {
-		cs.add(fmt.Sprintf("cold burst of %d streams: new upstream connections", sz.open), strconv.FormatInt(burstConns, 10), "(HTTP/1.1: one per stream)", true)
+	if want("burst") {
+		step(fmt.Sprintf("cold burst of %d streams", sz.open))
+		up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+		conns0 := up.Conns()
+		if err := openStreams(via, up, stream1K, sz.open, func() { _, rssOpen = proc.sample() }); err != nil {
+			return err
+		}
+		burstConns := up.Conns() - conns0
+		up.SetBehavior(fakeanthropic.Behavior{})
+		if useTLS {
+			cs.add(fmt.Sprintf("cold burst of %d streams: new upstream connections", sz.open), strconv.FormatInt(burstConns, 10), "≤ 4", burstConns <= 4)
+		} else {
+			cs.add(fmt.Sprintf("cold burst of %d streams: new upstream connections", sz.open), strconv.FormatInt(burstConns, 10), "(HTTP/1.1: one per stream)", true)
+		}
 		cs.add(fmt.Sprintf("cold burst of %d streams: RSS", sz.open), mb(rssOpen), "≤ 100 MB", rssOpen <= 100<<20)
 	}
 
 	// Warm every path: connections, pools, page faults.
-	for _, t := range []*target{direct, via, yard} {
-		if _, err := sequential(t, body1K, 200); err != nil {
-			return err
+	if want("seq") || want("conc") || want("stream") {
+		for _, t := range []*target{direct, via, yard} {
+			if _, err := sequential(t, body1K, 200); err != nil {
+				return err
+			}
 		}
 	}
 
 	// 1 client, 1 KB. Every phase alternates its targets in short rounds,
 	// so the machine's background noise falls on all of them alike.
-	step("non-streaming, 1 client")
+	var cpuSeq1K, cpuSeq400K, cpuConc, cpuConcRP time.Duration
+	var per1000 float64
 	seq := func(body []byte, n int) func(t *target) (load, error) {
 		return func(t *target) (load, error) { return sequential(t, body, n) }
 	}
-	s1, cost, err := rounds(10, []*target{direct, via, yard}, proc, up, seq(body1K, sz.seq1K/10))
-	if err != nil {
-		return err
-	}
-	cpuSeq1K := cost[via].cpu / time.Duration(s1[via].requests)
-	tb.latency("non-stream 1 KB, 1 client", s1[direct].lat, s1[via].lat, 0)
-	d, v, y := percentile(s1[direct].lat, 0.5), percentile(s1[via].lat, 0.5), percentile(s1[yard].lat, 0.5)
-	tb.add(row{metric: "  httputil.ReverseProxy instead, p50", direct: us(d), ccmux: us(y),
-		ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
-	cs.add("added p50, 1 KB, 1 client, vs ReverseProxy", fmt.Sprintf("%s vs %s", signedUS(v-d), signedUS(y-d)), "≤ ReverseProxy's", v <= y)
+	if want("seq") {
+		step("non-streaming, 1 client")
+		s1, cost, err := rounds(10, []*target{direct, via, yard}, proc, up, seq(body1K, sz.seq1K/10))
+		if err != nil {
+			return err
+		}
+		cpuSeq1K = cost[via].cpu / time.Duration(s1[via].requests)
+		tb.latency("non-stream 1 KB, 1 client", s1[direct].lat, s1[via].lat, 0)
+		d, v, y := percentile(s1[direct].lat, 0.5), percentile(s1[via].lat, 0.5), percentile(s1[yard].lat, 0.5)
+		tb.add(row{metric: "  httputil.ReverseProxy instead, p50", direct: us(d), ccmux: us(y),
+			ratio: fmt.Sprintf("%.2fx", float64(y)/float64(d)), added: signedUS(y - d), target: "(yardstick, not ccmux)"})
+		cs.add("added p50, 1 KB, 1 client, vs ReverseProxy", fmt.Sprintf("%s vs %s", signedUS(v-d), signedUS(y-d)), "≤ ReverseProxy's", v <= y)
 
-	// 1 client, 400 KB.
-	if _, _, err := rounds(1, []*target{direct, via}, proc, up, seq(body400K, 10)); err != nil {
-		return err
+		// 1 client, 400 KB.
+		if _, _, err := rounds(1, []*target{direct, via}, proc, up, seq(body400K, 10)); err != nil {
+			return err
+		}
+		s4, cost4, err := rounds(5, []*target{direct, via}, proc, up, seq(body400K, sz.seq400K/5))
+		if err != nil {
+			return err
+		}
+		cpuSeq400K = cost4[via].cpu / time.Duration(s4[via].requests)
+		tb.latency("non-stream 400 KB, 1 client", s4[direct].lat, s4[via].lat, 2*time.Millisecond)
 	}
-	s4, cost4, err := rounds(5, []*target{direct, via}, proc, up, seq(body400K, sz.seq400K/5))
-	if err != nil {
-		return err
-	}
-	cpuSeq400K := cost4[via].cpu / time.Duration(s4[via].requests)
-	tb.latency("non-stream 400 KB, 1 client", s4[direct].lat, s4[via].lat, 2*time.Millisecond)
 
 	// 32 clients.
-	step("non-streaming, 32 clients")
-	conc := func(body []byte, d time.Duration) func(t *target) (load, error) {
-		return func(t *target) (load, error) { return concurrent(t, body, 32, d) }
-	}
-	if _, _, err := rounds(1, []*target{via, yard}, proc, up, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
-		return err
-	}
-	c1, costC, err := rounds(4, []*target{direct, via, yard}, proc, up, conc(body1K, sz.conc/4))
-	if err != nil {
-		return err
-	}
-	dc, vc, yc := c1[direct], c1[via], c1[yard]
-	newConns := costC[via].conns
-	cpuConc := costC[via].cpu / time.Duration(max(vc.requests, 1))
-	cpuConcRP := costC[yard].cpu / time.Duration(max(yc.requests, 1))
-	tb.latency("non-stream 1 KB, 32 clients", dc.lat, vc.lat, 0)
-	tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
-		ratio: fmt.Sprintf("%.2fx", vc.rps()/dc.rps())})
-	tb.add(row{metric: "  httputil.ReverseProxy instead, req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", yc.rps()),
-		ratio: fmt.Sprintf("%.2fx", yc.rps()/dc.rps()), target: "(yardstick, not ccmux)"})
-	cpuRatio := float64(cpuConc) / float64(cpuConcRP)
-	cs.add("CPU per request, 1 KB, 32 clients, vs ReverseProxy", fmt.Sprintf("%s vs %s = %.2fx", us(cpuConc), us(cpuConcRP), cpuRatio), "≤ 0.8x", cpuRatio <= 0.8)
-	cs.add("throughput, 1 KB, 32 clients, vs ReverseProxy", fmt.Sprintf("%.0f vs %.0f req/s", vc.rps(), yc.rps()), "≥ ReverseProxy's", vc.rps() >= yc.rps())
+	if want("conc") {
+		step("non-streaming, 32 clients")
+		conc := func(body []byte, d time.Duration) func(t *target) (load, error) {
+			return func(t *target) (load, error) { return concurrent(t, body, 32, d) }
+		}
+		if _, _, err := rounds(1, []*target{via, yard}, proc, up, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
+			return err
+		}
+		c1, costC, err := rounds(4, []*target{direct, via, yard}, proc, up, conc(body1K, sz.conc/4))
+		if err != nil {
+			return err
+		}
+		dc, vc, yc := c1[direct], c1[via], c1[yard]
+		cpuConc = costC[via].cpu / time.Duration(max(vc.requests, 1))
+		cpuConcRP = costC[yard].cpu / time.Duration(max(yc.requests, 1))
+		per1000 = float64(costC[via].conns) * 1000 / float64(max(vc.requests, 1))
+		tb.latency("non-stream 1 KB, 32 clients", dc.lat, vc.lat, 0)
+		tb.add(row{metric: "non-stream 1 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", vc.rps()),
+			ratio: fmt.Sprintf("%.2fx", vc.rps()/dc.rps())})
+		tb.add(row{metric: "  httputil.ReverseProxy instead, req/s", direct: fmt.Sprintf("%.0f", dc.rps()), ccmux: fmt.Sprintf("%.0f", yc.rps()),
+			ratio: fmt.Sprintf("%.2fx", yc.rps()/dc.rps()), target: "(yardstick, not ccmux)"})
+		cpuRatio := float64(cpuConc) / float64(cpuConcRP)
+		cs.add("CPU per request, 1 KB, 32 clients, vs ReverseProxy", fmt.Sprintf("%s vs %s = %.2fx", us(cpuConc), us(cpuConcRP), cpuRatio), "≤ 0.8x", cpuRatio <= 0.8)
+		cs.add("throughput, 1 KB, 32 clients, vs ReverseProxy", fmt.Sprintf("%.0f vs %.0f req/s", vc.rps(), yc.rps()), "≥ ReverseProxy's", vc.rps() >= yc.rps())
 
-	c4, _, err := rounds(2, []*target{direct, via}, proc, up, conc(body400K, sz.conc/4))
-	if err != nil {
-		return err
+		c4, _, err := rounds(2, []*target{direct, via}, proc, up, conc(body400K, sz.conc/4))
+		if err != nil {
+			return err
+		}
+		tb.add(row{metric: "non-stream 400 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", c4[direct].rps()), ccmux: fmt.Sprintf("%.0f", c4[via].rps()),
+			ratio: fmt.Sprintf("%.2fx", c4[via].rps()/c4[direct].rps())})
 	}
-	tb.add(row{metric: "non-stream 400 KB, 32 clients req/s", direct: fmt.Sprintf("%.0f", c4[direct].rps()), ccmux: fmt.Sprintf("%.0f", c4[via].rps()),
-		ratio: fmt.Sprintf("%.2fx", c4[via].rps()/c4[direct].rps())})
 
 	// Streaming: time to first event.
-	step("streaming")
-	var dt, vt []time.Duration
-	for i := 0; i < sz.ttfe; i++ {
-		for _, tg := range []*target{direct, via} {
-			d, err := firstEvent(tg, stream1K)
-			if err != nil {
-				return err
-			}
-			if tg == direct {
-				dt = append(dt, d)
-			} else {
-				vt = append(vt, d)
+	if want("stream") {
+		step("streaming")
+		var dt, vt []time.Duration
+		for i := 0; i < sz.ttfe; i++ {
+			for _, tg := range []*target{direct, via} {
+				d, err := firstEvent(tg, stream1K)
+				if err != nil {
+					return err
+				}
+				if tg == direct {
+					dt = append(dt, d)
+				} else {
+					vt = append(vt, d)
+				}
 			}
 		}
-	}
-	tb.latency("stream time to first event", dt, vt, 0)
+		tb.latency("stream time to first event", dt, vt, 0)
 
-	// Event delay with events 50 ms apart.
-	const gap = 50 * time.Millisecond
-	up.SetBehavior(fakeanthropic.Behavior{EventGap: gap, Deltas: sz.events, Stamp: true})
-	de, err := eventDelays(direct, stream1K, sz.streams, gap)
-	if err != nil {
-		return err
-	}
-	ve, err := eventDelays(via, stream1K, sz.streams, gap)
-	if err != nil {
-		return err
-	}
-	up.SetBehavior(fakeanthropic.Behavior{})
-	for _, p := range []struct {
-		label string
-		q     float64
-	}{{"p50", 0.5}, {"p99", 0.99}, {"max", 1}} {
-		d, c := percentile(de, p.q), percentile(ve, p.q)
-		r := row{metric: fmt.Sprintf("SSE event delay, %d streams, %s", sz.streams, p.label), direct: us(d), ccmux: us(c), added: signedUS(c - d)}
-		if p.label == "max" {
-			r.target, r.verdict = "each ≤ 1 ms after written", verdict(c <= time.Millisecond)
+		// Event delay with events 50 ms apart.
+		const gap = 50 * time.Millisecond
+		up.SetBehavior(fakeanthropic.Behavior{EventGap: gap, Deltas: sz.events, Stamp: true})
+		de, err := eventDelays(direct, stream1K, sz.streams, gap)
+		if err != nil {
+			return err
 		}
-		tb.add(r)
+		ve, err := eventDelays(via, stream1K, sz.streams, gap)
+		if err != nil {
+			return err
+		}
+		up.SetBehavior(fakeanthropic.Behavior{})
+		for _, p := range []struct {
+			label string
+			q     float64
+		}{{"p50", 0.5}, {"p99", 0.99}, {"max", 1}} {
+			d, c := percentile(de, p.q), percentile(ve, p.q)
+			r := row{metric: fmt.Sprintf("SSE event delay, %d streams, %s", sz.streams, p.label), direct: us(d), ccmux: us(c), added: signedUS(c - d)}
+			if p.label == "max" {
+				r.target, r.verdict = "each ≤ 1 ms after written", verdict(c <= time.Millisecond)
+			}
+			tb.add(r)
+		}
 	}
 
 	// CPU and connection reuse.
-	tb.add(row{metric: "proxy CPU per request, 1 KB, 1 client", ccmux: us(cpuSeq1K)})
-	tb.add(row{metric: "proxy CPU per request, 1 KB, 32 clients", ccmux: us(cpuConc)})
-	tb.add(row{metric: "  httputil.ReverseProxy instead", ccmux: us(cpuConcRP), target: "(yardstick, not ccmux)"})
-	tb.add(row{metric: "proxy CPU per request, 400 KB, 1 client", ccmux: us(cpuSeq400K)})
-	per1000 := float64(newConns) * 1000 / float64(max(vc.requests, 1))
-	tb.add(row{metric: "new upstream connections per 1,000 requests", ccmux: fmt.Sprintf("%.2f", per1000), target: "≈ 0 once warm", verdict: verdict(per1000 < 1)})
+	if want("seq") {
+		tb.add(row{metric: "proxy CPU per request, 1 KB, 1 client", ccmux: us(cpuSeq1K)})
+	}
+	if want("conc") {
+		tb.add(row{metric: "proxy CPU per request, 1 KB, 32 clients", ccmux: us(cpuConc)})
+		tb.add(row{metric: "  httputil.ReverseProxy instead", ccmux: us(cpuConcRP), target: "(yardstick, not ccmux)"})
+	}
+	if want("seq") {
+		tb.add(row{metric: "proxy CPU per request, 400 KB, 1 client", ccmux: us(cpuSeq400K)})
+	}
+	if want("conc") {
+		tb.add(row{metric: "new upstream connections per 1,000 requests", ccmux: fmt.Sprintf("%.2f", per1000), target: "≈ 0 once warm", verdict: verdict(per1000 < 1)})
+	}
 
 	// Slow request bodies: each declares 32 MiB and sends one byte.
-	step(fmt.Sprintf("%d slow bodies", sz.slow))
-	rssSlow, closed, took, err := slowBodies(proc, proc.addr, sz.slow, 32<<20, bodyTimeout+30*time.Second)
-	if err != nil {
-		return err
+	if want("slow") {
+		step(fmt.Sprintf("%d slow bodies", sz.slow))
+		rssSlow, closed, took, err := slowBodies(proc, proc.addr, sz.slow, 32<<20, bodyTimeout+30*time.Second)
+		if err != nil {
+			return err
+		}
+		cs.add(fmt.Sprintf("%d bodies declaring 32 MiB, 1 byte sent: RSS", sz.slow), mb(rssSlow), "≤ 100 MB", rssSlow <= 100<<20)
+		cs.add(fmt.Sprintf("  closed by the %v body deadline", bodyTimeout), fmt.Sprintf("%d of %d, last after %.1f s", closed, sz.slow, took.Seconds()),
+			"all", closed == sz.slow && took < bodyTimeout+5*time.Second)
 	}
-	cs.add(fmt.Sprintf("%d bodies declaring 32 MiB, 1 byte sent: RSS", sz.slow), mb(rssSlow), "≤ 100 MB", rssSlow <= 100<<20)
-	cs.add(fmt.Sprintf("  closed by the %v body deadline", bodyTimeout), fmt.Sprintf("%d of %d, last after %.1f s", closed, sz.slow, took.Seconds()),
-		"all", closed == sz.slow && took < bodyTimeout+5*time.Second)
 
 	// Large bodies at once: the budget answers the excess with 529.
-	step(fmt.Sprintf("%d concurrent 30 MB bodies", sz.big))
-	// One user message of 30 MB (RequestBody's realistic conversation
-	// takes minutes to build at this size).
-	big := []byte(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"` + strings.Repeat("a", 30<<20) + `"}]}`)
-	peak, statuses, back, after, err := bigBodies(proc, via, big, sz.big, 60<<20)
-	if err != nil && statuses[0] == 0 {
-		return err
+	if want("big") {
+		step(fmt.Sprintf("%d concurrent 30 MB bodies", sz.big))
+		// One user message of 30 MB (RequestBody's realistic conversation
+		// takes minutes to build at this size).
+		big := []byte(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"` + strings.Repeat("a", 30<<20) + `"}]}`)
+		peak, statuses, back, after, err := bigBodies(proc, via, big, sz.big, 60<<20)
+		if err != nil && statuses[0] == 0 {
+			return err
+		}
+		cs.add(fmt.Sprintf("%d concurrent 30 MB bodies: peak RSS", sz.big), mb(peak), "≤ 600 MB", peak <= 600<<20)
+		cs.add("  answers", fmt.Sprintf("%d × 200, %d × 529, %d other", statuses[200], statuses[529], sz.big-statuses[200]-statuses[529]),
+			"the excess 529", statuses[200] > 0 && statuses[200]+statuses[529] == sz.big)
+		backText := fmt.Sprintf("%s after %.0f s", mb(after), back.Seconds())
+		if back < 0 {
+			backText = fmt.Sprintf("%s after 60 s", mb(after))
+		}
+		cs.add("  RSS back under 60 MB", backText, "within 60 s", back >= 0)
 	}
-	cs.add(fmt.Sprintf("%d concurrent 30 MB bodies: peak RSS", sz.big), mb(peak), "≤ 600 MB", peak <= 600<<20)
-	cs.add("  answers", fmt.Sprintf("%d × 200, %d × 529, %d other", statuses[200], statuses[529], sz.big-statuses[200]-statuses[529]),
-		"the excess 529", statuses[200] > 0 && statuses[200]+statuses[529] == sz.big)
-	backText := fmt.Sprintf("%s after %.0f s", mb(after), back.Seconds())
-	if back < 0 {
-		backText = fmt.Sprintf("%s after 60 s", mb(after))
-	}
-	cs.add("  RSS back under 60 MB", backText, "within 60 s", back >= 0)
 
 	_, rssAfter := proc.sample()
-	tb.add(row{metric: fmt.Sprintf("proxy RSS with %d open streams (cold)", sz.open), ccmux: mb(rssOpen)})
+	if want("burst") {
+		tb.add(row{metric: fmt.Sprintf("proxy RSS with %d open streams (cold)", sz.open), ccmux: mb(rssOpen)})
+	}
 	tb.add(row{metric: "proxy RSS after the whole run", ccmux: mb(rssAfter)})
 
 	fmt.Printf("ccmux proxy vs direct to a fake Anthropic upstream over %s (%s, %d CPUs, %s; bodies %d B and %d B)\n\n",
