@@ -495,8 +495,18 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 	out.Host = out.URL.Host
 	out.Header = upstreamHeader(r.Header, cred)
 	out.ContentLength = body.size()
-	out.Body = body.reader()
-	out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	if out.ContentLength <= inlineBody {
+		// A copy of a small body, as a reader net/http knows is in memory,
+		// goes out in the same write as the headers; any other body makes
+		// the transport flush the headers first, a write system call of
+		// their own (net/http's isKnownInMemoryReader).
+		b := body.bytes()
+		out.Body = io.NopCloser(bytes.NewReader(b))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	} else {
+		out.Body = body.reader()
+		out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	}
 	resp, err := h.s.upstream.RoundTrip(out)
 	if err != nil {
 		wd.stop()
@@ -527,6 +537,21 @@ func (b sentBody) size() int64 {
 	return int64(len(b.parts[0]) + len(b.parts[1]) + len(b.parts[2]))
 }
 
+// inlineBody is the largest body sent from a copy (see send): with its
+// headers it fits the transport's 4 KB write buffer, so the copy saves a
+// system call; a larger one would be written in two anyway.
+const inlineBody = 3 << 10
+
+// bytes returns a copy of the body in one slice, for small bodies only: the
+// copy is the garbage collector's, so the payload is not held for it.
+func (b sentBody) bytes() []byte {
+	out := make([]byte, 0, b.size())
+	for _, part := range b.parts {
+		out = append(out, part...)
+	}
+	return out
+}
+
 // reader returns the body for one request; the payload stays held until
 // the transport closes it (it may still be writing when RoundTrip returns).
 func (b sentBody) reader() io.ReadCloser {
@@ -541,15 +566,22 @@ type sentReader struct {
 	once  sync.Once
 }
 
+// Read fills dst from as many parts as fit: the transport writes each Read
+// to the socket as it comes, so a part per Read cost two extra write
+// system calls per request (the bytes before and after the model name).
 func (r *sentReader) Read(dst []byte) (int, error) {
-	for r.i < len(r.parts) && len(r.parts[r.i]) == 0 {
-		r.i++
+	n := 0
+	for r.i < len(r.parts) && n < len(dst) {
+		c := copy(dst[n:], r.parts[r.i])
+		r.parts[r.i] = r.parts[r.i][c:]
+		n += c
+		if len(r.parts[r.i]) == 0 {
+			r.i++
+		}
 	}
-	if r.i == len(r.parts) {
+	if n == 0 && r.i == len(r.parts) {
 		return 0, io.EOF
 	}
-	n := copy(dst, r.parts[r.i])
-	r.parts[r.i] = r.parts[r.i][n:]
 	return n, nil
 }
 

@@ -1,10 +1,17 @@
 package proxy
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
+	"sync"
 	"testing"
+
+	"ccmux/proxy/internal/fakeanthropic"
 )
 
 func TestUpstreamHeader(t *testing.T) {
@@ -164,6 +171,94 @@ func TestFailoverStatuses(t *testing.T) {
 	} {
 		if got := failover(status); got != want {
 			t.Errorf("failover(%d) = %v, want %v", status, got, want)
+		}
+	}
+}
+
+// writeSizes records the size of every write to upstream connections.
+type writeSizes struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (w *writeSizes) take() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.sizes
+	w.sizes = nil
+	return s
+}
+
+type countingConn struct {
+	net.Conn
+	w *writeSizes
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	c.w.sizes = append(c.w.sizes, len(p))
+	c.w.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// TestUpstreamRequestWrites counts the writes (system calls) a request
+// with its model rewritten costs on the upstream connection: a small one
+// leaves in one write with its headers; a large one is never written in
+// scraps around the model name.
+func TestUpstreamRequestWrites(t *testing.T) {
+	t.Setenv("WRITES_KEY", "k")
+	up := newUpstream(t)
+	cfg := mustConfig(t, fmt.Sprintf(`
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "api"
+auth_type = "api_key"
+api_key = "$WRITES_KEY"
+base_url = %q
+models = ["claude-*"]
+[[models]]
+name = "claude-sonnet-4-5"
+[[models.mappings]]
+actual_model = "claude-sonnet-4-5-20250929"
+priority = 1
+provider = "api"
+`, up.URL))
+	writes := &writeSizes{}
+	h := startProxy(t, cfg, func(s *Server) {
+		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, nil) })
+		dial := s.upstream.h1.DialContext
+		s.upstream.h1.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: c, w: writes}, nil
+		}
+	})
+	for _, size := range []int{1 << 10, 400 << 10} {
+		body := fakeanthropic.RequestBody(size, "claude-sonnet-4-5", false)
+		resp := h.post("/v1/messages", string(body), nil)
+		if got := readAll(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d bytes: status %d: %s", size, resp.StatusCode, got)
+		}
+		reqs := up.Requests()
+		if sent := reqs[len(reqs)-1].Body; !bytes.Contains(sent, []byte(`"claude-sonnet-4-5-20250929"`)) {
+			t.Fatalf("%d bytes: the model was not rewritten: %.100s", size, sent)
+		}
+		sizes := writes.take()
+		if size == 1<<10 {
+			if len(sizes) != 1 {
+				t.Errorf("%d bytes: the request took %d writes %v, want 1 (headers and body together)", size, len(sizes), sizes)
+			}
+			continue
+		}
+		// The first write is the headers, the last the body's tail.
+		for i := 1; i < len(sizes)-1; i++ {
+			if sizes[i] < 4<<10 {
+				t.Errorf("%d bytes: write %d of %d is %d bytes %v; the body should go in full buffers", size, i+1, len(sizes), sizes[i], sizes)
+				break
+			}
 		}
 	}
 }
