@@ -23,8 +23,11 @@ type ProviderUsage struct {
 // spentUntil reports whether candidate c is a subscription that is spent,
 // so the forward loop skips it without sending anything.
 func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
+	if s.Usage == nil {
+		return time.Time{}, false
+	}
 	login := s.Config.SubscriptionLogin(c.Index)
-	if s.Usage == nil || login == "" {
+	if login == "" {
 		return time.Time{}, false
 	}
 	return s.Usage.SpentUntil(login)
@@ -34,8 +37,11 @@ func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
 // marks it spent gets retry-after set to the seconds until the reset, which
 // is what the client sees if no other candidate answers.
 func (s *Server) noteUsage(c Candidate, resp *http.Response) {
+	if s.Usage == nil {
+		return
+	}
 	login := s.Config.SubscriptionLogin(c.Index)
-	if s.Usage == nil || login == "" {
+	if login == "" {
 		return
 	}
 	if until, spent := s.Usage.ObserveAnswer(login, resp.StatusCode, resp.Header); spent {
