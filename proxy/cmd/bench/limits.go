@@ -87,12 +87,16 @@ func wakeups(pid int) int64 {
 func idle(proc *child, settle, d time.Duration) (perSecond float64, rss int64) {
 	pid := proc.cmd.Process.Pid
 	time.Sleep(settle)
-	// Sampling over stdin wakes the child, so sample RSS before and read
-	// the counters from /proc, which does not.
-	_, rss = proc.sample()
+	// Nothing talks to the child while it is watched; the counters come
+	// from /proc, which does not wake it. RSS, asked for over stdin, is
+	// sampled after the count: that request wakes the child, and the Go
+	// runtime's monitor thread then winds down in short sleeps, each one a
+	// context switch (62 within a second of the request on a machine busy
+	// compiling), which were counted as ccmux's when RSS was sampled first.
 	w0 := wakeups(pid)
 	time.Sleep(d)
 	w1 := wakeups(pid)
+	_, rss = proc.sample()
 	if w0 < 0 || w1 < 0 {
 		return -1, rss
 	}
