@@ -15,6 +15,14 @@ import (
 	"ccmux/proxy"
 )
 
+// reloadHelp ends `ccmux help start` and `ccmux help tray`.
+const reloadHelp = `Reload: SIGHUP (or the tray's Reload config) reads the config file again.
+A valid file applies to new requests while open streams finish as they
+began; a new server.host or port moves the proxy there once the new
+address is bound. An invalid file keeps the running config; the log (and
+the tray, in a notification) says why, as ccmux config check does.
+`
+
 // reloader re-reads the config file a running ccmux started with and
 // applies it to the proxy and the auth client: SIGHUP and the tray's
 // "Reload config" both come here. The usage tracker, the token refresher
