@@ -233,3 +233,39 @@ func TestReloadRefusesAConfigItCannotServe(t *testing.T) {
 		t.Errorf("old got %d, new got %d requests; want the old config to route", len(old.Requests()), len(other.Requests()))
 	}
 }
+
+// A new host that overlaps the bound address on the same port (127.0.0.1
+// to localhost) cannot be bound beside it: the listener is closed first,
+// and the stream open on it finishes.
+func TestReloadToAnOverlappingAddress(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := newUpstream(t)
+	up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	h := startProxy(t, mustConfig(t, apiKeyTOML(up.URL)))
+	stream := h.post("/v1/messages", streamReq, nil)
+	defer stream.Body.Close()
+	br := bufio.NewReader(stream.Body)
+	readRawEvent(t, br)
+
+	port := h.srv.Addr()[strings.LastIndex(h.srv.Addr(), ":")+1:]
+	next := mustConfig(t, apiKeyTOML(up.URL))
+	next.Server.Host = "localhost"
+	fmt.Sscan(port, &next.Server.Port)
+	if moved, err := h.srv.Reload(context.Background(), next); err != nil || !moved {
+		t.Fatalf("Reload to localhost on the same port = %v, %v; want moved", moved, err)
+	}
+	if h.srv.CurrentConfig() != next {
+		t.Error("the new config is not current")
+	}
+	resp, err := h.client.Get("http://localhost:" + port + "/health")
+	if err != nil {
+		t.Fatalf("localhost:%s does not answer: %v", port, err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("/health: %d %s", resp.StatusCode, body)
+	}
+	up.Release()
+	if names := eventNames(readEvents(t, br)); len(names) == 0 || names[len(names)-1] != "message_stop" {
+		t.Fatalf("the stream open during the move ended with %v, want a complete stream", names)
+	}
+}

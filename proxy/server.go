@@ -99,6 +99,9 @@ const (
 	DefaultClientBodyTimeout = 60 * time.Second
 )
 
+// drainOnFailedMove bounds the drain when a move lost both addresses.
+const drainOnFailedMove = 5 * time.Second
+
 // drainAfterClose bounds the wait for handlers whose connections Stop cut.
 const drainAfterClose = 3 * time.Second
 
@@ -140,12 +143,22 @@ func listen(ctx context.Context, cfg *config.Config) (net.Listener, error) {
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		if addrInUse(err) {
-			return nil, fmt.Errorf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, configName(cfg))
+			return nil, &inUseError{fmt.Sprintf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, configName(cfg)), err}
 		}
 		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
 	return ln, nil
 }
+
+// inUseError is a listen error for an address in use, in words that say
+// what to do, unwrapping to the system's error.
+type inUseError struct {
+	msg   string
+	cause error
+}
+
+func (e *inUseError) Error() string { return e.msg }
+func (e *inUseError) Unwrap() error { return e.cause }
 
 // serve serves ln in the background as the live listener; its requests'
 // contexts derive from base, which Stop cancels.
@@ -186,22 +199,55 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (moved bool, er
 		return false, nil
 	}
 	ln, err := listen(ctx, cfg)
+	if err != nil && addrInUse(err) && s.ln.Addr().(*net.TCPAddr).Port == cfg.Server.Port {
+		ln, err = s.rebind(ctx, cfg)
+	}
 	if err != nil {
 		return false, err
 	}
 	old := s.srv
 	s.cur.Store(st)
 	s.serve(ln, s.base)
-	s.draining = append(s.draining, old)
+	s.retire(old)
+	return true, nil
+}
+
+// rebind moves the listener to an address that overlaps the bound one on
+// the same port (127.0.0.1 to localhost or 0.0.0.0), which the OS binds
+// only once the old listener is closed: new connections are refused for
+// that moment, and connections already open go on. When the new address
+// still cannot be bound, the old one is bound again.
+func (s *Server) rebind(ctx context.Context, cfg *config.Config) (net.Listener, error) {
+	oldAddr := s.ln.Addr().String()
+	s.ln.Close() // Serve returns; its open connections are still served
+	ln, err := listen(ctx, cfg)
+	if err == nil {
+		return ln, nil
+	}
+	back, backErr := listen(ctx, s.CurrentConfig())
+	if backErr != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainOnFailedMove)
+		defer cancel()
+		s.stopLocked(stopCtx)
+		return nil, fmt.Errorf("%w; and %s could not be bound again (%w), so the proxy is stopped", err, oldAddr, backErr)
+	}
+	old := s.srv
+	s.serve(back, s.base)
+	s.retire(old)
+	return nil, err
+}
+
+// retire lets srv, whose listener a reload replaced, finish its requests.
+func (s *Server) retire(srv *http.Server) {
+	s.draining = append(s.draining, srv)
 	go func() {
-		// Shutdown closes the old listener at once and returns when its
-		// last request has finished (or Stop closed it).
-		old.Shutdown(context.Background())
+		// Shutdown closes the listener at once and returns when the last
+		// request has finished (or Stop closed the connections).
+		srv.Shutdown(context.Background())
 		s.mu.Lock()
-		s.draining = slices.DeleteFunc(s.draining, func(d *http.Server) bool { return d == old })
+		s.draining = slices.DeleteFunc(s.draining, func(d *http.Server) bool { return d == srv })
 		s.mu.Unlock()
 	}()
-	return true, nil
 }
 
 // CurrentConfig is the config new requests get: Config until a Reload,
@@ -252,8 +298,14 @@ func configName(cfg *config.Config) string {
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopLocked(ctx)
+	return nil
+}
+
+// stopLocked is Stop with s.mu held.
+func (s *Server) stopLocked(ctx context.Context) {
 	if s.srv == nil {
-		return nil
+		return
 	}
 	srvs := append([]*http.Server{s.srv}, s.draining...)
 	served := s.served
@@ -275,7 +327,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.upstream.closeIdle()
 	s.srv, s.ln, s.served, s.draining = nil, nil, nil, nil
 	s.bound.Store(nil)
-	return nil
 }
 
 // shutdown shuts srvs down at once and reports whether all of them
