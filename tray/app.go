@@ -360,13 +360,14 @@ func (a *app) reloadConfig() {
 		running, addr := a.proxy.Running(), a.proxy.Addr()
 		return func() {
 			a.st.reloadBusy = false
+			// A failed move may have stopped the proxy; a good one moved it.
+			a.st.proxyOn, a.st.proxyAddr = running, addr
 			if err != nil {
 				// The reloader logged it; the notification shows what
 				// `ccmux config check` prints for the file.
 				a.notify("Config not reloaded", firstLine(err.Error()))
 				return
 			}
-			a.st.proxyOn, a.st.proxyAddr = running, addr
 			if running {
 				a.st.proxyErr = ""
 			}
