@@ -269,3 +269,35 @@ func TestReloadToAnOverlappingAddress(t *testing.T) {
 		t.Fatalf("the stream open during the move ended with %v, want a complete stream", names)
 	}
 }
+
+// What the usage tracker knows survives a reload: a spent subscription,
+// renamed in the new config, is still skipped until its reset, and
+// /api/usage reports it under its new name.
+func TestReloadKeepsSpentSubscriptions(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	sub, key, key2 := newUpstream(t), newUpstream(t), newUpstream(t)
+	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	setup, _ := withTracker(c)
+	h := startProxy(t, mustConfig(t, subscriptionThenKey(sub.URL, key.URL)), setup)
+	h.tokens.set("anthropic-max", "sub-token")
+	reset := c.now().Add(2 * time.Hour)
+	sub.Queue(fakeanthropic.Behavior{Status: 429, Header: spentHeaders(reset)})
+	if resp := h.post("/v1/messages", sonnetBody, nil); readAll(t, resp) == "" || resp.StatusCode != 200 {
+		t.Fatalf("the first request: %d", resp.StatusCode)
+	}
+
+	renamed := strings.Replace(subscriptionThenKey(sub.URL, key2.URL), `name = "claude-max"`, `name = "max-renamed"`, 1)
+	if _, err := h.srv.Reload(context.Background(), reloadTo(t, renamed)); err != nil {
+		t.Fatal(err)
+	}
+	if resp := h.post("/v1/messages", sonnetBody, nil); readAll(t, resp) == "" || resp.StatusCode != 200 {
+		t.Fatalf("the request after the reload: %d", resp.StatusCode)
+	}
+	if sub.Served() != 1 || key2.Served() != 1 {
+		t.Errorf("after the reload the spent subscription served %d requests (want 1, before it), the new API key %d (want 1)", sub.Served(), key2.Served())
+	}
+	report := h.srv.UsageReport()
+	if len(report) != 1 || report[0].Provider != "max-renamed" || report[0].LimitedUntil == nil {
+		t.Errorf("usage report after the reload = %+v, want max-renamed limited until its reset", report)
+	}
+}
