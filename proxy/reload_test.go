@@ -301,3 +301,53 @@ func TestReloadKeepsSpentSubscriptions(t *testing.T) {
 		t.Errorf("usage report after the reload = %+v, want max-renamed limited until its reset", report)
 	}
 }
+
+// Reloads racing with requests (run with -race): every request is answered
+// by one of the two configs' providers, none fails.
+func TestReloadUnderRequests(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	a, b := newUpstream(t), newUpstream(t)
+	a.Record, b.Record = false, false
+	cfgA, cfgB := providersTOML("a", a.URL), providersTOML("b", b.URL)
+	h := startProxy(t, mustConfig(t, cfgA))
+	const workers, each, reloads = 4, 25, 20
+	errs := make(chan error, workers*each)
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < each; i++ {
+				req, _ := http.NewRequest(http.MethodPost, h.base+"/v1/messages", strings.NewReader(sonnetBody))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := h.client.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	for i := 0; i < reloads; i++ {
+		next := cfgA
+		if i%2 == 0 {
+			next = cfgB
+		}
+		if _, err := h.srv.Reload(context.Background(), reloadTo(t, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := a.Served() + b.Served(); got != workers*each {
+		t.Errorf("the providers served %d requests, want %d", got, workers*each)
+	}
+}
