@@ -61,6 +61,7 @@ func (f *fakeAuth) Events() (<-chan AuthEvent, func()) { return f.events, func()
 // fakeProxy is a Proxy that fails to start while startErr is set.
 type fakeProxy struct {
 	mu       sync.Mutex
+	addr     string // "" is 127.0.0.1:13456
 	running  bool
 	startErr error
 	starts   int
@@ -92,7 +93,14 @@ func (p *fakeProxy) Running() bool {
 	return p.running
 }
 
-func (p *fakeProxy) Addr() string { return "127.0.0.1:13456" }
+func (p *fakeProxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.addr == "" {
+		return "127.0.0.1:13456"
+	}
+	return p.addr
+}
 
 func (p *fakeProxy) setStartErr(err error) {
 	p.mu.Lock()
@@ -153,6 +161,9 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	usage  UsageSource
+	// reload and reloads are Options.Reload and Options.Reloads.
+	reload  Reloader
+	reloads chan struct{}
 }
 
 func start(t *testing.T, acct Account) *harness {
@@ -173,7 +184,7 @@ func start(t *testing.T, acct Account) *harness {
 
 func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
-	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return "/usr/local/bin/ccmux", nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	a.prepare(ctx)
