@@ -924,17 +924,16 @@ func runAutostart(e *env, args []string) error {
 	}
 	switch word {
 	case "on":
-		exe, err := os.Executable()
+		// The entry names the config file: check it now, not at the next login.
+		cfg, err := e.loadConfig()
 		if err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if err := tray.EnableAutostart(exe); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", exe)
+		cmd, err := tray.EnableAutostart(cfg.Path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", strings.Join(cmd, " "))
 	case "off":
 		if err := tray.DisableAutostart(); err != nil {
 			return err
