@@ -924,12 +924,18 @@ func runAutostart(e *env, args []string) error {
 	}
 	switch word {
 	case "on":
-		// The entry names the config file: check it now, not at the next login.
-		cfg, err := e.loadConfig()
+		// The entry names a config file: check it now, not at the next
+		// login. The default one is written by the first run, if need be.
+		path, isDefault, err := config.ResolvePath(e.configFlag)
 		if err != nil {
 			return err
 		}
-		cmd, err := tray.EnableAutostart(cfg.Path)
+		if !isDefault {
+			if _, err := config.Load(path); err != nil {
+				return err
+			}
+		}
+		cmd, err := tray.EnableAutostart(path)
 		if err != nil {
 			return err
 		}
