@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ccmux/config/configtest"
 )
@@ -14,7 +16,11 @@ import (
 // runBinary runs the built ccmux in dir with exactly env (nothing inherited).
 func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
 	t.Helper()
-	cmd := exec.Command(configtest.Binary(t), args...)
+	// A command that waits for something that never comes fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, configtest.Binary(t), args...)
 	cmd.Dir, cmd.Env = dir, env
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
