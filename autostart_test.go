@@ -16,12 +16,18 @@ import (
 // runBinary runs the built ccmux in dir with exactly env (nothing inherited).
 func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
 	t.Helper()
+	return runBinaryIn(t, dir, env, "", args...)
+}
+
+// runBinaryIn is runBinary with stdin.
+func runBinaryIn(t *testing.T, dir string, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
 	// A command that waits for something that never comes fails the test
 	// instead of hanging it.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, configtest.Binary(t), args...)
-	cmd.Dir, cmd.Env = dir, env
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(stdin)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

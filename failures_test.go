@@ -37,6 +37,10 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	taken := writeConfigIn(t, dir, "taken.toml", busyPort)
 	good := writeConfigIn(t, dir, "good.toml", unusedPort(t))
+	oauth := authtest.NewServer()
+	defer oauth.Close()
+	fakeOAuth := filepath.Join(dir, "fake-oauth.toml")
+	os.WriteFile(fakeOAuth, []byte(readDefaultConfig(t, unusedPort(t))+oauth.OAuthTOML("anthropic-max", "claude")), 0o600)
 
 	// A token store that is not JSON, next to a valid config.
 	corruptHome := t.TempDir()
@@ -56,30 +60,32 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 		args   []string
 		code   int
 		stderr string // the line says this
+		stdin  string
 	}{
-		{"syntax error, status", nil, []string{"--config", bad, "status"}, 1, bad + ": line 1"},
-		{"syntax error, start", nil, []string{"start", "--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, tray", nil, []string{"--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, login", nil, []string{"login", "--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, logout", nil, []string{"logout", "--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, config check", nil, []string{"config", "check", "--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, env", nil, []string{"env", "--config", bad}, 1, bad + ": line 1"},
-		{"syntax error, claude", withClaude, []string{"--config", bad, "claude"}, 1, bad + ": line 1"},
-		{"syntax error, autostart on", nil, []string{"autostart", "on", "--config", bad}, 1, bad + ": line 1"},
-		{"wrong value", nil, []string{"config", "check", "--config", typo}, 1, `providers[0].auth_type`},
-		{"missing config, status", nil, []string{"status", "--config", missing}, 1, missing + " does not exist"},
-		{"missing config, start", nil, []string{"start", "--config", missing}, 1, missing + " does not exist"},
-		{"missing config, login", nil, []string{"login", "--config", missing}, 1, missing + " does not exist"},
-		{"port in use", nil, []string{"start", "--config", taken}, 1, "127.0.0.1:" + strconv.Itoa(busyPort) + ": the address is already in use"},
-		{"corrupt token store, status", corruptEnv, []string{"status"}, 1, "token store is not valid JSON"},
-		{"corrupt token store, logout", corruptEnv, []string{"logout"}, 1, "token store is not valid JSON"},
-		{"unknown provider, login", nil, []string{"login", "--provider", "nope", "--config", good}, 2, "--provider nope: not an oauth_provider"},
-		{"unknown provider, logout", nil, []string{"logout", "--provider", "nope", "--config", good}, 2, "--provider nope: no login is stored under that id"},
-		{"no claude on PATH", noPath, []string{"claude", "--config", good}, 1, "cannot find Claude Code"},
-		{"unknown command", nil, []string{"stop"}, 2, `unknown command "stop"`},
-		{"unknown flag", nil, []string{"status", "--verbose"}, 2, "unknown flag --verbose"},
-		{"unknown shell", nil, []string{"env", "--shell", "tcsh", "--config", good}, 2, "tcsh"},
-		{"autostart without a word", nil, []string{"autostart"}, 2, "on|off|status"},
+		{"syntax error, status", nil, []string{"--config", bad, "status"}, 1, bad + ": line 1", ""},
+		{"syntax error, start", nil, []string{"start", "--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, tray", nil, []string{"--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, login", nil, []string{"login", "--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, logout", nil, []string{"logout", "--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, config check", nil, []string{"config", "check", "--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, env", nil, []string{"env", "--config", bad}, 1, bad + ": line 1", ""},
+		{"syntax error, claude", withClaude, []string{"--config", bad, "claude"}, 1, bad + ": line 1", ""},
+		{"syntax error, autostart on", nil, []string{"autostart", "on", "--config", bad}, 1, bad + ": line 1", ""},
+		{"wrong value", nil, []string{"config", "check", "--config", typo}, 1, `providers[0].auth_type`, ""},
+		{"missing config, status", nil, []string{"status", "--config", missing}, 1, missing + " does not exist", ""},
+		{"missing config, start", nil, []string{"start", "--config", missing}, 1, missing + " does not exist", ""},
+		{"missing config, login", nil, []string{"login", "--config", missing}, 1, missing + " does not exist", ""},
+		{"port in use", nil, []string{"start", "--config", taken}, 1, "127.0.0.1:" + strconv.Itoa(busyPort) + ": the address is already in use", ""},
+		{"corrupt token store, status", corruptEnv, []string{"status"}, 1, "token store is not valid JSON", ""},
+		{"corrupt token store, logout", corruptEnv, []string{"logout"}, 1, "token store is not valid JSON", ""},
+		{"unknown provider, login", nil, []string{"login", "--provider", "nope", "--config", good}, 2, "--provider nope: not an oauth_provider", ""},
+		{"unknown provider, logout", nil, []string{"logout", "--provider", "nope", "--config", good}, 2, "--provider nope: no login is stored under that id", ""},
+		{"no claude on PATH", noPath, []string{"claude", "--config", good}, 1, "cannot find Claude Code", ""},
+		{"unknown command", nil, []string{"stop"}, 2, `unknown command "stop"`, ""},
+		{"unknown flag", nil, []string{"status", "--verbose"}, 2, "unknown flag --verbose", ""},
+		{"unknown shell", nil, []string{"env", "--shell", "tcsh", "--config", good}, 2, "tcsh", ""},
+		{"autostart without a word", nil, []string{"autostart"}, 2, "on|off|status", ""},
+		{"pasted code refused", nil, []string{"login", "--manual", "--config", fakeOAuth}, 1, "the sign-in code was refused", "not-a-code\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,7 +93,12 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 			if e == nil {
 				e = env
 			}
-			r := runBinary(t, home, e, tt.args...)
+			r := runBinaryIn(t, home, e, tt.stdin, tt.args...)
+			if tt.stdin != "" {
+				// The lines up to the prompt say what to do; after it
+				// comes the failure.
+				_, r.stderr, _ = strings.Cut(r.stderr, "Code: ")
+			}
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
 			}

@@ -150,9 +150,12 @@ func (c *Client) Exchange(ctx context.Context, providerID, code, state string) (
 // stores the login and announces it.
 func (c *Client) complete(ctx context.Context, id string, p Preset, code, state, redirectURI, verifier string) (Account, error) {
 	start := c.clock.Now()
+	// A failure is returned, and its caller says it (the command line
+	// prints it, the tray notifies and logs it, the admin API answers it):
+	// a warning here would say it twice.
 	tok, err := c.exchangeCode(ctx, p, code, state, redirectURI, verifier)
 	if err != nil {
-		c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
+		c.log.Debug("sign-in failed", "provider", id, "err", err.Error())
 		return Account{}, err
 	}
 	fresh := record{ProviderID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresAt: tok.Expiry, ManagedBy: managedByCcmux}
@@ -162,7 +165,7 @@ func (c *Client) complete(ctx context.Context, id string, p Preset, code, state,
 	fresh.Email, _ = tok.Extra("email").(string)
 	if p.IsConsole() {
 		if fresh.APIKey, err = c.createAPIKey(ctx, p, tok.AccessToken); err != nil {
-			c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
+			c.log.Debug("sign-in failed", "provider", id, "err", err.Error())
 			return Account{}, err
 		}
 	}
