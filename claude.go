@@ -115,8 +115,8 @@ func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
 	srv := newProxy(cfg, client, log)
 	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
 	if err := srv.Start(ctx); err != nil {
+		cancel() // stopLimits waits for the poller, which ends with ctx
 		stopLimits()
-		cancel()
 		return nil, err
 	}
 	refresher := make(chan struct{})

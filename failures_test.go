@@ -80,6 +80,7 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 		{"corrupt token store, logout", corruptEnv, []string{"logout"}, 1, "token store is not valid JSON", ""},
 		{"unknown provider, login", nil, []string{"login", "--provider", "nope", "--config", good}, 2, "--provider nope: not an oauth_provider", ""},
 		{"unknown provider, logout", nil, []string{"logout", "--provider", "nope", "--config", good}, 2, "--provider nope: no login is stored under that id", ""},
+		{"port in use, claude", withClaude, []string{"--config", taken, "claude"}, 1, "127.0.0.1:" + strconv.Itoa(busyPort) + ": the address is already in use", ""},
 		{"no claude on PATH", noPath, []string{"claude", "--config", good}, 1, "cannot find Claude Code", ""},
 		{"unknown command", nil, []string{"stop"}, 2, `unknown command "stop"`, ""},
 		{"unknown flag", nil, []string{"status", "--verbose"}, 2, "unknown flag --verbose", ""},
