@@ -126,8 +126,8 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"tray", "", "run the tray app with the proxy (the default command)", runTray, ""},
-		{"start", "", "run the proxy only, headless, logging to stderr", runStart, ""},
+		{"tray", "", "run the tray app with the proxy (the default command)", runTray, reloadHelp},
+		{"start", "", "run the proxy only, headless, logging to stderr", runStart, reloadHelp},
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
@@ -491,10 +491,8 @@ func runConfig(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The proxy cannot start without its own key, unlike a provider's
-	// missing key (that provider alone fails): an error, not a warning.
-	if _, err := cfg.ServerAPIKey(); err != nil {
-		return fmt.Errorf("%s: %w", cfg.Path, err)
+	if err := startable(cfg); err != nil {
+		return err
 	}
 	tokens, _ := config.TokenPath()
 	w := e.stdout
@@ -869,6 +867,7 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := newProxy(cfg, client, log)
+	reloads := hangups(ctx)
 	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
 	defer stopLimits()
 	if err := srv.Start(ctx); err != nil {
@@ -876,6 +875,7 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 		return err
 	}
 	log.Info("proxy listening", "addr", srv.Addr(), "base_url", cfg.BaseURL())
+	defer (&reloader{path: cfg.Path, srv: srv, client: client, log: log}).follow(ctx, reloads)()
 	refresher := make(chan struct{})
 	go func() { client.RunRefresher(ctx); close(refresher) }()
 	<-ctx.Done()
@@ -929,6 +929,8 @@ func runTray(e *env, args []string) error {
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
+		Reload:     &reloader{path: cfg.Path, srv: srv, client: client, log: log},
+		Reloads:    hangups(ctx),
 		LogPath:    logPath,
 		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
 		Proxy:      srv,

@@ -41,7 +41,7 @@ func (c *Client) Login(ctx context.Context, providerID string, opts LoginOptions
 	if opts.Console {
 		name = "console"
 	}
-	p, err := PresetFor(c.cfg, providerID, name)
+	p, err := PresetFor(c.config(), providerID, name)
 	if err != nil {
 		return Account{}, err
 	}
@@ -93,7 +93,7 @@ type pendingLogin struct {
 // and state; the PKCE verifier stays inside the Client. preset is "claude",
 // "console" or "" for the one configured for providerID.
 func (c *Client) Authorize(providerID, preset string) (url, state string, err error) {
-	p, err := PresetFor(c.cfg, providerID, preset)
+	p, err := PresetFor(c.config(), providerID, preset)
 	if err != nil {
 		return "", "", err
 	}

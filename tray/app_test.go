@@ -63,6 +63,7 @@ func (f *fakeAuth) Events() (<-chan AuthEvent, func()) { return f.events, func()
 // fakeProxy is a Proxy that fails to start while startErr is set.
 type fakeProxy struct {
 	mu       sync.Mutex
+	addr     string // "" is 127.0.0.1:13456
 	running  bool
 	startErr error
 	starts   int
@@ -94,7 +95,14 @@ func (p *fakeProxy) Running() bool {
 	return p.running
 }
 
-func (p *fakeProxy) Addr() string { return "127.0.0.1:13456" }
+func (p *fakeProxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.addr == "" {
+		return "127.0.0.1:13456"
+	}
+	return p.addr
+}
 
 func (p *fakeProxy) setStartErr(err error) {
 	p.mu.Lock()
@@ -155,6 +163,9 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	usage  UsageSource
+	// reload and reloads are Options.Reload and Options.Reloads.
+	reload  Reloader
+	reloads chan struct{}
 	// exe and configPath are the binary and config file the app runs on;
 	// "" for /usr/local/bin/ccmux and the default config of HOME=/home/ada.
 	exe, configPath string
@@ -184,7 +195,7 @@ func newHarness(t *testing.T, acct Account) *harness {
 func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
 	exe, configPath := cmp.Or(h.exe, "/usr/local/bin/ccmux"), cmp.Or(h.configPath, "/home/ada/.claude-code-mux/config.toml")
-	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, ConfigPath: configPath, Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: configPath, Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return exe, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	a.prepare(ctx)
