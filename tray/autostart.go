@@ -56,9 +56,6 @@ func (c loginCommand) args() []string {
 // newLoginCommand is the entry for exe running on the config file at
 // configPath, checked against this machine's temporary places.
 func newLoginCommand(exe, configPath string) (loginCommand, error) {
-	if err := temporaryDirs().check(exe); err != nil {
-		return loginCommand{}, err
-	}
 	cmd := loginCommand{exe: exe}
 	if configPath != "" {
 		abs, err := filepath.Abs(configPath)
@@ -69,7 +66,15 @@ func newLoginCommand(exe, configPath string) (loginCommand, error) {
 			cmd.config = abs
 		}
 	}
-	return cmd, cmd.check()
+	// The go-build check comes first: it names `go run`, which the
+	// temp-dir check (go run builds there) would not.
+	if err := cmd.check(); err != nil {
+		return loginCommand{}, err
+	}
+	if err := temporaryDirs().check(exe); err != nil {
+		return loginCommand{}, err
+	}
+	return cmd, nil
 }
 
 // check says in words why the entry could not run at the next login, or nil.

@@ -157,6 +157,12 @@ func TestNewLoginCommand(t *testing.T) {
 		}
 	}
 
+	// `go run` builds in the temp dir: the refusal names go run.
+	_, err := newLoginCommand(filepath.Join(temp, "go-build1/b001/exe/ccmux"), "")
+	if err == nil || !strings.Contains(err.Error(), "`go run`") {
+		t.Errorf("a go run binary in the temp dir: %v, want a refusal naming go run", err)
+	}
+
 	linkedTemp := symlink(t, temp, filepath.Join(t.TempDir(), "tmp"))
 	for _, bad := range []string{
 		makeFile(t, filepath.Join(temp, "ccmux")),
