@@ -71,3 +71,33 @@ func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
 	item = findItem(t, test, second.cmd.Process.Pid)
 	item.waitItem(t, "Start at login", "Start at login checked at start", func(m menuItem) bool { return m.Checked && m.Enabled })
 }
+
+// The refusal is real in the built binary: run from the temp dir it was
+// built in, the click is told why in a notification and the box stays off.
+func TestTrayStartAtLoginRefusesATempBinary(t *testing.T) {
+	bus := privateBus(t)
+	test := connect(t, bus)
+	startWatcher(t, bus)
+	notes := startNotifications(t, bus)
+	home := t.TempDir()
+	writeConfig(t, home, freePort(t), "")
+	// The binary was built in this process's temp dir; the app now sees it as its own.
+	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "TMPDIR="+os.TempDir())
+	item := findItem(t, test, app.cmd.Process.Pid)
+	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
+	item.click(t, "Start at login")
+	eventually(t, "the refusal notification", 10*time.Second, func() bool {
+		_, ok := notes.find("Start at login")
+		return ok
+	})
+	n, _ := notes.find("Start at login")
+	for _, want := range []string{configtest.Binary(t), "temporary directory", "go build", "go install"} {
+		if !strings.Contains(n.Body, want) {
+			t.Errorf("notification %q lacks %q", n.Body, want)
+		}
+	}
+	item.waitItem(t, "Start at login", "Start at login still unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
+	if _, err := os.Stat(filepath.Join(home, ".config", "autostart", "ccmux.desktop")); !os.IsNotExist(err) {
+		t.Errorf("an entry was written: %v", err)
+	}
+}
