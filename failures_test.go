@@ -37,6 +37,8 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	taken := writeConfigIn(t, dir, "taken.toml", busyPort)
 	good := writeConfigIn(t, dir, "good.toml", unusedPort(t))
+	unsetKey := filepath.Join(dir, "unset-key.toml")
+	os.WriteFile(unsetKey, []byte(strings.Replace(readDefaultConfig(t, unusedPort(t)), "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET\"\n", 1)), 0o600)
 	oauth := authtest.NewServer()
 	defer oauth.Close()
 	fakeOAuth := filepath.Join(dir, "fake-oauth.toml")
@@ -81,6 +83,9 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 		{"unknown provider, login", nil, []string{"login", "--provider", "nope", "--config", good}, 2, "--provider nope: not an oauth_provider", ""},
 		{"unknown provider, logout", nil, []string{"logout", "--provider", "nope", "--config", good}, 2, "--provider nope: no login is stored under that id", ""},
 		{"port in use, claude", withClaude, []string{"--config", taken, "claude"}, 1, "127.0.0.1:" + strconv.Itoa(busyPort) + ": the address is already in use", ""},
+		{"unset api_key variable, env", nil, []string{"env", "--config", unsetKey}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
+		{"unset api_key variable, claude", withClaude, []string{"--config", unsetKey, "claude"}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
+		{"unset api_key variable, start", nil, []string{"start", "--config", unsetKey}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
 		{"no claude on PATH", noPath, []string{"claude", "--config", good}, 1, "cannot find Claude Code", ""},
 		{"unknown command", nil, []string{"stop"}, 2, `unknown command "stop"`, ""},
 		{"unknown flag", nil, []string{"status", "--verbose"}, 2, "unknown flag --verbose", ""},
