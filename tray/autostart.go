@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"ccmux/config"
 )
@@ -88,8 +89,8 @@ func (c loginCommand) check() error {
 	if !filepath.IsAbs(c.config) && !isWindowsAbs(c.config) {
 		return fmt.Errorf("start at login needs the absolute path of the config file, got %q", c.config)
 	}
-	if strings.IndexFunc(c.config, unicode.IsControl) >= 0 {
-		return fmt.Errorf("the path of the config file %q contains a control character; move it to a plain path first", c.config)
+	if strings.IndexFunc(c.config, unicode.IsControl) >= 0 || !utf8.ValidString(c.config) {
+		return fmt.Errorf("the path of the config file %q contains a control character or is not UTF-8; move it to a plain path first", c.config)
 	}
 	return nil
 }
@@ -112,8 +113,10 @@ func checkExecutable(exe string) error {
 	if strings.Contains(exe, "/AppTranslocation/") {
 		return fmt.Errorf("%s is a temporary copy macOS made because ccmux.app was opened where it was downloaded: move ccmux.app to /Applications, open it from there, then turn on start at login", exe)
 	}
-	if strings.IndexFunc(exe, unicode.IsControl) >= 0 {
-		return fmt.Errorf("the path of the ccmux binary %q contains a control character; move it to a plain path first", exe)
+	// Desktop entries and plists are UTF-8 text: a control character or
+	// a byte that is not UTF-8 cannot be written in one.
+	if strings.IndexFunc(exe, unicode.IsControl) >= 0 || !utf8.ValidString(exe) {
+		return fmt.Errorf("the path of the ccmux binary %q contains a control character or is not UTF-8; move it to a plain path first", exe)
 	}
 	return nil
 }

@@ -139,6 +139,8 @@ func TestRefusesTemporaryAndRelativeBinaries(t *testing.T) {
 		{exe: "/home/ada/bin/cc\nmux"},
 		{exe: "/home/ada/bin/ccmux", config: "ccmux.toml"},
 		{exe: "/home/ada/bin/ccmux", config: "/home/ada/cc\nmux.toml"},
+		{exe: "/home/ada/bin/\xe8/ccmux"},
+		{exe: "/home/ada/bin/ccmux", config: "/home/ada/\xe8.toml"},
 	} {
 		if _, err := desktopEntry(cmd); err == nil {
 			t.Errorf("desktopEntry(%q) succeeded, want a refusal", cmd.args())
@@ -299,4 +301,30 @@ func TestLaunchAgentFiles(t *testing.T) {
 	if on, _ := l.Enabled(); on {
 		t.Fatal("on after Disable")
 	}
+}
+
+// The Exec line survives any path a check lets through, read back as the
+// Desktop Entry spec says a launcher reads it.
+func FuzzDesktopExecRoundTrip(f *testing.F) {
+	for i, p := range trickyPaths {
+		f.Add(p, trickyPaths[(i+3)%len(trickyPaths)])
+	}
+	f.Add("/a b/ccmux", "")
+	f.Fuzz(func(t *testing.T, exe, config string) {
+		cmd := loginCommand{exe: exe, config: config}
+		entry, err := desktopEntry(cmd)
+		if err != nil {
+			return // refused paths are checked elsewhere
+		}
+		if strings.Count(entry, "\nExec=") != 1 {
+			t.Fatalf("entry has %d Exec lines:\n%s", strings.Count(entry, "\nExec="), entry)
+		}
+		for _, line := range strings.Split(entry, "\n") {
+			if v, ok := strings.CutPrefix(line, "Exec="); ok {
+				if got := execArgs(t, v); !slices.Equal(got, cmd.args()) {
+					t.Fatalf("Exec=%s runs %q, want %q", v, got, cmd.args())
+				}
+			}
+		}
+	})
 }
