@@ -54,3 +54,17 @@ func TestLoginWithoutABrowserSaysManualAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A manual login whose input ends ends the "Code: " prompt's line, so the
+// error printed after it is a line of its own.
+func TestManualLoginEndsThePromptLine(t *testing.T) {
+	e := newEnv(t)
+	var out syncBuffer
+	_, err := e.c.Login(context.Background(), "anthropic-max", LoginOptions{Manual: true, Out: &out, In: strings.NewReader("")})
+	if err == nil || !strings.Contains(err.Error(), "no code was pasted") {
+		t.Fatalf("login = %v, want no code was pasted", err)
+	}
+	if said := out.String(); !strings.HasSuffix(said, "Code: \n") {
+		t.Errorf("the output does not end the prompt line: %q", said[max(0, len(said)-40):])
+	}
+}
