@@ -51,7 +51,7 @@ func runClaude(e *env, args []string) error {
 	}
 	token, err := cfg.ServerAPIKey()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
 	}
 	if token == "" {
 		token = placeholderAuthToken
@@ -115,8 +115,8 @@ func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
 	srv := newProxy(cfg, client, log)
 	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
 	if err := srv.Start(ctx); err != nil {
+		cancel() // stopLimits waits for the poller, which ends with ctx
 		stopLimits()
-		cancel()
 		return nil, err
 	}
 	refresher := make(chan struct{})

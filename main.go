@@ -552,6 +552,9 @@ func runLogin(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkLoginProvider(cfg, *provider, *console); err != nil {
+		return err
+	}
 	if *provider == "" && *console {
 		*provider = consoleLoginID(cfg)
 	} else if *provider == "" {
@@ -583,6 +586,24 @@ func runLogin(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "To use it, set oauth_provider = %q on an auth_type = \"oauth\" provider in %s.\n", *provider, cfg.Path)
 	}
 	return nil
+}
+
+// checkLoginProvider refuses a --provider that no Claude OAuth provider of
+// cfg uses and no [oauth.ID] table names: a typo would otherwise sign in
+// under an id nothing reads. A console login may pick a new id (its API key
+// is then wired in by hand, as login says).
+func checkLoginProvider(cfg *config.Config, id string, console bool) error {
+	configured := cfg.ClaudeOAuthIDs()
+	if id == "" || console || slices.Contains(configured, id) {
+		return nil
+	}
+	if _, ok := cfg.OAuth[id]; ok {
+		return nil
+	}
+	if len(configured) == 0 {
+		return usageError{fmt.Sprintf("--provider %s: %s configures no Claude oauth_provider; add a provider with auth_type = \"oauth\" and oauth_provider = %q first", id, cfg.Path, id)}
+	}
+	return usageError{fmt.Sprintf("--provider %s: not an oauth_provider of a Claude provider in %s (configured: %s)", id, cfg.Path, strings.Join(configured, ", "))}
 }
 
 // consoleLoginID is where `ccmux login --console` stores its API key
@@ -926,17 +947,22 @@ func runAutostart(e *env, args []string) error {
 	}
 	switch word {
 	case "on":
-		exe, err := os.Executable()
+		// The entry names a config file: check it now, not at the next
+		// login. The default one is written by the first run, if need be.
+		path, isDefault, err := config.ResolvePath(e.configFlag)
 		if err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if err := tray.EnableAutostart(exe); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", exe)
+		if !isDefault {
+			if _, err := config.Load(path); err != nil {
+				return err
+			}
+		}
+		cmd, err := tray.EnableAutostart(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", strings.Join(cmd, " "))
 	case "off":
 		if err := tray.DisableAutostart(); err != nil {
 			return err

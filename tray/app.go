@@ -36,7 +36,7 @@ type Notifier interface {
 // autostarter reads and writes this OS's start-at-login entry.
 type autostarter interface {
 	Enabled() (bool, error)
-	Enable(exe string) error
+	Enable(cmd loginCommand) error
 	Disable() error
 }
 
@@ -402,8 +402,11 @@ func (a *app) toggleAutostart() {
 		var err error
 		if turnOn {
 			var exe string
+			var cmd loginCommand
 			if exe, err = a.executable(); err == nil {
-				err = a.autostart.Enable(exe)
+				if cmd, err = newLoginCommand(exe, a.configPath); err == nil {
+					err = a.autostart.Enable(cmd)
+				}
 			}
 		} else {
 			err = a.autostart.Disable()

@@ -491,6 +491,8 @@ func startApp(t *testing.T, home string, env ...string) *runningApp {
 		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
 		"PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH"),
 		browserEnv + "=1",
+		// The binary lives in this process's temp dir, where start at login
+		// rightly refuses a binary; the app gets its own.
 		"TMPDIR=" + home,
 	}, env...)
 	a := &runningApp{cmd: cmd, out: &lockedBuffer{}, exited: make(chan error, 1)}

@@ -129,8 +129,9 @@ func TestTrayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
-	if !strings.Contains(string(entry), `Exec="`+configtest.Binary(t)+`"`) {
-		t.Errorf("autostart entry does not run the binary:\n%s", entry)
+	// The default config file: the entry needs no --config.
+	if args := desktopExec(t, entry); len(args) != 1 || args[0] != configtest.Binary(t) {
+		t.Errorf("autostart entry runs %q, want [%q]", args, configtest.Binary(t))
 	}
 	item.click(t, "Start at login")
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
