@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // stubClaudeEnv makes the test binary act as Claude Code: it prints its
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(stubClaude(os.Args[1:]))
 	}
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
 }
 
@@ -50,7 +50,7 @@ func stubClaude(args []string) int {
 // Claude Code its arguments untouched (--config and --help included) and
 // returns its exit status.
 func TestCLIClaude(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	home := isolateHome(t)
 	port := unusedPort(t)
 	cfgPath := writeConfig(t, home, port, "")

@@ -18,7 +18,7 @@ import (
 
 	"ccmux/auth/authtest"
 	"ccmux/config"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 const browserHelperEnv = "CCMUX_AUTH_TEST_BROWSER"
@@ -50,7 +50,7 @@ func newCLI(t *testing.T) *cli {
 	if runtime.GOOS != "linux" {
 		t.Skip("the stub browser is an xdg-open script")
 	}
-	configtest.Binary(t)
+	testsupport.Binary(t)
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
@@ -91,7 +91,7 @@ func (c *cli) run(stdin io.Reader, args ...string) (string, string, int) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, configtest.Binary(c.t), append([]string{"--config", c.config}, args...)...)
+	cmd := exec.CommandContext(ctx, testsupport.Binary(c.t), append([]string{"--config", c.config}, args...)...)
 	cmd.Env, cmd.Stdin, cmd.WaitDelay = c.env, stdin, 5*time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -183,7 +183,7 @@ func TestCLIManualAndConsoleLogin(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, configtest.Binary(t), "--config", c.config, "login", "--manual")
+		cmd := exec.CommandContext(ctx, testsupport.Binary(t), "--config", c.config, "login", "--manual")
 		var stdout, stderr bytes.Buffer
 		cmd.WaitDelay = 5 * time.Second
 		cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = c.env, pr, &stdout, io.MultiWriter(&stderr, errW)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // browser records what a stub browser was asked to open and what it saw.
@@ -515,7 +515,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
 }
 

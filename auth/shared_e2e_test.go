@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // useConfig replaces the CLI's config with text (its port kept) plus
@@ -168,7 +168,7 @@ func TestCLISIGTERMDuringRefreshKeepsLogin(t *testing.T) {
 		before := c.srv.RefreshCount()
 		release := c.srv.HoldTokenAnswers()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		cmd := exec.CommandContext(ctx, configtest.Binary(t), "--config", c.config, "start")
+		cmd := exec.CommandContext(ctx, testsupport.Binary(t), "--config", c.config, "start")
 		stderr := &syncBuffer{}
 		cmd.Env, cmd.Stdout, cmd.Stderr, cmd.WaitDelay = c.env, stderr, stderr, 5*time.Second
 		if err := cmd.Start(); err != nil {

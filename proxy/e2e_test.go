@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // TestMain removes the binary the end-to-end tests build.
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
 }
 
@@ -109,7 +109,7 @@ const (
 // TestCcmuxStart runs the real binary headless against fake upstreams: one
 // OAuth provider with a stored token, one API-key provider reading $ENV.
 func TestCcmuxStart(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	max, api := newUpstream(t), newUpstream(t)
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
@@ -286,7 +286,7 @@ usage_poll_seconds = 0
 // Without a stored login the client is told to sign in, in Anthropic's
 // error shape, and no request goes upstream.
 func TestCcmuxStartNotSignedIn(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	port := freePort(t)
 	cfg := fmt.Sprintf(`

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -21,7 +21,7 @@ import (
 // checks GET /api/usage and the lines `ccmux status` prints, and that the
 // numbers survive a restart.
 func TestCcmuxStatusShowsUsage(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	port := freePort(t)
 	cfg := fmt.Sprintf(`

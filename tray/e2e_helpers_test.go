@@ -21,7 +21,7 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 
 	"ccmux/config"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // The end-to-end tests run the real ccmux binary against a private D-Bus
@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(stubBrowser(os.Args[1:]))
 	}
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
 }
 
@@ -460,7 +460,7 @@ type runningApp struct {
 // startApp runs ccmux with HOME and XDG_CONFIG_HOME under home.
 func startApp(t *testing.T, home string, env ...string) *runningApp {
 	t.Helper()
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	stubs := filepath.Join(home, "stub-bin")
 	os.MkdirAll(stubs, 0o755)
 	self, err := os.Executable()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // TestTrayEndToEnd drives the real binary the way a panel and a user do:
@@ -129,7 +129,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
-	if !strings.Contains(string(entry), `Exec="`+configtest.Binary(t)+`"`) {
+	if !strings.Contains(string(entry), `Exec="`+testsupport.Binary(t)+`"`) {
 		t.Errorf("autostart entry does not run the binary:\n%s", entry)
 	}
 	item.click(t, "Start at login")

@@ -1,7 +1,8 @@
-// Package configtest is what the end-to-end tests of every ccmux package
-// share: the real ccmux binary, built once per test process. It lives under
-// config because every package may import config; only tests import it.
-package configtest
+// Package testsupport is the one home of what the tests of every ccmux
+// package share: the real ccmux binary built once per test process, a
+// goroutine-safe buffer, a free port, polling with a deadline, a stub
+// browser. Only tests import it; it imports no ccmux package, so any may.
+package testsupport
 
 import (
 	"fmt"
