@@ -19,6 +19,7 @@ import (
 
 	"ccmux/auth/authtest"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 // cliResult is what one in-process `ccmux ARGS…` printed and returned.
@@ -46,18 +47,6 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	return cliResult{stdout.String(), stderr.String(), code}
 }
 
-// unusedPort is a loopback port nothing listens on (it was free a moment ago).
-func unusedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 // writeConfig writes the default config with the proxy on port to dir.
 func writeConfig(t *testing.T, dir string, port int, extra string) string {
 	t.Helper()
@@ -74,7 +63,7 @@ func writeConfig(t *testing.T, dir string, port int, extra string) string {
 
 func TestCLIGlobalFlagsBeforeOrAfterTheCommand(t *testing.T) {
 	home := isolateHome(t)
-	port := unusedPort(t)
+	port := testsupport.FreePort(t)
 	file := writeConfig(t, t.TempDir(), port, "")
 	baseURL := "http://127.0.0.1:" + strconv.Itoa(port)
 	tests := []struct {
@@ -224,7 +213,7 @@ func TestCLIStatusExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			home := isolateHome(t)
-			port := unusedPort(t)
+			port := testsupport.FreePort(t)
 			if tt.running {
 				port = fakeProxy(t)
 			}
@@ -387,7 +376,7 @@ func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
 // value is a usage error naming the flag.
 func TestCLILogLevel(t *testing.T) {
 	home := isolateHome(t)
-	path := writeConfig(t, home, unusedPort(t), "")
+	path := writeConfig(t, home, testsupport.FreePort(t), "")
 	if r := runCLI(t, "config", "check", "--config", path, "--log-level", "verbose"); r.code != 2 || !strings.Contains(r.stderr, "--log-level") {
 		t.Errorf("bad --log-level: exit %d, %q", r.code, r.stderr)
 	}

@@ -52,7 +52,7 @@ func stubClaude(args []string) int {
 func TestCLIClaude(t *testing.T) {
 	bin := testsupport.Binary(t)
 	home := isolateHome(t)
-	port := unusedPort(t)
+	port := testsupport.FreePort(t)
 	cfgPath := writeConfig(t, home, port, "")
 	stubDir := t.TempDir()
 	self, err := os.Executable()

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ccmux/internal/testsupport"
 )
 
 func TestCLIEnv(t *testing.T) {
 	home := isolateHome(t)
-	port := unusedPort(t)
+	port := testsupport.FreePort(t)
 	plain := writeConfig(t, home, port, "")
 	keyed := filepath.Join(home, "keyed.toml")
 	data, err := os.ReadFile(plain)

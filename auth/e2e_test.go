@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,20 +20,6 @@ import (
 	"ccmux/internal/testsupport"
 )
 
-const browserHelperEnv = "CCMUX_AUTH_TEST_BROWSER"
-
-// browserHelper is the stub browser when curl is missing: it follows the
-// URL in os.Args like `curl -sL`.
-func browserHelper() {
-	if len(os.Args) < 2 {
-		os.Exit(2)
-	}
-	if _, _, err := follow(os.Args[len(os.Args)-1]); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-
 // cli runs the real ccmux with HOME in a temp dir, a config pointing
 // [oauth.anthropic-max] at the fake, and a stub xdg-open first on PATH.
 type cli struct {
@@ -48,32 +33,23 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	if runtime.GOOS != "linux" {
-		t.Skip("the stub browser is an xdg-open script")
+		t.Skip("the stub browser is an xdg-open")
 	}
 	testsupport.Binary(t)
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)
 	home := t.TempDir()
-	stubs := filepath.Join(home, "bin")
-	os.Mkdir(stubs, 0o755)
-	follow := `exec curl -sL -o /dev/null "$1"`
-	if _, err := exec.LookPath("curl"); err != nil {
-		follow = fmt.Sprintf(`%s=1 exec %q "$1"`, browserHelperEnv, os.Args[0])
-	}
-	if err := os.WriteFile(filepath.Join(stubs, "xdg-open"), []byte("#!/bin/sh\n"+follow+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	browser := testsupport.StubBrowser(t, filepath.Join(home, "bin"))
 	// A port nothing listens on, so `status` reports the proxy not running.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testsupport.FreePort(t)
 	cfg := strings.Replace(config.DefaultTOML, "port = 13456", fmt.Sprintf("port = %d", port), 1) + srv.OAuthTOML("anthropic-max", "claude") + srv.OAuthTOML("console-key", "console")
 	cfgPath := filepath.Join(home, "ccmux.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c := &cli{t: t, srv: srv, home: home, config: cfgPath}
-	c.env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "PATH="+stubs+string(os.PathListSeparator)+os.Getenv("PATH"), "CCMUX_CONFIG=")
+	c.env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
+	c.env = append(c.env, browser...)
 	c.env = append(c.env, "DISPLAY=", "BROWSER=")
 	t.Cleanup(func() {
 		for _, s := range srv.Secrets() {
@@ -212,7 +188,7 @@ func TestCLIManualAndConsoleLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, shown, _ := follow(loc.String())
+	_, shown, _ := testsupport.Follow(loc.String())
 	fmt.Fprintln(pw, strings.TrimSpace(shown))
 	pw.Close() // exec copies stdin until EOF, and Run waits for that copy
 	r := <-done

@@ -169,16 +169,16 @@ func TestCLISIGTERMDuringRefreshKeepsLogin(t *testing.T) {
 		release := c.srv.HoldTokenAnswers()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, testsupport.Binary(t), "--config", c.config, "start")
-		stderr := &syncBuffer{}
+		stderr := &testsupport.Buffer{}
 		cmd.Env, cmd.Stdout, cmd.Stderr, cmd.WaitDelay = c.env, stderr, stderr, 5*time.Second
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		eventually(t, "the background refresh request", func() bool { return c.srv.RefreshCount() > before })
+		testsupport.Eventually(t, "the background refresh request", 10*time.Second, func() bool { return c.srv.RefreshCount() > before })
 		cmd.Process.Signal(syscall.SIGTERM)
-		eventually(t, "ccmux to act on SIGTERM", func() bool {
+		testsupport.Eventually(t, "ccmux to act on SIGTERM", 10*time.Second, func() bool {
 			select {
 			case err := <-exited:
 				exited <- err

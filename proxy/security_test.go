@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 // fakeAdmin records admin calls.
@@ -496,7 +497,7 @@ func TestLongModelName(t *testing.T) {
 	if len(up.Requests()) != 0 {
 		t.Error("the long name reached the upstream")
 	}
-	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=400") })
+	testsupport.Eventually(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=400") })
 	if n := len(h.logs.String()); n > 4096 {
 		t.Errorf("the logs hold %d bytes for one request", n)
 	}
@@ -526,7 +527,7 @@ func TestSlowBodyIsBoundedAndClosed(t *testing.T) {
 		fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 32<<20)
 		open = append(open, c)
 	}
-	waitFor(t, "the bodies to be read", 5*time.Second, func() bool { return h.srv.held.Load() > 0 })
+	testsupport.Eventually(t, "the bodies to be read", 5*time.Second, func() bool { return h.srv.held.Load() > 0 })
 	var during runtime.MemStats
 	runtime.ReadMemStats(&during)
 	if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
@@ -540,7 +541,7 @@ func TestSlowBodyIsBoundedAndClosed(t *testing.T) {
 			t.Fatalf("connection %d was still open 10 s after its body stalled", i)
 		}
 	}
-	waitFor(t, "the held bytes to be released", 5*time.Second, func() bool { return h.srv.held.Load() == 0 })
+	testsupport.Eventually(t, "the held bytes to be released", 5*time.Second, func() bool { return h.srv.held.Load() == 0 })
 }
 
 // The bytes held for failover have a budget: a body past it gets a 529 that
@@ -577,7 +578,7 @@ func TestUpstreamPasswordRedacted(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=502") })
+	testsupport.Eventually(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=502") })
 	if strings.Contains(body, "hunter2secret") || strings.Contains(h.logs.String(), "hunter2secret") {
 		t.Errorf("the password was printed:\n%s\n%s", body, h.logs.String())
 	}

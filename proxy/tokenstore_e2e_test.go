@@ -77,7 +77,7 @@ func TestCcmuxStartBesideInPlaceWriter(t *testing.T) {
 	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	up.Record = false
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 port = %d

@@ -23,7 +23,7 @@ import (
 func TestCcmuxStatusShowsUsage(t *testing.T) {
 	bin := testsupport.Binary(t)
 	up := newUpstream(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 port = %d
@@ -46,7 +46,7 @@ usage_poll_seconds = 0
 	defer client.CloseIdleConnections()
 
 	start := func() (stop func()) {
-		logs := &syncBuffer{}
+		logs := &testsupport.Buffer{}
 		cmd := exec.Command(bin, "start")
 		cmd.Env, cmd.Stderr = env, logs
 		if err := cmd.Start(); err != nil {
