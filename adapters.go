@@ -102,7 +102,7 @@ func (t *trayAuth) Account() tray.Account {
 	accounts, _ := t.client.Accounts()
 	for _, a := range accounts {
 		if a.ProviderID == t.provider && !a.Foreign {
-			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: !a.APIKey && !a.ExpiresAt.After(time.Now())}
+			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: a.Expired(time.Now())}
 		}
 	}
 	return tray.Account{}

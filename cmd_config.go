@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"ccmux/config"
@@ -49,10 +48,8 @@ func runConfig(e *env, args []string) error {
 	if len(cfg.Models) > 0 {
 		fmt.Fprintf(w, "Models:\n")
 		for _, m := range cfg.Models {
-			maps := append([]config.Mapping(nil), m.Mappings...)
-			sort.SliceStable(maps, func(i, j int) bool { return maps[i].Priority < maps[j].Priority })
 			var to []string
-			for _, mp := range maps {
+			for _, mp := range m.ByPriority() {
 				to = append(to, mp.Provider+":"+mp.ActualModel)
 			}
 			fmt.Fprintf(w, "  %s -> %s\n", m.Name, strings.Join(to, ", "))

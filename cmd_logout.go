@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"ccmux/auth"
-	"ccmux/config"
 )
 
 func runLogout(e *env, args []string) error {
@@ -28,7 +27,7 @@ func runLogout(e *env, args []string) error {
 		return err
 	}
 	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == *provider })
-	configured := configuredOAuthIDs(cfg)
+	configured := cfg.OAuthIDs()
 	switch {
 	case i < 0 && !slices.Contains(configured, *provider):
 		// A typo must not read as a successful sign-out.
@@ -46,16 +45,4 @@ func runLogout(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Signed out of %s.\n", *provider)
 	return nil
-}
-
-// configuredOAuthIDs are the oauth_provider ids the config's providers
-// name, in file order without repeats.
-func configuredOAuthIDs(cfg *config.Config) []string {
-	var ids []string
-	for _, p := range cfg.Providers {
-		if p.IsOAuth() && p.OAuthProvider != "" && !slices.Contains(ids, p.OAuthProvider) {
-			ids = append(ids, p.OAuthProvider)
-		}
-	}
-	return ids
 }

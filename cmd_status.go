@@ -68,10 +68,10 @@ func runStatus(e *env, args []string) error {
 			exp = "API key"
 		case a.ExpiresAt.IsZero():
 			exp = "no expiry"
-		case !a.ExpiresAt.After(now) && a.LastError == "":
+		case a.Expired(now) && a.Usable(now):
 			// Lazily refreshed: the proxy renews it on its next request.
 			exp = "token expired " + a.ExpiresAt.Local().Format(time.DateTime) + "; it is refreshed on the next request"
-		case !a.ExpiresAt.After(now):
+		case a.Expired(now):
 			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(w, "%s: %s, %s\n", a.ProviderID, who, exp)
@@ -98,7 +98,7 @@ func runStatus(e *env, args []string) error {
 	switch {
 	case !running:
 		return statusNotRunning
-	case !signedInEverywhere(cfg, accounts, now):
+	case !auth.SignedInEverywhere(cfg, accounts, now):
 		return statusNotSignedIn
 	}
 	return nil
@@ -111,24 +111,6 @@ const statusHelp = `Exit status:
      session ended (the token expired and could not be refreshed)
   1  the config or the token store could not be read
 `
-
-// signedInEverywhere reports whether every Claude login an enabled provider
-// uses is stored and usable: an API key, an unexpired token, or an expired
-// one that has not failed to refresh (the refresher renews it).
-func signedInEverywhere(cfg *config.Config, accounts []auth.Account, now time.Time) bool {
-	for _, id := range cfg.ClaudeOAuthIDs() {
-		used := slices.ContainsFunc(cfg.Providers, func(p config.Provider) bool {
-			return p.IsEnabled() && p.IsOAuth() && p.OAuthProvider == id
-		})
-		ok := slices.ContainsFunc(accounts, func(a auth.Account) bool {
-			return a.ProviderID == id && !a.Foreign && (a.APIKey || a.ExpiresAt.After(now) || a.LastError == "")
-		})
-		if used && !ok {
-			return false
-		}
-	}
-	return true
-}
 
 // humanDuration writes d for people, to the minute: "7 h 59 min",
 // "25 min", "1 day 5 h", "3 days", "less than a minute".
