@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"ccmux/config"
 )
@@ -56,7 +55,7 @@ func runClaude(e *env, args []string) error {
 	if token == "" {
 		token = placeholderAuthToken
 	}
-	if !proxyAnswers(cfg) {
+	if !probeProxy(cfg).answers {
 		stop, err := e.proxyForClaude(cfg)
 		if err != nil {
 			return fmt.Errorf("no proxy answers on %s and ccmux could not start one: %w", cfg.BaseURL(), err)
@@ -106,28 +105,13 @@ func runClaude(e *env, args []string) error {
 // proxyForClaude runs the proxy in this process while Claude Code runs. It
 // logs nothing: Claude Code owns the terminal.
 func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
-	log := slog.New(slog.DiscardHandler)
-	client, err := e.newAuth(cfg, log)
+	svc, err := e.startService(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := newProxy(cfg, client, log)
-	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
-	if err := srv.Start(ctx); err != nil {
-		stopLimits()
-		cancel()
+	if err := svc.proxy.Start(context.Background()); err != nil {
+		svc.stop()
 		return nil, err
 	}
-	refresher := make(chan struct{})
-	go func() { client.RunRefresher(ctx); close(refresher) }()
-	return func() {
-		shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancelShutdown()
-		srv.Stop(shutdown)
-		cancel()
-		<-refresher
-		drainTokens(client, log)
-		stopLimits()
-	}, nil
+	return func() { svc.stop() }, nil
 }

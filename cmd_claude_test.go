@@ -1,16 +1,18 @@
 package main
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"ccmux/auth/authtest"
 	"ccmux/internal/testsupport"
 )
 
@@ -23,9 +25,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(stubClaudeEnv) == "1" {
 		os.Exit(stubClaude(os.Args[1:]))
 	}
-	code := m.Run()
-	testsupport.Cleanup()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func stubClaude(args []string) int {
@@ -46,34 +46,36 @@ func stubClaude(args []string) int {
 	return code
 }
 
-// `ccmux claude` runs the real binary's proxy only when none answers, hands
-// Claude Code its arguments untouched (--config and --help included) and
-// returns its exit status.
-func TestCLIClaude(t *testing.T) {
-	bin := testsupport.Binary(t)
-	home := isolateHome(t)
-	port := testsupport.FreePort(t)
-	cfgPath := writeConfig(t, home, port, "")
-	stubDir := t.TempDir()
+// installStubClaude puts the test binary, as "claude", first on PATH and
+// makes it act as Claude Code (stubClaude) when run.
+func installStubClaude(t *testing.T) (dir string) {
+	t.Helper()
+	dir = t.TempDir()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stub := filepath.Join(stubDir, "claude")
-	if err := os.Symlink(self, stub); err != nil {
+	if err := os.Symlink(self, filepath.Join(dir, "claude")); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "HOME="+home, "CCMUX_CONFIG=", stubClaudeEnv+"=1", "PATH="+stubDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(stubClaudeEnv, "1")
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
+}
+
+// `ccmux claude` runs a proxy only when none answers, hands Claude Code its
+// arguments untouched (--config and --help included) and returns its exit
+// status.
+func TestCLIClaude(t *testing.T) {
+	home := isolateHome(t)
+	port := testsupport.FreePort(t)
+	cfgPath := writeConfig(t, home, port, "")
+	stubDir := installStubClaude(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
-	cmd := exec.Command(bin, "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
-	cmd.Env = env
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 7 {
-		t.Fatalf("ccmux claude: %v, want exit status 7\n%s%s", err, stdout.String(), stderr.String())
+	r := runCLI(t, "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
+	if r.code != 7 {
+		t.Fatalf("ccmux claude: exit %d, want Claude Code's 7\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
 		`args=["exit=7" "--config" "theirs" "--help"]`,
@@ -81,12 +83,12 @@ func TestCLIClaude(t *testing.T) {
 		"token=ccmux",
 		"health: 200 true", // the proxy ccmux started for it answered
 	} {
-		if !strings.Contains(stdout.String(), want+"\n") {
-			t.Errorf("Claude Code saw no %q:\n%s", want, stdout.String())
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("Claude Code saw no %q:\n%s", want, r.stdout)
 		}
 	}
-	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "no proxy was running on "+base) {
-		t.Errorf("stderr: want one line saying a proxy runs for the duration, got %q", got)
+	if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "no proxy was running on "+base) {
+		t.Errorf("stderr: want one line saying a proxy runs for the duration, got %q", r.stderr)
 	}
 	// The proxy ended with Claude Code.
 	if _, err := http.Get(base + "/health"); err == nil {
@@ -94,11 +96,53 @@ func TestCLIClaude(t *testing.T) {
 	}
 
 	// --claude picks another binary; a missing one is one sentence.
-	r := runCLI(t, "--config", cfgPath, "claude", "--claude", filepath.Join(stubDir, "nope"))
+	r = runCLI(t, "--config", cfgPath, "claude", "--claude", filepath.Join(stubDir, "nope"))
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot find Claude Code") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("missing Claude Code: exit %d, %q", r.code, r.stderr)
 	}
 	if r := runCLI(t, "help", "claude"); r.code != 0 || !strings.Contains(r.stdout, "--claude PATH") {
 		t.Errorf("help claude: exit %d, %q", r.code, r.stdout)
+	}
+}
+
+// When the port is taken by a program that does not answer HTTP, `ccmux
+// claude` cannot start its proxy and says so in one sentence. (It used to
+// wait forever for the usage poller, which only stopped with the proxy.)
+func TestCLIClaudePortTaken(t *testing.T) {
+	home := isolateHome(t)
+	oauth := authtest.NewServer()
+	defer oauth.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	cfgPath := writeConfig(t, home, ln.Addr().(*net.TCPAddr).Port, oauth.OAuthTOML("anthropic-max", "claude"))
+	installStubClaude(t)
+	done := make(chan cliResult, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"--config", cfgPath, "claude"}, strings.NewReader(""), &stdout, &stderr)
+		done <- cliResult{stdout.String(), stderr.String(), code}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.stderr, "could not start one") || !strings.Contains(r.stderr, "already in use") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("exit %d, stderr %q; want 1 and one sentence saying the address is in use", r.code, r.stderr)
+		}
+		if r.stdout != "" {
+			t.Errorf("Claude Code ran without a proxy: %q", r.stdout)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ccmux claude did not return within 30 s of failing to start its proxy")
 	}
 }

@@ -163,16 +163,6 @@ func probeProxy(cfg *config.Config) proxyProbe {
 	return proxyProbe{answers: true, ccmux: health.Service == "ccmux", config: health.Config}
 }
 
-// proxyAnswers reports whether something answers /health at the configured address.
-func proxyAnswers(cfg *config.Config) bool {
-	resp, err := statusClient.Get(cfg.BaseURL() + "/health")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == 200
-}
-
 // statusClient asks the local proxy whether it answers; never used upstream.
 var statusClient = &http.Client{Timeout: 2 * time.Second}
 

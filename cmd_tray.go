@@ -25,25 +25,20 @@ func runTray(e *env, args []string) error {
 	}
 	defer closeLog()
 	log.Info("starting the tray", "version", version, "config", cfg.Path)
-	client, err := e.newAuth(cfg, log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := e.startService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	refresher := make(chan struct{})
-	go func() { client.RunRefresher(ctx); close(refresher) }()
-	defer func() { stop(); <-refresher; drainTokens(client, log) }()
-	srv := newProxy(cfg, client, log)
-	tracker, stopLimits := startLimits(ctx, cfg, client, srv, log)
-	defer func() { stop(); stopLimits() }()
+	defer svc.stop()
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
 		LogPath:    logPath,
-		Auth:       &trayAuth{client: client, provider: cfg.DefaultOAuthProvider()},
-		Proxy:      srv,
-		Usage:      trayUsage{srv: srv, tracker: tracker, login: cfg.DefaultOAuthProvider()},
+		Auth:       &trayAuth{client: svc.client, provider: cfg.DefaultOAuthProvider()},
+		Proxy:      svc.proxy,
+		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage, login: cfg.DefaultOAuthProvider()},
 		Logger:     log,
 		Version:    version,
 	})

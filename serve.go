@@ -10,6 +10,50 @@ import (
 	"ccmux/proxy"
 )
 
+// service is one run of the proxy with what keeps it serving: the auth
+// client, the token refresher and the usage poller. `ccmux start`, the tray
+// and `ccmux claude` start and stop it the same way.
+type service struct {
+	client *auth.Client
+	proxy  *proxy.Server
+	usage  *proxy.UsageTracker
+	log    *slog.Logger
+
+	cancel    context.CancelFunc
+	refresher chan struct{} // closed when RunRefresher returns
+	stopUsage func()        // waits for the poller, saves the numbers
+}
+
+// startService opens the token store, wires the proxy to it, and runs the
+// token refresher and the usage poller until ctx ends or stop is called.
+// Listening is the caller's: the headless commands start the proxy at
+// once, the tray when its box is checked.
+func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Logger) (*service, error) {
+	client, err := e.newAuth(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &service{client: client, proxy: newProxy(cfg, client, log), log: log, cancel: cancel, refresher: make(chan struct{})}
+	s.usage, s.stopUsage = startLimits(ctx, cfg, client, s.proxy, log)
+	go func() { client.RunRefresher(ctx); close(s.refresher) }()
+	return s, nil
+}
+
+// stop stops the listener, if it runs, giving requests 5 seconds to
+// finish; then the refresher and the poller. It waits up to 10 seconds for
+// token refreshes in flight (drainTokens) and saves the usage numbers.
+func (s *service) stop() error {
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.proxy.Stop(shutdown)
+	s.cancel()
+	<-s.refresher
+	drainTokens(s.client, s.log)
+	s.stopUsage()
+	return err
+}
+
 // newAuth opens the token store and returns the auth client.
 func (e *env) newAuth(cfg *config.Config, log *slog.Logger) (*auth.Client, error) {
 	path, err := config.TokenPath()
