@@ -89,34 +89,6 @@ func TestCLIConfigPrecedence(t *testing.T) {
 	}
 }
 
-func TestCLIUsage(t *testing.T) {
-	isolateHome(t)
-	tests := []struct {
-		args       []string
-		code       int
-		out, inErr string
-	}{
-		{[]string{"--help"}, 0, "Usage: ccmux [--config PATH] [COMMAND]", ""},
-		{[]string{"help", "login"}, 0, "ccmux login [--provider ID] [--manual] [--console] [--config PATH]", ""},
-		{[]string{"version"}, 0, "ccmux ", ""},
-		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"--bogus"}, 2, "", "unknown flag --bogus"},
-		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: unknown flag --providr"},
-		{[]string{"config"}, 2, "", "want: ccmux config check"},
-		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
-		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
-	}
-	for _, tt := range tests {
-		r := runCLI(t, tt.args...)
-		if r.code != tt.code || !strings.Contains(r.stdout, tt.out) || !strings.Contains(r.stderr, tt.inErr) {
-			t.Errorf("ccmux %v: exit %d\nstdout: %s\nstderr: %s", tt.args, r.code, r.stdout, r.stderr)
-		}
-		if tt.code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("ccmux %v: want one line on stderr, got %q", tt.args, r.stderr)
-		}
-	}
-}
-
 func TestCLIMissingEnvVarIsNamed(t *testing.T) {
 	dir := isolateHome(t)
 	file := filepath.Join(dir, "c.toml")
@@ -176,5 +148,21 @@ models = []
 		if strings.Contains(r.stdout+r.stderr, secret) {
 			t.Errorf("config check prints %q:\n%s%s", secret, r.stdout, r.stderr)
 		}
+	}
+}
+
+// server.api_key = "$VAR" with VAR unset stops the proxy from starting, so
+// config check says so as an error, naming the variable and the key.
+func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
+	home := isolateHome(t)
+	t.Setenv("CCMUX_TEST_UNSET_KEY", "")
+	text := strings.Replace(config.DefaultTOML, "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET_KEY\"\n", 1)
+	path := filepath.Join(home, "c.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "config", "check", "--config", path)
+	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }
