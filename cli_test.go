@@ -201,3 +201,39 @@ func TestCLIUsage(t *testing.T) {
 		}
 	}
 }
+
+// ccmux --help names every command and every flag, and so does the
+// README's command table: a command or flag added without them fails here.
+func TestHelpAndREADMEShowEveryCommandAndFlag(t *testing.T) {
+	isolateHome(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := runCLI(t, "--help").stdout
+	for _, c := range commands {
+		if !strings.Contains(usage, "\n  "+c.name+" ") {
+			t.Errorf("ccmux --help lacks the command %s", c.name)
+		}
+		if !strings.Contains(string(readme), "`ccmux "+c.name) {
+			t.Errorf("README.md lacks the command `ccmux %s`", c.name)
+		}
+		help := runCLI(t, "help", c.name)
+		if help.code != 0 {
+			t.Fatalf("ccmux help %s: exit %d, %s", c.name, help.code, help.stderr)
+		}
+		for _, line := range strings.Split(help.stdout, "\n") {
+			f, ok := strings.CutPrefix(line, "  --")
+			if !ok {
+				continue
+			}
+			flag := "--" + strings.Fields(f)[0]
+			if !strings.Contains(usage, flag) {
+				t.Errorf("ccmux --help lacks %s's flag %s", c.name, flag)
+			}
+			if !strings.Contains(string(readme), flag) {
+				t.Errorf("README.md lacks %s's flag %s", c.name, flag)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +23,15 @@ Claude Code unchanged, --help and --config included (put ccmux's --config
 before "claude"); Claude Code's exit status is ccmux's.
 When no proxy answers on the configured address, ccmux runs one until Claude
 Code exits, and says so.`
+
+// claudeFlags is the one flag of ccmux's own that `ccmux claude` takes, for
+// its help: runClaude reads it by hand, because every other argument,
+// --help included, is Claude Code's.
+func claudeFlags() *flag.FlagSet {
+	fs := flags("claude")
+	fs.String("claude", "", "run Claude Code at `PATH` (default: claude on PATH, or CCMUX_CLAUDE)")
+	return fs
+}
 
 // runClaude runs Claude Code against the proxy. Its arguments are Claude
 // Code's: run() hands them over without looking for global flags.

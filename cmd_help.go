@@ -21,7 +21,8 @@ Commands:
 	}
 	fmt.Fprint(w, `
 --config PATH (or CCMUX_CONFIG) picks the config file; the default is
-~/.claude-code-mux/config.toml, written on first run. It goes before or
+~/.claude-code-mux/config.toml, written on first run. --log-level LEVEL
+(error, warn, info or debug) overrides server.log_level. Both go before or
 after the command. ccmux help COMMAND, or ccmux COMMAND --help, shows a
 command's flags; ccmux --version prints the version.
 `)
@@ -74,9 +75,7 @@ func runHelp(e *env, args []string) error {
 	}
 	if c.name == "claude" {
 		// `ccmux claude --help` is Claude Code's help; ccmux's is here.
-		fs := flags("claude")
-		fs.String("claude", "", "run Claude Code at `PATH` (default: claude on PATH, or CCMUX_CLAUDE)")
-		printCommandUsage(e.stdout, fs)
+		printCommandUsage(e.stdout, claudeFlags())
 		return nil
 	}
 	// The command's own flag set answers --help before it does anything else.
