@@ -274,6 +274,9 @@ func (a *app) signedIn(acct Account) {
 		who += " as " + acct.Email
 	}
 	a.notify("Signed in to Claude", who+". Claude Code: ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
+	// The usage poll after a sign-in can answer before the loop hears of
+	// the sign-in: numbers that came in meanwhile are told now.
+	a.refreshUsage(true)
 }
 
 func (a *app) signOut() {

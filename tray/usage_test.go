@@ -228,3 +228,26 @@ func TestUsageLinesFollowTheSource(t *testing.T) {
 	}
 	h.noMoreNotes()
 }
+
+// The usage poll after sign-in can answer before the loop hears of the
+// sign-in itself: the numbers that came in while signed out are told once
+// the sign-in arrives (seen as a lost notification in the real binary).
+func TestUsageBeforeSignInIsToldAfterIt(t *testing.T) {
+	src := &fakeUsage{changed: make(chan struct{}, 1)}
+	h := &harness{
+		t: t, auth: newFakeAuth(Account{}), proxy: &fakeProxy{},
+		notes: &fakeNotifier{got: make(chan note, 32)}, auto: &fakeAutostart{}, opened: make(chan string, 1),
+		clicks: make(chan action), views: make(chan view, 256), done: make(chan error, 1), usage: src,
+	}
+	h.run()
+	reset := time.Now().Add(time.Hour)
+	src.set(Usage{Provider: "claude-max", UpdatedAt: time.Now(), Windows: []Limit{{Name: "five_hour", Utilization: 0.95, ResetsAt: reset}}})
+	h.noMoreNotes() // signed out: nothing to tell yet
+	h.auth.events <- AuthEvent{Kind: SignedIn, Email: "ada@example.com"}
+	h.waitNote("Signed in to Claude")
+	n := h.waitNote("Claude usage limit")
+	if !strings.HasPrefix(n.message, "Claude 5-hour limit at 95% — resets ") {
+		t.Errorf("notification %q", n.message)
+	}
+	h.noMoreNotes()
+}
