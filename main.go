@@ -31,6 +31,9 @@ type env struct {
 	level          slog.Level // the log level loadConfig settled on
 }
 
+// command is one entry of the command table: its name, the arguments and
+// summary help shows, and the function in its cmd_NAME.go. The function
+// defines its own flags, so `help NAME` runs it with --help.
 type command struct {
 	name, args, summary string
 	run                 func(e *env, args []string) error
@@ -50,6 +53,8 @@ type helpRequest struct{ fs *flag.FlagSet }
 
 func (h helpRequest) Error() string { return "help requested for " + h.fs.Name() }
 
+// commands is the command table, in the order --help lists it; it is
+// filled in init because runHelp reads it.
 var commands []command
 
 func init() {
@@ -68,6 +73,9 @@ func init() {
 	}
 }
 
+// run is ccmux with args, in this process: the tests call it as main does.
+// It returns the exit status: 0, 1 when a command failed, 2 for a usage
+// mistake, or the command's own (status: 3, 4; claude: Claude Code's).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	rest, err := e.takeGlobalFlags(args)
@@ -162,6 +170,7 @@ func (e *env) takeGlobalFlags(args []string) ([]string, error) {
 	return rest, nil
 }
 
+// lookup finds a command of the table by name.
 func lookup(name string) (command, bool) {
 	for _, c := range commands {
 		if c.name == name {
