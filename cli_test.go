@@ -15,6 +15,19 @@ import (
 	"ccmux/internal/testsupport"
 )
 
+// TestMain lets the test binary also play the programs ccmux starts: the
+// browser (xdg-open) and Claude Code. It builds ccmux only for the tests
+// that need a process of its own (signals).
+func TestMain(m *testing.M) {
+	testsupport.ActAsBrowser()
+	if os.Getenv(stubClaudeEnv) == "1" {
+		os.Exit(stubClaude(os.Args[1:]))
+	}
+	code := m.Run()
+	testsupport.Cleanup()
+	os.Exit(code)
+}
+
 // cliResult is what one in-process `ccmux ARGS…` printed and returned.
 type cliResult struct {
 	stdout, stderr string

@@ -21,13 +21,6 @@ import (
 // status its first argument names.
 const stubClaudeEnv = "CCMUX_TEST_STUB_CLAUDE"
 
-func TestMain(m *testing.M) {
-	if os.Getenv(stubClaudeEnv) == "1" {
-		os.Exit(stubClaude(os.Args[1:]))
-	}
-	os.Exit(m.Run())
-}
-
 func stubClaude(args []string) int {
 	fmt.Printf("args=%q\n", args)
 	fmt.Printf("base=%s\ntoken=%s\n", os.Getenv("ANTHROPIC_BASE_URL"), os.Getenv("ANTHROPIC_AUTH_TOKEN"))

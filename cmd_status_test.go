@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,5 +166,52 @@ func TestHumanDuration(t *testing.T) {
 		if got := humanDuration(d); got != want {
 			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// `ccmux status` lists claude-code-mux's logins as another app's, and
+// never moves or rewrites the file, even a corrupt one or a named pipe.
+func TestCLIStatusBesideClaudeCodeMux(t *testing.T) {
+	c := newLoginCLI(t)
+	c.useConfig(ccmConfigText(t), "anthropic-max")
+	data := c.installStore("ccm_oauth_tokens.json")
+	stdout, stderr, code := c.run(nil, "status")
+	if code != 3 { // signed in, no proxy running
+		t.Fatalf("status: exit %d, want 3\n%s", code, stderr)
+	}
+	for _, id := range []string{"gemini", "openai-codex", "github-copilot"} {
+		if !strings.Contains(stdout, id+": managed by another app") {
+			t.Errorf("status does not list %s as another app's:\n%s", id, stdout)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^anthropic-max: signed in, token expired .*; it is refreshed on the next request$`).MatchString(stdout) {
+		t.Errorf("status:\n%s", stdout)
+	}
+	if after, _ := os.ReadFile(c.tokenFile()); string(after) != string(data) {
+		t.Error("status rewrote the token file")
+	}
+
+	garbage := []byte(`{"anthropic-max": {"access_token": "half-writ`)
+	os.WriteFile(c.tokenFile(), garbage, 0o600)
+	_, stderr, code = c.run(nil, "status")
+	if code != 1 || !strings.Contains(stderr, c.tokenFile()) || !strings.Contains(stderr, "not valid JSON") {
+		t.Errorf("status on a corrupt file: exit %d\n%s", code, stderr)
+	}
+	aside, _ := filepath.Glob(c.tokenFile() + ".corrupt-*")
+	if after, _ := os.ReadFile(c.tokenFile()); string(after) != string(garbage) || len(aside) != 0 {
+		t.Errorf("status moved or changed the corrupt file (aside: %v)", aside)
+	}
+
+	if runtime.GOOS == "windows" {
+		return
+	}
+	os.Remove(c.tokenFile())
+	if err := testsupport.Mkfifo(c.tokenFile(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, stderr, code = c.run(nil, "status")
+	if code != 1 || !strings.Contains(stderr, c.tokenFile()+" is a named pipe") || time.Since(start) > 20*time.Second {
+		t.Errorf("status on a named pipe: exit %d after %s\n%s", code, time.Since(start), stderr)
 	}
 }

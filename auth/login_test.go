@@ -503,7 +503,6 @@ func TestPresetFor(t *testing.T) {
 }
 
 func TestMain(m *testing.M) {
-	testsupport.ActAsBrowser()
 	switch {
 	case os.Getenv(crashHelperEnv) != "":
 		crashHelper()
@@ -512,9 +511,7 @@ func TestMain(m *testing.M) {
 		refreshHelper()
 		return
 	}
-	code := m.Run()
-	testsupport.Cleanup()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func TestAuthorizePendingIsBounded(t *testing.T) {
