@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"strings"
 
+	"ccmux/config"
 	"ccmux/tray"
 )
 
@@ -15,17 +15,22 @@ func runAutostart(e *env, args []string) error {
 	}
 	switch word {
 	case "on":
-		exe, err := os.Executable()
+		// The entry names a config file: check it now, not at the next
+		// login. The default one is written by the first run, if need be.
+		path, isDefault, err := config.ResolvePath(e.configFlag)
 		if err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return fmt.Errorf("finding the ccmux binary: %w", err)
-		}
-		if err := tray.EnableAutostart(exe); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", exe)
+		if !isDefault {
+			if _, err := config.Load(path); err != nil {
+				return err
+			}
+		}
+		cmd, err := tray.EnableAutostart(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "ccmux will start when you log in (%s).\n", strings.Join(cmd, " "))
 	case "off":
 		if err := tray.DisableAutostart(); err != nil {
 			return err

@@ -15,10 +15,8 @@ func runConfig(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The proxy cannot start without its own key, unlike a provider's
-	// missing key (that provider alone fails): an error, not a warning.
-	if _, err := cfg.ServerAPIKey(); err != nil {
-		return fmt.Errorf("%s: %w", cfg.Path, err)
+	if err := startable(cfg); err != nil {
+		return err
 	}
 	tokens, _ := config.TokenPath()
 	w := e.stdout

@@ -30,7 +30,7 @@ func runEnv(e *env, args []string) error {
 	}
 	token, err := cfg.ServerAPIKey()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
 	}
 	if token == "" {
 		token = placeholderAuthToken

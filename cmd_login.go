@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"ccmux/auth"
@@ -20,6 +21,9 @@ func runLogin(e *env, args []string) error {
 	console := fs.Bool("console", false, "create an Anthropic Console API key instead of using the subscription")
 	cfg, err := e.commandConfig(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := checkLoginProvider(cfg, *provider, *console); err != nil {
 		return err
 	}
 	if *provider == "" && *console {
@@ -53,6 +57,24 @@ func runLogin(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "To use it, set oauth_provider = %q on an auth_type = \"oauth\" provider in %s.\n", *provider, cfg.Path)
 	}
 	return nil
+}
+
+// checkLoginProvider refuses a --provider that no Claude OAuth provider of
+// cfg uses and no [oauth.ID] table names: a typo would otherwise sign in
+// under an id nothing reads. A console login may pick a new id (its API key
+// is then wired in by hand, as login says).
+func checkLoginProvider(cfg *config.Config, id string, console bool) error {
+	configured := cfg.ClaudeOAuthIDs()
+	if id == "" || console || slices.Contains(configured, id) {
+		return nil
+	}
+	if _, ok := cfg.OAuth[id]; ok {
+		return nil
+	}
+	if len(configured) == 0 {
+		return usageError{fmt.Sprintf("--provider %s: %s configures no Claude oauth_provider; add a provider with auth_type = \"oauth\" and oauth_provider = %q first", id, cfg.Path, id)}
+	}
+	return usageError{fmt.Sprintf("--provider %s: not an oauth_provider of a Claude provider in %s (configured: %s)", id, cfg.Path, strings.Join(configured, ", "))}
 }
 
 // consoleLoginID is where `ccmux login --console` stores its API key

@@ -26,11 +26,13 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	reloads := hangups(ctx)
 	if err := svc.proxy.Start(ctx); err != nil {
 		svc.stop()
 		return err
 	}
 	log.Info("proxy listening", "addr", svc.proxy.Addr(), "base_url", cfg.BaseURL())
+	defer (&reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log}).follow(ctx, reloads)()
 	<-ctx.Done()
 	log.Info("stopping")
 	return svc.stop()

@@ -35,6 +35,8 @@ func runTray(e *env, args []string) error {
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
+		Reload:     &reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log},
+		Reloads:    hangups(ctx),
 		LogPath:    logPath,
 		Auth:       &trayAuth{client: svc.client, provider: cfg.DefaultOAuthProvider()},
 		Proxy:      svc.proxy,

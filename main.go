@@ -59,8 +59,8 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"tray", "", "run the tray app with the proxy (the default command)", runTray, ""},
-		{"start", "", "run the proxy only, headless, logging to stderr", runStart, ""},
+		{"tray", "", "run the tray app with the proxy (the default command)", runTray, reloadHelp},
+		{"start", "", "run the proxy only, headless, logging to stderr", runStart, reloadHelp},
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},

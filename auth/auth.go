@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -96,7 +97,8 @@ type Options struct {
 // Client signs in, refreshes and hands out tokens. It is safe for
 // concurrent use; one Client per process is expected.
 type Client struct {
-	cfg          *config.Config
+	// conf is the config's view of the logins, replaced by SetConfig.
+	conf         atomic.Pointer[clientConfig]
 	store        *Store
 	http         *http.Client
 	clock        Clock
@@ -106,9 +108,6 @@ type Client struct {
 	// retryDelays are the waits before retrying a refresh that failed with
 	// a network error or 5xx, within one attempt.
 	retryDelays []time.Duration
-
-	// owned are the ids of the configured Claude logins (see owns).
-	owned map[string]bool
 
 	mu       sync.Mutex
 	flights  map[string]*flight   // refresh in progress, per provider id
@@ -133,7 +132,6 @@ type Client struct {
 // and store.
 func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 	c := &Client{
-		cfg:          cfg,
 		store:        store,
 		http:         opts.HTTPClient,
 		clock:        opts.Clock,
@@ -141,7 +139,6 @@ func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 		open:         opts.OpenBrowser,
 		loginTimeout: opts.LoginTimeout,
 		retryDelays:  []time.Duration{time.Second, 3 * time.Second},
-		owned:        map[string]bool{},
 		flights:      map[string]*flight{},
 		forcedAt:     map[string]time.Time{},
 		health:       map[string]*health{},
@@ -164,28 +161,48 @@ func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 	if c.loginTimeout <= 0 {
 		c.loginTimeout = defaultLoginTimeout
 	}
-	if cfg != nil {
-		for _, id := range cfg.ClaudeOAuthIDs() {
-			c.owned[id] = true
-		}
-		// An [oauth.ID] table is ccmux's own setting: that id is a Claude login.
-		for id, o := range cfg.OAuth {
-			if o.Preset == "" || o.Preset == "claude" || o.Preset == "console" {
-				c.owned[id] = true
-			}
-		}
-	}
+	c.SetConfig(cfg)
 	store.log = c.log
 	store.now = c.clock.Now
 	store.onLoad = c.sawRecords
 	return c
 }
 
+// clientConfig is what the Client reads of the config: [oauth.*] overrides
+// and which logins are ccmux's.
+type clientConfig struct {
+	cfg *config.Config // nil: no config
+	// owned are the ids of the configured Claude logins (see owns).
+	owned map[string]bool
+}
+
+// SetConfig makes cfg's [oauth.*] overrides and Claude logins the ones the
+// Client goes by from now on (a reloaded config); a refresh or login in
+// progress finishes with the config it started with. cfg may be nil.
+func (c *Client) SetConfig(cfg *config.Config) {
+	cc := &clientConfig{cfg: cfg, owned: map[string]bool{}}
+	if cfg != nil {
+		for _, id := range cfg.ClaudeOAuthIDs() {
+			cc.owned[id] = true
+		}
+		// An [oauth.ID] table is ccmux's own setting: that id is a Claude login.
+		for id, o := range cfg.OAuth {
+			if o.Preset == "" || o.Preset == "claude" || o.Preset == "console" {
+				cc.owned[id] = true
+			}
+		}
+	}
+	c.conf.Store(cc)
+}
+
+// config is the config the Client goes by now, nil when it has none.
+func (c *Client) config() *config.Config { return c.conf.Load().cfg }
+
 // owns reports whether ccmux may refresh, rewrite or remove the record for
 // id: id is a configured Claude login, or `ccmux login` wrote the record.
 // Every other record in the shared file belongs to another app.
 func (c *Client) owns(id string, r record) bool {
-	return c.owned[id] || (!r.opaque && r.ManagedBy == managedByCcmux)
+	return c.conf.Load().owned[id] || (!r.opaque && r.ManagedBy == managedByCcmux)
 }
 
 func (c *Client) notOwned(id string) error {
@@ -489,7 +506,7 @@ func (c *Client) doRefresh(ctx context.Context, id, seen string, within time.Dur
 // 5xx after c.retryDelays; 429 is not retried here (Retry-After is honoured
 // by the backoff in recordFailure).
 func (c *Client) refreshWithRetry(ctx context.Context, id, refresh string) (*oauth2.Token, error) {
-	p, err := PresetFor(c.cfg, id, "")
+	p, err := PresetFor(c.config(), id, "")
 	if err != nil {
 		return nil, err
 	}

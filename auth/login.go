@@ -41,7 +41,7 @@ func (c *Client) Login(ctx context.Context, providerID string, opts LoginOptions
 	if opts.Console {
 		name = "console"
 	}
-	p, err := PresetFor(c.cfg, providerID, name)
+	p, err := PresetFor(c.config(), providerID, name)
 	if err != nil {
 		return Account{}, err
 	}
@@ -93,7 +93,7 @@ type pendingLogin struct {
 // and state; the PKCE verifier stays inside the Client. preset is "claude",
 // "console" or "" for the one configured for providerID.
 func (c *Client) Authorize(providerID, preset string) (url, state string, err error) {
-	p, err := PresetFor(c.cfg, providerID, preset)
+	p, err := PresetFor(c.config(), providerID, preset)
 	if err != nil {
 		return "", "", err
 	}
@@ -150,9 +150,12 @@ func (c *Client) Exchange(ctx context.Context, providerID, code, state string) (
 // stores the login and announces it.
 func (c *Client) complete(ctx context.Context, id string, p Preset, code, state, redirectURI, verifier string) (Account, error) {
 	start := c.clock.Now()
+	// A failure is returned, and its caller says it (the command line
+	// prints it, the tray notifies and logs it, the admin API answers it):
+	// a warning here would say it twice.
 	tok, err := c.exchangeCode(ctx, p, code, state, redirectURI, verifier)
 	if err != nil {
-		c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
+		c.log.Debug("sign-in failed", "provider", id, "err", err.Error())
 		return Account{}, err
 	}
 	fresh := record{ProviderID: id, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresAt: tok.Expiry, ManagedBy: managedByCcmux}
@@ -162,7 +165,7 @@ func (c *Client) complete(ctx context.Context, id string, p Preset, code, state,
 	fresh.Email, _ = tok.Extra("email").(string)
 	if p.IsConsole() {
 		if fresh.APIKey, err = c.createAPIKey(ctx, p, tok.AccessToken); err != nil {
-			c.log.Warn("sign-in failed", "provider", id, "err", err.Error())
+			c.log.Debug("sign-in failed", "provider", id, "err", err.Error())
 			return Account{}, err
 		}
 	}
@@ -196,7 +199,7 @@ func (c *Client) complete(ctx context.Context, id string, p Preset, code, state,
 // OS-chosen port, opens the browser on the authorize URL with redirect
 // http://localhost:PORT/callback, and completes the first callback whose
 // state matches. Other callbacks get a 400 page and the wait goes on.
-func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out io.Writer) (Account, error) {
+func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out *guardedWriter) (Account, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ln4, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -272,9 +275,17 @@ func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out io.
 	// The opener may wait for the browser to exit (pkg/browser does); never
 	// let it hold up the login.
 	go func() {
-		if err := c.open(authURL); err != nil {
-			c.log.Warn("could not open a browser", "err", err.Error())
-			fmt.Fprintf(out, "Could not open a browser (%v); open the URL above yourself.\n", err)
+		err := c.open(authURL)
+		switch {
+		case err == nil:
+		case out.discards():
+			// No one reads out (the tray): the log is where it shows.
+			c.log.Warn("could not open a browser", "provider", id, "err", err.Error())
+		default:
+			// Said at once, and once: a user with no browser on this
+			// computer should not wait for the login timeout to learn
+			// about --manual.
+			fmt.Fprintf(out, "Could not open a browser (%v): open the URL above in a browser on this computer, or stop (Ctrl-C) and run `ccmux login --manual` to sign in from any device by pasting a code.\n", err)
 		}
 	}()
 	select {
@@ -315,11 +326,14 @@ func (c *Client) manualLogin(ctx context.Context, id string, p Preset, out io.Wr
 		fmt.Fprint(out, "Code: ")
 		select {
 		case <-ctx.Done():
+			fmt.Fprintln(out) // end the "Code: " line before the error
 			return Account{}, fmt.Errorf("sign-in cancelled: %w", ctx.Err())
 		case <-timeout:
+			fmt.Fprintln(out)
 			return Account{}, fmt.Errorf("sign-in timed out after %s waiting for the code", c.loginTimeout)
 		case line, ok := <-lines:
 			if !ok {
+				fmt.Fprintln(out)
 				return Account{}, errors.New("no code was pasted (the input ended)")
 			}
 			if strings.TrimSpace(line) == "" {
@@ -489,6 +503,9 @@ func (g *guardedWriter) Write(p []byte) (int, error) {
 	}
 	return g.w.Write(p)
 }
+
+// discards reports whether writes go nowhere: no writer was given.
+func (g *guardedWriter) discards() bool { return g.w == nil }
 
 func (g *guardedWriter) close() {
 	g.mu.Lock()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
+	"ccmux/config"
 	"ccmux/internal/testsupport"
 )
 
@@ -454,5 +455,48 @@ func TestUsageNeverSendsAnotherAppsToken(t *testing.T) {
 	}
 	if len(sent) != 0 {
 		t.Errorf("another app's token was sent: %q", sent)
+	}
+}
+
+// SetConfig (a reloaded config) changes which records are ccmux's: a Claude
+// login the new config no longer names, and that `ccmux login` did not
+// write, becomes another app's, and a newly named one becomes ccmux's.
+func TestSetConfigFollowsTheConfiguredLogins(t *testing.T) {
+	e := newEnv(t, withFakeClock(), withConfig(ccmConfig(t)))
+	e.installStore("ccm_oauth_tokens.json")
+	foreign := func() map[string]bool {
+		t.Helper()
+		accts, err := e.c.Accounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, a := range accts {
+			m[a.ProviderID] = a.Foreign
+		}
+		return m
+	}
+	if f := foreign(); f["anthropic-max"] || !f["gemini"] {
+		t.Fatalf("before the reload: foreign = %v, want anthropic-max ccmux's and gemini another app's", f)
+	}
+	reloaded, err := config.Parse("config.toml", []byte(`
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "now-claude"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "gemini"
+models = ["claude-*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c.SetConfig(reloaded)
+	if f := foreign(); !f["anthropic-max"] || f["gemini"] {
+		t.Fatalf("after the reload: foreign = %v, want anthropic-max another app's and gemini ccmux's", f)
+	}
+	if err := e.c.Logout("anthropic-max"); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Logout(anthropic-max) after the reload = %v, want ErrNotOwned", err)
 	}
 }

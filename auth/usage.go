@@ -100,7 +100,7 @@ func (c *Client) Usage(ctx context.Context, providerID string, refresh bool) ([]
 	if r.APIKey != "" {
 		return nil, fmt.Errorf("%s is an API-key login: usage limits belong to Claude subscriptions", providerID)
 	}
-	p, err := PresetFor(c.cfg, providerID, "")
+	p, err := PresetFor(c.config(), providerID, "")
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +339,7 @@ func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(i
 
 // usageEvery is id's poll interval: [oauth.ID] usage_poll_seconds, default 300.
 func (c *Client) usageEvery(id string) time.Duration {
-	cfg := c.cfg
+	cfg := c.config()
 	if cfg == nil {
 		cfg = &config.Config{}
 	}

@@ -55,11 +55,18 @@ func ResolvePath(flag string) (path string, isDefault bool, err error) {
 	if env := os.Getenv("CCMUX_CONFIG"); env != "" {
 		return env, false, nil
 	}
+	path, err = DefaultPath()
+	return path, err == nil, err
+}
+
+// DefaultPath is ~/.claude-code-mux/config.toml, the config file when
+// neither --config nor CCMUX_CONFIG names one.
+func DefaultPath() (string, error) {
 	dir, err := Dir()
 	if err != nil {
-		return "", false, err
+		return "", err
 	}
-	return filepath.Join(dir, ConfigFileName), true, nil
+	return filepath.Join(dir, ConfigFileName), nil
 }
 
 // LoadOrCreate loads path. When path is the default location and no file is

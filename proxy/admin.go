@@ -44,7 +44,7 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if req.ProviderID == "" {
-			req.ProviderID = h.s.Config.DefaultOAuthProvider()
+			req.ProviderID = h.st.cfg.DefaultOAuthProvider()
 		}
 		if req.Preset == "" {
 			req.Preset = "claude"
@@ -68,7 +68,7 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if req.ProviderID == "" {
-			req.ProviderID = h.s.Config.DefaultOAuthProvider()
+			req.ProviderID = h.st.cfg.DefaultOAuthProvider()
 		}
 		if code, state, ok := strings.Cut(req.Code, "#"); ok && req.State == "" {
 			req.Code, req.State = code, state

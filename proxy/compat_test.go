@@ -18,7 +18,7 @@ func TestClaudeCodeMuxExampleConfigRoutesToVendorURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{Config: cfg, Tokens: newFakeTokens()}
-	st, err := s.prepare()
+	st, err := s.prepare(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,8 +54,15 @@ func e2eHome(t *testing.T, config, tokens string, extra ...string) (dir string, 
 // client and the proxy's URL.
 func startCcmux(t *testing.T, bin string, env []string, port int) (stderr *testsupport.Buffer, client *http.Client, base string) {
 	t.Helper()
+	_, stderr, client, base = startCcmuxCmd(t, bin, env, port)
+	return stderr, client, base
+}
+
+// startCcmuxCmd is startCcmux that also returns the process, to signal it.
+func startCcmuxCmd(t *testing.T, bin string, env []string, port int) (cmd *exec.Cmd, stderr *testsupport.Buffer, client *http.Client, base string) {
+	t.Helper()
 	stderr = &testsupport.Buffer{}
-	cmd := exec.Command(bin, "start")
+	cmd = exec.Command(bin, "start")
 	cmd.Env, cmd.Stderr = env, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func startCcmux(t *testing.T, bin string, env []string, port int) (stderr *tests
 	})
 	base = fmt.Sprintf("http://127.0.0.1:%d", port)
 	waitHealthy(t, client, base)
-	return stderr, client, base
+	return cmd, stderr, client, base
 }
 
 // waitHealthy waits until the ccmux at base answers /health.

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,7 +26,8 @@ import (
 // Server is the proxy. Set the fields, then Start and Stop it as often as needed.
 type Server struct {
 	// Config supplies the listen address, routing, providers and security
-	// settings. It is read at each Start and must not change while running.
+	// settings. Set it before the first Start and do not change it: Reload
+	// replaces the config in use (see CurrentConfig), which later Starts keep.
 	Config *config.Config
 	// Tokens gives OAuth providers their credentials; a provider whose token
 	// it cannot give is skipped like a failed upstream.
@@ -51,12 +53,18 @@ type Server struct {
 	// no progress for that long. 0 means DefaultClientBodyTimeout.
 	ClientBodyTimeout time.Duration
 
-	mu       sync.Mutex             // serialises Start and Stop
+	mu       sync.Mutex             // serialises Start, Stop and Reload
 	bound    atomic.Pointer[string] // the bound address while running
 	srv      *http.Server
 	ln       net.Listener
-	served   chan struct{}           // closed when Serve returns
-	stopping context.CancelCauseFunc // cancels every request with errStopping
+	served   chan struct{}  // closed when Serve returns
+	draining []*http.Server // listeners left by a Reload, finishing their requests
+	// cur is the config in use and what is derived from it. Each request
+	// takes it once, when it arrives, so a Reload never changes the config
+	// of a request or stream in flight.
+	cur      atomic.Pointer[state]
+	base     context.Context         // every request's parent while running
+	stopping context.CancelCauseFunc // cancels base with errStopping
 	running  atomic.Bool
 	inflight atomic.Int64 // handlers still running
 	held     atomic.Int64 // request body bytes held, against BodyBudget
@@ -69,8 +77,10 @@ type Server struct {
 	tlsConfig *tls.Config
 }
 
-// state is what a Server derives from its Config when it starts.
+// state is a config and what a Server derives from it when it starts or
+// reloads: a request sees one state from start to end.
 type state struct {
+	cfg       *config.Config
 	router    *Router
 	apiKey    string     // server.api_key resolved, "" when clients need none
 	upstreams []*url.URL // per provider index
@@ -88,6 +98,9 @@ const (
 	clientHeaderTimeout      = 30 * time.Second
 	DefaultClientBodyTimeout = 60 * time.Second
 )
+
+// drainOnFailedMove bounds the drain when a move lost both addresses.
+const drainOnFailedMove = 5 * time.Second
 
 // drainAfterClose bounds the wait for handlers whose connections Stop cut.
 const drainAfterClose = 3 * time.Second
@@ -107,38 +120,143 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.srv != nil {
 		return fmt.Errorf("the proxy is already running on %s", s.ln.Addr())
 	}
-	h, err := s.Handler()
+	st, err := s.prepare(s.CurrentConfig())
 	if err != nil {
 		return err
 	}
-	addr := s.Config.Addr()
+	ln, err := listen(ctx, st.cfg)
+	if err != nil {
+		return err
+	}
+	s.cur.Store(st)
+	capHeap(s.budget())
+	s.base, s.stopping = context.WithCancelCause(context.Background())
+	s.serve(ln, s.base)
+	s.running.Store(true)
+	return nil
+}
+
+// listen binds cfg's address, or says in one sentence why it cannot.
+func listen(ctx context.Context, cfg *config.Config) (net.Listener, error) {
+	addr := cfg.Addr()
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		if addrInUse(err) {
-			return fmt.Errorf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, s.configName())
+			return nil, &inUseError{fmt.Sprintf("cannot listen on %s: the address is already in use (is ccmux or claude-code-mux already running? change server.port in %s)", addr, configName(cfg)), err}
 		}
-		return fmt.Errorf("cannot listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
+	return ln, nil
+}
+
+// inUseError is a listen error for an address in use, in words that say
+// what to do, unwrapping to the system's error.
+type inUseError struct {
+	msg   string
+	cause error
+}
+
+func (e *inUseError) Error() string { return e.msg }
+func (e *inUseError) Unwrap() error { return e.cause }
+
+// serve serves ln in the background as the live listener; its requests'
+// contexts derive from base, which Stop cancels.
+func (s *Server) serve(ln net.Listener, base context.Context) {
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           &handler{s: s},
 		ReadHeaderTimeout: clientHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
-	capHeap(s.budget())
-	base, stopping := context.WithCancelCause(context.Background())
-	srv.BaseContext = func(net.Listener) context.Context { return base }
 	served := make(chan struct{})
-	s.srv, s.ln, s.served, s.stopping = srv, ln, served, stopping
+	s.srv, s.ln, s.served = srv, ln, served
 	bound := ln.Addr().String()
 	s.bound.Store(&bound)
-	s.running.Store(true)
 	go func() {
 		defer close(served)
 		srv.Serve(ln)
 	}()
-	return nil
+}
+
+// Reload makes cfg the config of every request that arrives from now on;
+// requests and streams in flight finish with the config they started
+// with, and the usage tracker keeps what it knows. When the proxy runs and
+// cfg moves it to another address, it listens there first and only then
+// stops accepting on the old address, whose open requests finish. On an
+// error (an invalid config, the new address in use) nothing changes.
+// It reports whether the listener moved.
+func (s *Server) Reload(ctx context.Context, cfg *config.Config) (moved bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.prepare(cfg)
+	if err != nil {
+		return false, err
+	}
+	if s.srv == nil || cfg.Addr() == s.CurrentConfig().Addr() {
+		s.cur.Store(st)
+		return false, nil
+	}
+	ln, err := listen(ctx, cfg)
+	if err != nil && addrInUse(err) && s.ln.Addr().(*net.TCPAddr).Port == cfg.Server.Port {
+		ln, err = s.rebind(ctx, cfg)
+	}
+	if err != nil {
+		return false, err
+	}
+	old := s.srv
+	s.cur.Store(st)
+	s.serve(ln, s.base)
+	s.retire(old)
+	return true, nil
+}
+
+// rebind moves the listener to an address that overlaps the bound one on
+// the same port (127.0.0.1 to localhost or 0.0.0.0), which the OS binds
+// only once the old listener is closed: new connections are refused for
+// that moment, and connections already open go on. When the new address
+// still cannot be bound, the old one is bound again.
+func (s *Server) rebind(ctx context.Context, cfg *config.Config) (net.Listener, error) {
+	oldAddr := s.ln.Addr().String()
+	s.ln.Close() // Serve returns; its open connections are still served
+	ln, err := listen(ctx, cfg)
+	if err == nil {
+		return ln, nil
+	}
+	back, backErr := listen(ctx, s.CurrentConfig())
+	if backErr != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainOnFailedMove)
+		defer cancel()
+		s.stopLocked(stopCtx)
+		return nil, fmt.Errorf("%w; and %s could not be bound again (%w), so the proxy is stopped", err, oldAddr, backErr)
+	}
+	old := s.srv
+	s.serve(back, s.base)
+	s.retire(old)
+	return nil, err
+}
+
+// retire lets srv, whose listener a reload replaced, finish its requests.
+func (s *Server) retire(srv *http.Server) {
+	s.draining = append(s.draining, srv)
+	go func() {
+		// Shutdown closes the listener at once and returns when the last
+		// request has finished (or Stop closed the connections).
+		srv.Shutdown(context.Background())
+		s.mu.Lock()
+		s.draining = slices.DeleteFunc(s.draining, func(d *http.Server) bool { return d == srv })
+		s.mu.Unlock()
+	}()
+}
+
+// CurrentConfig is the config new requests get: Config until a Reload,
+// then the reloaded one.
+func (s *Server) CurrentConfig() *config.Config {
+	if st := s.cur.Load(); st != nil {
+		return st.cfg
+	}
+	return s.Config
 }
 
 // budget is BodyBudget or its default.
@@ -166,41 +284,64 @@ func addrInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE) || (errors.As(err, &errno) && errno == wsaeaddrinuse)
 }
 
-func (s *Server) configName() string {
-	if s.Config.Path == "" {
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
 		return "the config file"
 	}
-	return s.Config.Path
+	return cfg.Path
 }
 
-// Stop drains in-flight requests until ctx ends, then closes the listener.
-// Requests still open when ctx ends are cut: streams end with an
-// overloaded_error event and waiting requests get a 529, both of which
-// Claude Code retries. Stop is a no-op when stopped.
+// Stop drains in-flight requests until ctx ends, then closes the listener
+// (and any a Reload moved away from). Requests still open when ctx ends are
+// cut: streams end with an overloaded_error event and waiting requests get
+// a 529, both of which Claude Code retries. Stop is a no-op when stopped.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stopLocked(ctx)
+	return nil
+}
+
+// stopLocked is Stop with s.mu held.
+func (s *Server) stopLocked(ctx context.Context) {
 	if s.srv == nil {
-		return nil
+		return
 	}
-	srv, served := s.srv, s.served
+	srvs := append([]*http.Server{s.srv}, s.draining...)
+	served := s.served
 	s.running.Store(false)
-	if err := srv.Shutdown(ctx); err != nil {
+	if !shutdown(ctx, srvs) {
 		// The drain time is over: cancel what is left (the upstream
 		// requests end, open streams send the client an error event to
 		// retry on), then close the connections.
 		s.logger().Warn("cutting requests still open at stop", "requests", s.inflight.Load())
 		s.stopping(errStopping)
 		waitIdle(&s.inflight, farewell)
-		srv.Close()
+		for _, srv := range srvs {
+			srv.Close()
+		}
 	}
 	s.stopping(nil)
 	<-served
 	waitIdle(&s.inflight, drainAfterClose)
 	s.upstream.closeIdle()
-	s.srv, s.ln, s.served = nil, nil, nil
+	s.srv, s.ln, s.served, s.draining = nil, nil, nil, nil
 	s.bound.Store(nil)
-	return nil
+}
+
+// shutdown shuts srvs down at once and reports whether all of them
+// finished their requests before ctx ended.
+func shutdown(ctx context.Context, srvs []*http.Server) bool {
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err() == nil
 }
 
 // waitIdle waits until no handler runs, at most d. Handlers whose
@@ -221,55 +362,62 @@ func (s *Server) Addr() string {
 	if a := s.bound.Load(); a != nil {
 		return *a
 	}
-	return s.Config.Addr()
+	return s.CurrentConfig().Addr()
 }
 
 // Handler returns the proxy's HTTP handler without binding a port, for
-// tests and embedding. Start uses the same handler.
+// tests and embedding; Reload changes its config too. Start uses the same
+// handler.
 func (s *Server) Handler() (http.Handler, error) {
-	st, err := s.prepare()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.prepare(s.CurrentConfig())
 	if err != nil {
 		return nil, err
 	}
-	return &handler{s: s, st: st}, nil
+	s.cur.Store(st)
+	return &handler{s: s}, nil
 }
 
-// prepare derives the routing state from Config.
-func (s *Server) prepare() (*state, error) {
-	if s.Config == nil {
+// prepare derives the routing state from cfg.
+func (s *Server) prepare(cfg *config.Config) (*state, error) {
+	if cfg == nil {
 		return nil, errors.New("the proxy has no config")
 	}
-	router, err := NewRouter(s.Config)
+	router, err := NewRouter(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+		return nil, fmt.Errorf("%s: %w", configName(cfg), err)
 	}
-	key, err := s.Config.ServerAPIKey()
+	key, err := cfg.ServerAPIKey()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.configName(), err)
+		return nil, fmt.Errorf("%s: %w", configName(cfg), err)
 	}
-	t := s.Config.Server.Timeouts
+	t := cfg.Server.Timeouts
 	st := &state{
+		cfg:       cfg,
 		router:    router,
 		apiKey:    key,
-		upstreams: make([]*url.URL, len(s.Config.Providers)),
-		keys:      make([]Credential, len(s.Config.Providers)),
-		keyErrs:   make([]error, len(s.Config.Providers)),
+		upstreams: make([]*url.URL, len(cfg.Providers)),
+		keys:      make([]Credential, len(cfg.Providers)),
+		keyErrs:   make([]error, len(cfg.Providers)),
 		firstByte: millis(t.APITimeoutMS, DefaultAPITimeout),
 		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),
 	}
-	for i, p := range s.Config.Providers {
+	for i, p := range cfg.Providers {
 		if !router.usable(i) {
 			continue // never a candidate, so never dialled
 		}
 		u, err := url.Parse(p.Upstream())
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", s.configName(), i, config.RedactURL(p.Upstream()))
+			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", configName(cfg), i, config.RedactURL(p.Upstream()))
 		}
 		st.upstreams[i] = u
 		if !p.IsOAuth() {
-			st.keys[i], st.keyErrs[i] = apiKeyCredential(s, i)
+			st.keys[i], st.keyErrs[i] = apiKeyCredential(cfg, i)
 		}
 	}
+	// The upstream client keeps its connections across restarts and
+	// reloads; its connect timeout is the first config's.
 	s.upstreamOnce.Do(func() {
 		s.upstream = newUpstreamClient(millis(t.ConnectTimeoutMS, DefaultConnectTimeout), s.tlsConfig)
 	})
@@ -285,10 +433,11 @@ func (s *Server) logger() *slog.Logger {
 	return s.Logger
 }
 
-// handler serves one started configuration.
+// handler serves the Server's current config; ServeHTTP gives each request
+// a handler of its own, holding the config the request started with.
 type handler struct {
 	s  *Server
-	st *state
+	st *state // nil in the Server's own handler
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +445,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.s.inflight.Add(-1)
 	start := time.Now()
 	ex := &exchange{ResponseWriter: w}
-	h.serve(ex, r)
+	req := &handler{s: h.s, st: h.s.cur.Load()}
+	req.serve(ex, r)
 	log := h.s.logger()
 	if log.Enabled(r.Context(), slog.LevelInfo) {
 		status := ex.status
@@ -450,13 +600,13 @@ func (h *handler) allowedHost(hostport string) bool {
 	case "localhost", "127.0.0.1", "::1":
 		return true
 	}
-	configured := strings.TrimSuffix(strings.TrimPrefix(h.s.Config.Server.Host, "["), "]")
+	configured := strings.TrimSuffix(strings.TrimPrefix(h.st.cfg.Server.Host, "["), "]")
 	return configured != "" && strings.EqualFold(host, configured)
 }
 
 func (h *handler) allowedOrigin(origin string) bool {
 	origin = strings.TrimRight(origin, "/")
-	for _, o := range h.s.Config.Server.AllowedOrigins {
+	for _, o := range h.st.cfg.Server.AllowedOrigins {
 		if strings.EqualFold(strings.TrimRight(o, "/"), origin) {
 			return true
 		}
@@ -505,7 +655,7 @@ func (h *handler) health(w http.ResponseWriter) {
 		"status":    "ok",
 		"service":   "ccmux",
 		"version":   h.s.Version,
-		"config":    h.s.Config.Path,
+		"config":    h.st.cfg.Path,
 		"providers": signedIn,
 	})
 }
@@ -532,7 +682,7 @@ func (h *handler) modelList() []modelInfo {
 		// ccmux does not know when a model was released; the epoch says so.
 		list = append(list, modelInfo{Type: "model", ID: name, DisplayName: name, CreatedAt: "1970-01-01T00:00:00Z"})
 	}
-	cfg := h.s.Config
+	cfg := h.st.cfg
 	for _, m := range cfg.Models {
 		add(m.Name)
 	}

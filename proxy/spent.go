@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ccmux/auth"
+	"ccmux/config"
 )
 
 // ProviderUsage is one Claude subscription provider in GET /api/usage.
@@ -20,10 +21,10 @@ type ProviderUsage struct {
 	Windows      []auth.UsageWindow `json:"windows"`
 }
 
-// spentUntil reports whether candidate c is a subscription that is spent,
-// so the forward loop skips it without sending anything.
-func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
-	login := s.Config.SubscriptionLogin(c.Index)
+// spentUntil reports whether candidate c of cfg is a subscription that is
+// spent, so the forward loop skips it without sending anything.
+func (s *Server) spentUntil(cfg *config.Config, c Candidate) (time.Time, bool) {
+	login := cfg.SubscriptionLogin(c.Index)
 	if s.Usage == nil || login == "" {
 		return time.Time{}, false
 	}
@@ -33,8 +34,8 @@ func (s *Server) spentUntil(c Candidate) (time.Time, bool) {
 // noteUsage reads a subscription's answer for its usage numbers. A 429 that
 // marks it spent gets retry-after set to the seconds until the reset, which
 // is what the client sees if no other candidate answers.
-func (s *Server) noteUsage(c Candidate, resp *http.Response) {
-	login := s.Config.SubscriptionLogin(c.Index)
+func (s *Server) noteUsage(cfg *config.Config, c Candidate, resp *http.Response) {
+	login := cfg.SubscriptionLogin(c.Index)
 	if s.Usage == nil || login == "" {
 		return
 	}
@@ -73,8 +74,9 @@ func (s *Server) writeLimitReached(w http.ResponseWriter, k spentSkip) {
 // of its limits, in config order: the body of GET /api/usage.
 func (s *Server) UsageReport() []ProviderUsage {
 	out := []ProviderUsage{}
-	for i, p := range s.Config.Providers {
-		login := s.Config.SubscriptionLogin(i)
+	cfg := s.CurrentConfig()
+	for i, p := range cfg.Providers {
+		login := cfg.SubscriptionLogin(i)
 		if login == "" || !p.IsEnabled() {
 			continue
 		}
@@ -92,19 +94,20 @@ func (s *Server) UsageReport() []ProviderUsage {
 // Fallback names the provider that serves router.default while login's
 // subscription is spent, or "" when no other provider would.
 func (s *Server) Fallback(login string) string {
-	r, err := NewRouter(s.Config)
+	cfg := s.CurrentConfig()
+	r, err := NewRouter(cfg)
 	if err != nil {
 		return ""
 	}
-	rt, err := r.Route(RouteRequest{Model: s.Config.Router.Default})
+	rt, err := r.Route(RouteRequest{Model: cfg.Router.Default})
 	if err != nil {
 		return ""
 	}
 	for _, c := range rt.Candidates {
-		if l := s.Config.SubscriptionLogin(c.Index); l == login {
+		if l := cfg.SubscriptionLogin(c.Index); l == login {
 			continue
 		}
-		if _, spent := s.spentUntil(c); !spent {
+		if _, spent := s.spentUntil(cfg, c); !spent {
 			return c.Provider
 		}
 	}

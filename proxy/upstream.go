@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"ccmux/auth"
+	"ccmux/config"
 )
 
 // Built-in upstream timeouts, used when [server.timeouts] leaves them out.
@@ -382,9 +383,9 @@ func (e *attemptError) Error() string {
 
 func (e *attemptError) Unwrap() error { return e.Err }
 
-// apiKeyCredential resolves provider i's api_key once per start.
-func apiKeyCredential(s *Server, i int) (Credential, error) {
-	key, err := s.Config.ProviderAPIKey(i)
+// apiKeyCredential resolves provider i's api_key once per start or reload.
+func apiKeyCredential(cfg *config.Config, i int) (Credential, error) {
+	key, err := cfg.ProviderAPIKey(i)
 	if err != nil {
 		return Credential{}, err
 	}
@@ -397,7 +398,7 @@ func apiKeyCredential(s *Server, i int) (Credential, error) {
 // credential returns what provider i authenticates with upstream.
 func (h *handler) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
 	s := h.s
-	p := s.Config.Providers[i]
+	p := h.st.cfg.Providers[i]
 	if !p.IsOAuth() {
 		return h.st.keys[i], h.st.keyErrs[i]
 	}
@@ -431,7 +432,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		}
 		return nil, ae
 	}
-	p := s.Config.Providers[c.Index]
+	p := h.st.cfg.Providers[c.Index]
 	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {
 		ae := &attemptError{Provider: c.Provider, Err: err}

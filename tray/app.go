@@ -22,6 +22,7 @@ const (
 	clickProxy                         // "Proxy on HOST:PORT"
 	clickAutostart                     // "Start at login"
 	clickOpenConfig                    // "Open config file"
+	clickReload                        // "Reload config"
 	clickOpenLog                       // "Open log"
 	clickShowAddress                   // "Show proxy address"
 	clickQuit                          // "Quit"
@@ -35,7 +36,7 @@ type Notifier interface {
 // autostarter reads and writes this OS's start-at-login entry.
 type autostarter interface {
 	Enabled() (bool, error)
-	Enable(exe string) error
+	Enable(cmd loginCommand) error
 	Disable() error
 }
 
@@ -49,6 +50,8 @@ type app struct {
 	auth       Auth
 	proxy      Proxy
 	usage      UsageSource // nil: no usage lines
+	reload     Reloader    // nil: "Reload config" is disabled
+	reloads    <-chan struct{}
 	notes      *noteQueue
 	autostart  autostarter
 	openFile   func(path string) error
@@ -82,6 +85,8 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 		auth:       opts.Auth,
 		proxy:      opts.Proxy,
 		usage:      opts.Usage,
+		reload:     opts.Reload,
+		reloads:    opts.Reloads,
 		limitNotes: map[string]limitNote{},
 		autostart:  auto,
 		openFile:   open,
@@ -99,6 +104,7 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 	}
 	a.notes = newNoteQueue(n, a.log)
 	a.st.proxyAddr = opts.Proxy.Addr()
+	a.st.canReload = opts.Reload != nil
 	return a
 }
 
@@ -155,6 +161,8 @@ func (a *app) loop(ctx context.Context, clicks <-chan action, show func(view)) e
 			a.authEvent(ev)
 		case apply := <-a.results:
 			apply()
+		case <-a.reloads:
+			a.reloadConfig()
 		case <-a.usageChanged():
 			a.refreshUsage(true)
 		case <-a.usageWake:
@@ -221,6 +229,8 @@ func (a *app) click(act action) {
 				}
 			}
 		})
+	case clickReload:
+		a.reloadConfig()
 	case clickOpenLog:
 		path := a.logPath
 		a.background(func() func() {
@@ -341,6 +351,50 @@ func (a *app) stopProxy() {
 	})
 }
 
+// reloadConfig re-reads the config file off the loop and says how it went;
+// a reload asked for while one runs is dropped (it would read the same file).
+func (a *app) reloadConfig() {
+	if a.reload == nil || a.st.reloadBusy {
+		return
+	}
+	a.st.reloadBusy = true
+	a.background(func() func() {
+		changed, err := a.reload.Reload(a.ctx)
+		running, addr := a.proxy.Running(), a.proxy.Addr()
+		return func() {
+			a.st.reloadBusy = false
+			// A failed move may have stopped the proxy; a good one moved it.
+			a.st.proxyOn, a.st.proxyAddr = running, addr
+			if err != nil {
+				// The reloader logged it; the notification shows what
+				// `ccmux config check` prints for the file.
+				a.notify("Config not reloaded", firstLine(err.Error()))
+				return
+			}
+			if running {
+				a.st.proxyErr = ""
+			}
+			a.notify("Config reloaded", sentence(changed))
+		}
+	})
+}
+
+// maxNoteText bounds a notification's text: desktops show a few lines.
+const maxNoteText = 300
+
+// firstLine is the first line of a multi-line error (a config error lists
+// one problem a line), cut to its first sentence when it is still long.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	if len(line) <= maxNoteText {
+		return line
+	}
+	if i := strings.Index(line, ". "); i > 0 && i < maxNoteText {
+		return line[:i+1]
+	}
+	return line[:maxNoteText] + "…"
+}
+
 func (a *app) toggleAutostart() {
 	a.st.autoBusy = true
 	turnOn := !a.st.autostart
@@ -348,8 +402,11 @@ func (a *app) toggleAutostart() {
 		var err error
 		if turnOn {
 			var exe string
+			var cmd loginCommand
 			if exe, err = a.executable(); err == nil {
-				err = a.autostart.Enable(exe)
+				if cmd, err = newLoginCommand(exe, a.configPath); err == nil {
+					err = a.autostart.Enable(cmd)
+				}
 			}
 		} else {
 			err = a.autostart.Disable()

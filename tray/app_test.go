@@ -1,10 +1,12 @@
 package tray
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +63,7 @@ func (f *fakeAuth) Events() (<-chan AuthEvent, func()) { return f.events, func()
 // fakeProxy is a Proxy that fails to start while startErr is set.
 type fakeProxy struct {
 	mu       sync.Mutex
+	addr     string // "" is 127.0.0.1:13456
 	running  bool
 	startErr error
 	starts   int
@@ -92,7 +95,14 @@ func (p *fakeProxy) Running() bool {
 	return p.running
 }
 
-func (p *fakeProxy) Addr() string { return "127.0.0.1:13456" }
+func (p *fakeProxy) Addr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.addr == "" {
+		return "127.0.0.1:13456"
+	}
+	return p.addr
+}
 
 func (p *fakeProxy) setStartErr(err error) {
 	p.mu.Lock()
@@ -112,7 +122,7 @@ func (n *fakeNotifier) Notify(title, message string) error {
 type fakeAutostart struct {
 	mu  sync.Mutex
 	on  bool
-	exe string
+	cmd loginCommand
 	err error
 }
 
@@ -122,13 +132,13 @@ func (f *fakeAutostart) Enabled() (bool, error) {
 	return f.on, nil
 }
 
-func (f *fakeAutostart) Enable(exe string) error {
+func (f *fakeAutostart) Enable(cmd loginCommand) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
 		return f.err
 	}
-	f.on, f.exe = true, exe
+	f.on, f.cmd = true, cmd
 	return nil
 }
 
@@ -153,11 +163,23 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	usage  UsageSource
+	// reload and reloads are Options.Reload and Options.Reloads.
+	reload  Reloader
+	reloads chan struct{}
+	// exe and configPath are the binary and config file the app runs on;
+	// "" for /usr/local/bin/ccmux and the default config of HOME=/home/ada.
+	exe, configPath string
 }
 
 func start(t *testing.T, acct Account) *harness {
 	t.Helper()
-	h := &harness{
+	return newHarness(t, acct).run()
+}
+
+// newHarness is a harness with fakes, not running yet.
+func newHarness(t *testing.T, acct Account) *harness {
+	t.Helper()
+	return &harness{
 		t:      t,
 		auth:   newFakeAuth(acct),
 		proxy:  &fakeProxy{},
@@ -168,13 +190,13 @@ func start(t *testing.T, acct Account) *harness {
 		views:  make(chan view, 256),
 		done:   make(chan error, 1),
 	}
-	return h.run()
 }
 
 func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
-	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, ConfigPath: "/home/ada/.claude-code-mux/config.toml", Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
-	a.executable = func() (string, error) { return "/usr/local/bin/ccmux", nil }
+	exe, configPath := cmp.Or(h.exe, "/usr/local/bin/ccmux"), cmp.Or(h.configPath, "/home/ada/.claude-code-mux/config.toml")
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: configPath, Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	a.executable = func() (string, error) { return exe, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	a.prepare(ctx)
 	h.cancel = cancel
@@ -428,27 +450,57 @@ func TestOwnSignOutIsNotAnnounced(t *testing.T) {
 }
 
 func TestAutostartToggle(t *testing.T) {
+	// The harness's config file is the default one: no --config in the entry.
+	t.Setenv("HOME", "/home/ada")
 	h := start(t, Account{})
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickAutostart)
 	h.waitView("start at login on", func(v view) bool { return v.Autostart && v.AutoEnabled })
 	h.auto.mu.Lock()
-	if h.auto.exe != "/usr/local/bin/ccmux" {
-		t.Errorf("registered %q", h.auto.exe)
+	if got := h.auto.cmd.args(); len(got) != 1 || got[0] != "/usr/local/bin/ccmux" {
+		t.Errorf("registered %q, want [/usr/local/bin/ccmux]", got)
 	}
 	h.auto.mu.Unlock()
 	h.click(clickAutostart)
 	h.waitView("start at login off", func(v view) bool { return !v.Autostart && v.AutoEnabled })
+	h.noMoreNotes()
+}
 
+// A tray running on another config file starts at login on that file.
+func TestAutostartRecordsTheConfig(t *testing.T) {
+	t.Setenv("HOME", "/home/ada")
+	h := newHarness(t, Account{})
+	h.configPath = "/home/ada/work/my ccmux.toml"
+	h.run()
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickAutostart)
+	h.waitView("start at login on", func(v view) bool { return v.Autostart && v.AutoEnabled })
 	h.auto.mu.Lock()
-	h.auto.err = checkExecutable("/tmp/go-build123/b001/exe/ccmux")
-	h.auto.mu.Unlock()
+	defer h.auto.mu.Unlock()
+	want := []string{"/usr/local/bin/ccmux", "--config", "/home/ada/work/my ccmux.toml"}
+	if got := h.auto.cmd.args(); !slices.Equal(got, want) {
+		t.Errorf("registered %q, want %q", got, want)
+	}
+}
+
+// A `go run` binary is refused with a notification saying what to do, and
+// the box stays unchecked.
+func TestAutostartRefusesATemporaryBinary(t *testing.T) {
+	h := newHarness(t, Account{})
+	h.exe = "/tmp/go-build123/b001/exe/ccmux"
+	h.run()
+	h.waitView("the proxy on", proxyOn)
 	h.click(clickAutostart)
 	n := h.waitNote("Start at login")
-	if !strings.Contains(n.message, "go build") {
-		t.Errorf("refusal notification = %q", n.message)
+	if !strings.Contains(n.message, h.exe) || !strings.Contains(n.message, "go build") || !strings.Contains(n.message, "go install") {
+		t.Errorf("refusal notification = %q, want the binary's path and the hint to go build or go install", n.message)
 	}
 	h.waitView("start at login still off", func(v view) bool { return !v.Autostart && v.AutoEnabled })
+	h.auto.mu.Lock()
+	defer h.auto.mu.Unlock()
+	if h.auto.on {
+		t.Error("the entry was written")
+	}
 }
 
 func TestOpenConfigAndShowAddress(t *testing.T) {

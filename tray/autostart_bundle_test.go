@@ -13,7 +13,7 @@ func TestLaunchAgentRunsTheBundleBinary(t *testing.T) {
 		"/Applications/ccmux.app/Contents/MacOS/ccmux",
 		"/Users/ada/Applications/My Tools/ccmux.app/Contents/MacOS/ccmux",
 	} {
-		plist, err := launchAgentPlist(launchAgentLabel, exe)
+		plist, err := launchAgentPlist(launchAgentLabel, loginCommand{exe: exe})
 		if err != nil {
 			t.Fatalf("launchAgentPlist(%q): %v", exe, err)
 		}
@@ -33,7 +33,7 @@ func TestLaunchAgentRunsTheBundleBinary(t *testing.T) {
 // read-only copy that is gone after a reboot: a login item must not point there.
 func TestLaunchAgentRefusesATranslocatedBundle(t *testing.T) {
 	exe := "/private/var/folders/x1/abc123/T/AppTranslocation/0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0/d/ccmux.app/Contents/MacOS/ccmux"
-	_, err := launchAgentPlist(launchAgentLabel, exe)
+	_, err := launchAgentPlist(launchAgentLabel, loginCommand{exe: exe})
 	if err == nil {
 		t.Fatalf("launchAgentPlist(%q) succeeded, want a refusal", exe)
 	}

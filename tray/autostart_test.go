@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,15 +93,26 @@ func execArgs(t *testing.T, value string) []string {
 	return args
 }
 
+// loginCommands are entries to write: each tricky binary path alone, and
+// with a tricky config path.
+func loginCommands() []loginCommand {
+	var cmds []loginCommand
+	for i, exe := range trickyPaths {
+		cmds = append(cmds, loginCommand{exe: exe})
+		cmds = append(cmds, loginCommand{exe: exe, config: trickyPaths[(i+1)%len(trickyPaths)] + ".toml"})
+	}
+	return cmds
+}
+
 func TestDesktopEntryExecRoundTrips(t *testing.T) {
-	for _, exe := range trickyPaths {
-		entry, err := desktopEntry(exe)
+	for _, cmd := range loginCommands() {
+		entry, err := desktopEntry(cmd)
 		if err != nil {
-			t.Fatalf("desktopEntry(%q): %v", exe, err)
+			t.Fatalf("desktopEntry(%q): %v", cmd.args(), err)
 		}
 		if !strings.HasPrefix(entry, "[Desktop Entry]\n") || !strings.Contains(entry, "\nType=Application\n") ||
 			!strings.Contains(entry, "\nX-GNOME-Autostart-enabled=true\n") {
-			t.Errorf("entry for %q lacks required keys:\n%s", exe, entry)
+			t.Errorf("entry for %q lacks required keys:\n%s", cmd.args(), entry)
 		}
 		var execLine string
 		for _, line := range strings.Split(entry, "\n") {
@@ -108,39 +120,47 @@ func TestDesktopEntryExecRoundTrips(t *testing.T) {
 				execLine = v
 			}
 		}
-		if args := execArgs(t, execLine); len(args) != 1 || args[0] != exe {
-			t.Errorf("Exec=%s runs %q, want [%q]", execLine, args, exe)
+		want := []string{cmd.exe}
+		if cmd.config != "" {
+			want = append(want, "--config", cmd.config)
+		}
+		if args := execArgs(t, execLine); !slices.Equal(args, want) {
+			t.Errorf("Exec=%s runs %q, want %q", execLine, args, want)
 		}
 	}
 }
 
 func TestRefusesTemporaryAndRelativeBinaries(t *testing.T) {
-	for _, exe := range []string{
-		"/tmp/go-build1234567/b001/exe/ccmux",
-		`C:\Users\ada\AppData\Local\Temp\go-build987\b001\exe\ccmux.exe`,
-		"ccmux",
-		"./bin/ccmux",
-		"/home/ada/bin/cc\nmux",
+	for _, cmd := range []loginCommand{
+		{exe: "/tmp/go-build1234567/b001/exe/ccmux"},
+		{exe: `C:\Users\ada\AppData\Local\Temp\go-build987\b001\exe\ccmux.exe`},
+		{exe: "ccmux"},
+		{exe: "./bin/ccmux"},
+		{exe: "/home/ada/bin/cc\nmux"},
+		{exe: "/home/ada/bin/ccmux", config: "ccmux.toml"},
+		{exe: "/home/ada/bin/ccmux", config: "/home/ada/cc\nmux.toml"},
+		{exe: "/home/ada/bin/\xe8/ccmux"},
+		{exe: "/home/ada/bin/ccmux", config: "/home/ada/\xe8.toml"},
 	} {
-		if _, err := desktopEntry(exe); err == nil {
-			t.Errorf("desktopEntry(%q) succeeded, want a refusal", exe)
+		if _, err := desktopEntry(cmd); err == nil {
+			t.Errorf("desktopEntry(%q) succeeded, want a refusal", cmd.args())
 		}
-		if _, err := launchAgentPlist(launchAgentLabel, exe); err == nil {
-			t.Errorf("launchAgentPlist(%q) succeeded, want a refusal", exe)
+		if _, err := launchAgentPlist(launchAgentLabel, cmd); err == nil {
+			t.Errorf("launchAgentPlist(%q) succeeded, want a refusal", cmd.args())
 		}
-		if _, err := runCommand(exe); err == nil {
-			t.Errorf("runCommand(%q) succeeded, want a refusal", exe)
+		if _, err := runCommand(cmd); err == nil {
+			t.Errorf("runCommand(%q) succeeded, want a refusal", cmd.args())
 		}
 	}
-	_, err := desktopEntry("/tmp/go-build1234567/b001/exe/ccmux")
+	_, err := desktopEntry(loginCommand{exe: "/tmp/go-build1234567/b001/exe/ccmux"})
 	if err == nil || !strings.Contains(err.Error(), "go build") || !strings.Contains(err.Error(), "go install") {
 		t.Errorf("go-build refusal %q does not say to build or install first", err)
 	}
 }
 
 func TestLaunchAgentPlist(t *testing.T) {
-	for _, exe := range trickyPaths {
-		plist, err := launchAgentPlist(launchAgentLabel, exe)
+	for _, cmd := range loginCommands() {
+		plist, err := launchAgentPlist(launchAgentLabel, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +175,7 @@ func TestLaunchAgentPlist(t *testing.T) {
 			} `xml:"dict"`
 		}
 		if err := xml.Unmarshal([]byte(plist), &doc); err != nil {
-			t.Fatalf("plist for %q is not XML: %v\n%s", exe, err, plist)
+			t.Fatalf("plist for %q is not XML: %v\n%s", cmd.args(), err, plist)
 		}
 		d := doc.Dict
 		if strings.Join(d.Keys, ",") != "Label,ProgramArguments,RunAtLoad,ProcessType" || d.True == nil {
@@ -164,16 +184,33 @@ func TestLaunchAgentPlist(t *testing.T) {
 		if len(d.Strings) == 0 || d.Strings[0] != launchAgentLabel {
 			t.Errorf("Label = %v", d.Strings)
 		}
-		if len(d.Array.Strings) != 1 || d.Array.Strings[0] != exe {
-			t.Errorf("ProgramArguments = %q, want [%q]", d.Array.Strings, exe)
+		want := []string{cmd.exe}
+		if cmd.config != "" {
+			want = append(want, "--config", cmd.config)
+		}
+		if !slices.Equal(d.Array.Strings, want) {
+			t.Errorf("ProgramArguments = %q, want %q", d.Array.Strings, want)
 		}
 	}
 }
 
-func TestRunCommandQuotesThePath(t *testing.T) {
-	got, err := runCommand(`C:\Program Files\ccmux\ccmux.exe`)
-	if err != nil || got != `"C:\Program Files\ccmux\ccmux.exe"` {
-		t.Errorf("runCommand = %q, %v", got, err)
+func TestRunCommandQuotesThePaths(t *testing.T) {
+	for _, tt := range []struct {
+		cmd  loginCommand
+		want string
+	}{
+		{loginCommand{exe: `C:\Program Files\ccmux\ccmux.exe`}, `"C:\Program Files\ccmux\ccmux.exe"`},
+		{loginCommand{exe: `C:\Program Files\ccmux\ccmux.exe`, config: `C:\Users\Ada Lovelace\ccmux & co\config.toml`},
+			`"C:\Program Files\ccmux\ccmux.exe" --config "C:\Users\Ada Lovelace\ccmux & co\config.toml"`},
+	} {
+		got, err := runCommand(tt.cmd)
+		if err != nil || got != tt.want {
+			t.Errorf("runCommand(%q) = %q, %v; want %q", tt.cmd.args(), got, err, tt.want)
+		}
+	}
+	// Windows forbids " in file names; anything else would end the quoted argument early.
+	if _, err := runCommand(loginCommand{exe: `C:\ccmux\ccmux.exe`, config: `C:\a"b\config.toml`}); err == nil {
+		t.Error("a config path with a double quote was written")
 	}
 }
 
@@ -195,7 +232,7 @@ func TestXDGAutostart(t *testing.T) {
 	if enabled() {
 		t.Fatal("enabled before anything was written")
 	}
-	if err := x.Enable("/opt/ccmux/bin/ccmux"); err != nil {
+	if err := x.Enable(loginCommand{exe: "/opt/ccmux/bin/ccmux"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(file); err != nil || !enabled() {
@@ -232,7 +269,7 @@ func TestXDGAutostart(t *testing.T) {
 	if enabled() {
 		t.Fatal("Disable did not hide the system-wide entry")
 	}
-	if err := x.Enable("/usr/bin/ccmux"); err != nil || !enabled() {
+	if err := x.Enable(loginCommand{exe: "/usr/bin/ccmux"}); err != nil || !enabled() {
 		t.Fatalf("Enable over a hidden system entry: %v, enabled %v", err, enabled())
 	}
 }
@@ -252,7 +289,7 @@ func TestLaunchAgentFiles(t *testing.T) {
 	if on, _ := l.Enabled(); on {
 		t.Fatal("on before Enable")
 	}
-	if err := l.Enable("/Applications/ccmux.app/Contents/MacOS/ccmux"); err != nil {
+	if err := l.Enable(loginCommand{exe: "/Applications/ccmux.app/Contents/MacOS/ccmux", config: "/Users/ada/ccmux.toml"}); err != nil {
 		t.Fatal(err)
 	}
 	if on, _ := l.Enabled(); !on {
@@ -264,4 +301,30 @@ func TestLaunchAgentFiles(t *testing.T) {
 	if on, _ := l.Enabled(); on {
 		t.Fatal("on after Disable")
 	}
+}
+
+// The Exec line survives any path a check lets through, read back as the
+// Desktop Entry spec says a launcher reads it.
+func FuzzDesktopExecRoundTrip(f *testing.F) {
+	for i, p := range trickyPaths {
+		f.Add(p, trickyPaths[(i+3)%len(trickyPaths)])
+	}
+	f.Add("/a b/ccmux", "")
+	f.Fuzz(func(t *testing.T, exe, config string) {
+		cmd := loginCommand{exe: exe, config: config}
+		entry, err := desktopEntry(cmd)
+		if err != nil {
+			return // refused paths are checked elsewhere
+		}
+		if strings.Count(entry, "\nExec=") != 1 {
+			t.Fatalf("entry has %d Exec lines:\n%s", strings.Count(entry, "\nExec="), entry)
+		}
+		for _, line := range strings.Split(entry, "\n") {
+			if v, ok := strings.CutPrefix(line, "Exec="); ok {
+				if got := execArgs(t, v); !slices.Equal(got, cmd.args()) {
+					t.Fatalf("Exec=%s runs %q, want %q", v, got, cmd.args())
+				}
+			}
+		}
+	})
 }

@@ -42,8 +42,8 @@ func (runEntry) Enabled() (bool, error) {
 	return true, nil
 }
 
-func (runEntry) Enable(exe string) error {
-	cmd, err := runCommand(exe)
+func (runEntry) Enable(login loginCommand) error {
+	cmd, err := runCommand(login)
 	if err != nil {
 		return err
 	}

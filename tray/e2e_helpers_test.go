@@ -416,6 +416,8 @@ func startApp(t *testing.T, home string, env ...string) *runningApp {
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"XDG_CONFIG_DIRS=" + filepath.Join(home, "etc-xdg"),
 		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
+		// The binary lives in this process's temp dir, where start at login
+		// rightly refuses a binary; the app gets its own.
 		"TMPDIR=" + home,
 	}, append(browser, env...)...)
 	a := &runningApp{cmd: cmd, out: &testsupport.Buffer{}, exited: make(chan error, 1)}

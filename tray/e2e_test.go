@@ -57,7 +57,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	for _, m := range item.layout(t) {
 		labels = append(labels, m.Label)
 	}
-	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open config file", "Open log", "Show proxy address", "Quit"}
+	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open config file", "Reload config", "Open log", "Show proxy address", "Quit"}
 	if strings.Join(labels, "|") != strings.Join(want, "|") {
 		t.Fatalf("menu = %q, want %q", labels, want)
 	}
@@ -129,8 +129,9 @@ func TestTrayEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
-	if !strings.Contains(string(entry), `Exec="`+testsupport.Binary(t)+`"`) {
-		t.Errorf("autostart entry does not run the binary:\n%s", entry)
+	// The default config file: the entry needs no --config.
+	if args := desktopExec(t, entry); len(args) != 1 || args[0] != testsupport.Binary(t) {
+		t.Errorf("autostart entry runs %q, want [%q]", args, testsupport.Binary(t))
 	}
 	item.click(t, "Start at login")
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })

@@ -9,9 +9,9 @@ import (
 // trayMenu is the systray menu. It is built once, in onReady, and then only
 // updated: Remove and ResetMenu would close the items' ClickedCh.
 type trayMenu struct {
-	status, signIn, proxy, autostart, open, openLog, showAddr, quit *systray.MenuItem
-	limits                                                          [maxLimitLines]*systray.MenuItem
-	shown                                                           view
+	status, signIn, proxy, autostart, open, reload, openLog, showAddr, quit *systray.MenuItem
+	limits                                                                  [maxLimitLines]*systray.MenuItem
+	shown                                                                   view
 }
 
 // clickBacklog absorbs a burst of clicks while the loop applies a change;
@@ -49,6 +49,10 @@ func newTrayMenu(v view) *trayMenu {
 	}
 	systray.AddSeparator()
 	m.open = systray.AddMenuItem(labelOpen, "")
+	m.reload = systray.AddMenuItem(labelReload, "Read the config file again and apply it")
+	if !v.ReloadEnabled {
+		m.reload.Disable()
+	}
 	m.openLog = systray.AddMenuItem(labelOpenLog, "Open ccmux's log file")
 	m.showAddr = systray.AddMenuItem(labelShowAddr, "Show the ANTHROPIC_BASE_URL for Claude Code")
 	systray.AddSeparator()
@@ -61,7 +65,7 @@ func (m *trayMenu) clicks(ctx context.Context) <-chan action {
 	out := make(chan action, clickBacklog)
 	for item, act := range map[*systray.MenuItem]action{
 		m.signIn: clickSignIn, m.proxy: clickProxy, m.autostart: clickAutostart,
-		m.open: clickOpenConfig, m.openLog: clickOpenLog, m.showAddr: clickShowAddress, m.quit: clickQuit,
+		m.open: clickOpenConfig, m.reload: clickReload, m.openLog: clickOpenLog, m.showAddr: clickShowAddress, m.quit: clickQuit,
 	} {
 		go forwardClicks(ctx, item.ClickedCh, act, out)
 	}
@@ -115,6 +119,7 @@ func (m *trayMenu) apply(v view) {
 	setEnabled(m.proxy, old.ProxyEnabled, v.ProxyEnabled)
 	setChecked(m.autostart, old.Autostart, v.Autostart)
 	setEnabled(m.autostart, old.AutoEnabled, v.AutoEnabled)
+	setEnabled(m.reload, old.ReloadEnabled, v.ReloadEnabled)
 	if old.Icon != v.Icon {
 		setIcon(v.Icon)
 	}

@@ -23,6 +23,8 @@ type state struct {
 	autostart   bool   // "Start at login" is on
 	autoBusy    bool   // the autostart entry is being written
 	autoUnknown string // why the autostart entry could not be read, "" when fine
+	canReload   bool   // "Reload config" has a config to reload
+	reloadBusy  bool   // a reload is running
 	usage       Usage  // the subscription's limits
 	hasUsage    bool   // there is a subscription whose limits can be shown
 }
@@ -37,6 +39,7 @@ type view struct {
 	ProxyEnabled  bool
 	Autostart     bool
 	AutoEnabled   bool
+	ReloadEnabled bool
 	Icon          assets.Icon
 	Tooltip       string
 	Limits        [maxLimitLines]string // usage lines under the status line; "" hides one
@@ -49,6 +52,7 @@ const (
 	labelCancel    = "Cancel sign-in"
 	labelAutostart = "Start at login"
 	labelOpen      = "Open config file"
+	labelReload    = "Reload config"
 	labelOpenLog   = "Open log"
 	labelShowAddr  = "Show proxy address"
 	labelQuit      = "Quit"
@@ -67,6 +71,7 @@ func render(s state, now time.Time, loc *time.Location) view {
 		ProxyEnabled:  !s.proxyBusy,
 		Autostart:     s.autostart,
 		AutoEnabled:   !s.autoBusy && s.autoUnknown == "",
+		ReloadEnabled: s.canReload && !s.reloadBusy,
 	}
 	signedIn := s.account.SignedIn && !s.account.Expired
 	switch {

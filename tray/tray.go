@@ -59,10 +59,21 @@ type Proxy interface {
 	Addr() string
 }
 
+// Reloader re-reads the config file and applies it. On success it returns
+// what changed, in a few words; on an error nothing changed, and the error
+// is what `ccmux config check` prints for the file.
+type Reloader interface {
+	Reload(ctx context.Context) (changed string, err error)
+}
+
 // Options wire the tray to the rest of the app.
 type Options struct {
 	Config     *config.Config
 	ConfigPath string
+	// Reload backs "Reload config"; nil disables the item.
+	Reload Reloader
+	// Reloads asks for a reload as the item does (SIGHUP); nil for none.
+	Reloads <-chan struct{}
 	// LogPath is the log file "Open log" opens.
 	LogPath string
 	Auth    Auth

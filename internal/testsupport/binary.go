@@ -27,7 +27,9 @@ var (
 )
 
 // Binary builds the ccmux command once per test process and returns its path.
-// A build failure fails the test with the compiler's output.
+// A build failure fails the test with the compiler's output. The binary is in
+// the OS temp dir, where start at login rightly refuses a binary: a test that
+// turns start at login on runs it with TMPDIR set to another directory.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	once.Do(build)
