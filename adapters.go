@@ -12,19 +12,6 @@ import (
 	"ccmux/tray"
 )
 
-// tokenSource adapts the auth client to the proxy's TokenSource.
-type tokenSource struct{ c *auth.Client }
-
-func (t tokenSource) Token(ctx context.Context, id string) (proxy.Credential, error) {
-	cred, err := t.c.Credential(ctx, id)
-	return proxy.Credential{Value: cred.Value, APIKey: cred.APIKey}, err
-}
-
-func (t tokenSource) ForceRefresh(ctx context.Context, id string) (proxy.Credential, error) {
-	cred, err := t.c.ForceRefresh(ctx, id)
-	return proxy.Credential{Value: cred.Value, APIKey: cred.APIKey}, err
-}
-
 // oauthAdmin adapts the auth client to the proxy's admin API.
 type oauthAdmin struct{ c *auth.Client }
 
@@ -37,40 +24,36 @@ func (a oauthAdmin) Exchange(ctx context.Context, id, code, state string) error 
 	return err
 }
 
-func (a oauthAdmin) Tokens() ([]proxy.TokenInfo, error) {
+func (a oauthAdmin) Tokens() ([]auth.Account, error) {
 	accounts, err := a.c.Accounts()
-	infos := make([]proxy.TokenInfo, 0, len(accounts))
+	own := make([]auth.Account, 0, len(accounts))
 	for _, acct := range accounts {
 		if acct.Foreign {
 			continue // another app's login: not ccmux's to list, refresh or delete
 		}
-		infos = append(infos, tokenInfo(acct))
+		own = append(own, acct)
 	}
-	return infos, err
-}
-
-func tokenInfo(acct auth.Account) proxy.TokenInfo {
-	return proxy.TokenInfo{ProviderID: acct.ProviderID, ExpiresAt: acct.ExpiresAt, Email: acct.Email, APIKey: acct.APIKey}
+	return own, err
 }
 
 func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
 
 // Refresh forces a refresh through the same path as the proxy's 401 retry,
 // so the auth client's rules for which logins it may refresh apply here too.
-func (a oauthAdmin) Refresh(ctx context.Context, id string) (proxy.TokenInfo, error) {
+func (a oauthAdmin) Refresh(ctx context.Context, id string) (auth.Account, error) {
 	if _, err := a.c.ForceRefresh(ctx, id); err != nil {
-		return proxy.TokenInfo{}, err
+		return auth.Account{}, err
 	}
 	accounts, err := a.c.Accounts()
 	if err != nil {
-		return proxy.TokenInfo{}, err
+		return auth.Account{}, err
 	}
 	for _, acct := range accounts {
 		if acct.ProviderID == id {
-			return tokenInfo(acct), nil
+			return acct, nil
 		}
 	}
-	return proxy.TokenInfo{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
+	return auth.Account{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
 }
 
 var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{

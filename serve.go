@@ -67,7 +67,7 @@ func (e *env) newAuth(cfg *config.Config, log *slog.Logger) (*auth.Client, error
 func newProxy(cfg *config.Config, client *auth.Client, log *slog.Logger) *proxy.Server {
 	return &proxy.Server{
 		Config:  cfg,
-		Tokens:  tokenSource{client},
+		Tokens:  client,
 		Admin:   oauthAdmin{client},
 		Logger:  log,
 		Version: version,

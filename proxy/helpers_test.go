@@ -39,25 +39,25 @@ func (f *fakeTokens) set(id, token string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeTokens) Token(_ context.Context, id string) (Credential, error) {
+func (f *fakeTokens) Credential(_ context.Context, id string) (auth.Credential, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, ok := f.tokens[id]
 	if !ok {
-		return Credential{}, fmt.Errorf("not signed in to %s: %w", id, auth.ErrNoToken)
+		return auth.Credential{}, fmt.Errorf("not signed in to %s: %w", id, auth.ErrNoToken)
 	}
-	return Credential{Value: t, APIKey: f.apiKey[id]}, nil
+	return auth.Credential{Value: t, APIKey: f.apiKey[id]}, nil
 }
 
-func (f *fakeTokens) ForceRefresh(_ context.Context, id string) (Credential, error) {
+func (f *fakeTokens) ForceRefresh(_ context.Context, id string) (auth.Credential, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refreshes[id]++
 	if f.refreshTo == "" {
-		return Credential{}, errors.New("refresh token rejected")
+		return auth.Credential{}, errors.New("refresh token rejected")
 	}
 	f.tokens[id] = f.refreshTo
-	return Credential{Value: f.refreshTo}, nil
+	return auth.Credential{Value: f.refreshTo}, nil
 }
 
 func (f *fakeTokens) refreshCount(id string) int {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
 	"ccmux/internal/testsupport"
 )
@@ -23,7 +24,7 @@ import (
 type fakeAdmin struct {
 	mu       sync.Mutex
 	calls    []string
-	tokens   []TokenInfo
+	tokens   []auth.Account
 	failWith error
 }
 
@@ -46,7 +47,7 @@ func (a *fakeAdmin) Exchange(_ context.Context, id, code, state string) error {
 	return a.failWith
 }
 
-func (a *fakeAdmin) Tokens() ([]TokenInfo, error) {
+func (a *fakeAdmin) Tokens() ([]auth.Account, error) {
 	a.record("tokens")
 	return a.tokens, a.failWith
 }
@@ -56,12 +57,12 @@ func (a *fakeAdmin) Delete(id string) error {
 	return a.failWith
 }
 
-func (a *fakeAdmin) Refresh(_ context.Context, id string) (TokenInfo, error) {
+func (a *fakeAdmin) Refresh(_ context.Context, id string) (auth.Account, error) {
 	a.record("refresh " + id)
 	if a.failWith != nil {
-		return TokenInfo{}, a.failWith
+		return auth.Account{}, a.failWith
 	}
-	return TokenInfo{ProviderID: id, ExpiresAt: time.Date(2030, 2, 3, 4, 5, 6, 0, time.UTC)}, nil
+	return auth.Account{ProviderID: id, ExpiresAt: time.Date(2030, 2, 3, 4, 5, 6, 0, time.UTC)}, nil
 }
 
 func (a *fakeAdmin) Calls() []string {
@@ -100,7 +101,7 @@ var jsonCT = map[string]string{"Content-Type": "application/json"}
 
 func TestAdminAPI(t *testing.T) {
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	admin := &fakeAdmin{tokens: []TokenInfo{{ProviderID: "anthropic-max", ExpiresAt: exp, Email: "a@example.com"}}}
+	admin := &fakeAdmin{tokens: []auth.Account{{ProviderID: "anthropic-max", ExpiresAt: exp, Email: "a@example.com"}}}
 	h := testHandler(t, mustConfig(t, apiKeyTOML("http://127.0.0.1:9")), admin)
 	tests := []struct {
 		name, method, path, remote string
@@ -360,7 +361,7 @@ actual_model = "claude-sonnet-4-5"
 priority = 1
 provider = "api"
 `)
-	admin := &fakeAdmin{tokens: []TokenInfo{{ProviderID: "anthropic-max", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Email: "secret@example.com"}}}
+	admin := &fakeAdmin{tokens: []auth.Account{{ProviderID: "anthropic-max", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Email: "secret@example.com"}}}
 	h := testHandler(t, cfg, admin)
 	tests := []struct {
 		name, method, path string
@@ -606,16 +607,16 @@ func TestTokenJSONStates(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name             string
-		info             TokenInfo
+		info             auth.Account
 		expired, refresh bool
 		kind             string
 	}{
-		{"fresh", TokenInfo{ExpiresAt: now.Add(time.Hour)}, false, false, "oauth"},
-		{"within five minutes", TokenInfo{ExpiresAt: now.Add(5 * time.Minute)}, false, true, "oauth"},
-		{"just outside", TokenInfo{ExpiresAt: now.Add(5*time.Minute + time.Second)}, false, false, "oauth"},
-		{"expiring now", TokenInfo{ExpiresAt: now}, true, true, "oauth"},
-		{"expired", TokenInfo{ExpiresAt: now.Add(-time.Hour)}, true, true, "oauth"},
-		{"console API key", TokenInfo{APIKey: true}, false, false, "api_key"},
+		{"fresh", auth.Account{ExpiresAt: now.Add(time.Hour)}, false, false, "oauth"},
+		{"within five minutes", auth.Account{ExpiresAt: now.Add(5 * time.Minute)}, false, true, "oauth"},
+		{"just outside", auth.Account{ExpiresAt: now.Add(5*time.Minute + time.Second)}, false, false, "oauth"},
+		{"expiring now", auth.Account{ExpiresAt: now}, true, true, "oauth"},
+		{"expired", auth.Account{ExpiresAt: now.Add(-time.Hour)}, true, true, "oauth"},
+		{"console API key", auth.Account{APIKey: true}, false, false, "api_key"},
 	}
 	for _, tt := range tests {
 		j := newTokenJSON(tt.info, now)
