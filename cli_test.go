@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"ccmux/config"
 	"ccmux/internal/testsupport"
@@ -249,4 +252,32 @@ func TestHelpAndREADMEShowEveryCommandAndFlag(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runBinary runs the built ccmux in dir with exactly env (nothing inherited).
+func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
+	return runBinaryIn(t, dir, env, "", args...)
+}
+
+// runBinaryIn is runBinary with stdin.
+func runBinaryIn(t *testing.T, dir string, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
+	// A command that waits for something that never comes fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testsupport.Binary(t), args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(stdin)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return cliResult{stdout.String(), stderr.String(), code}
 }

@@ -53,8 +53,8 @@ func installStubClaude(t *testing.T) (dir string) {
 }
 
 // `ccmux claude` runs a proxy only when none answers, hands Claude Code its
-// arguments untouched (--config and --help included) and returns its exit
-// status.
+// arguments untouched (--config and --help included) and exits with its
+// exit status.
 func TestCLIClaude(t *testing.T) {
 	home := isolateHome(t)
 	port := testsupport.FreePort(t)
@@ -62,7 +62,8 @@ func TestCLIClaude(t *testing.T) {
 	stubDir := installStubClaude(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
-	r := runCLI(t, "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
+	// The built binary: Claude Code's exit status must be the process's.
+	r := runBinary(t, home, os.Environ(), "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
 	if r.code != 7 {
 		t.Fatalf("ccmux claude: exit %d, want Claude Code's 7\n%s%s", r.code, r.stdout, r.stderr)
 	}
