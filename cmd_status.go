@@ -172,7 +172,7 @@ var statusClient = &http.Client{Timeout: 2 * time.Second}
 func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accounts []auth.Account) map[string][]string {
 	out := map[string][]string{}
 	now := time.Now()
-	logins := subscriptionLogins(cfg)
+	logins := cfg.EnabledSubscriptionLogins()
 	if proxyRuns {
 		// Another program on the port (claude-code-mux) has no /api/usage:
 		// then ask the usage endpoint as if no proxy ran.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"time"
 
 	"ccmux/auth"
@@ -86,18 +85,6 @@ func drainTokens(client *auth.Client, log *slog.Logger) {
 	}
 }
 
-// subscriptionLogins are the token-store ids of the enabled Claude
-// subscription providers (OAuth, not a console login), in config order.
-func subscriptionLogins(cfg *config.Config) []string {
-	var ids []string
-	for i, p := range cfg.Providers {
-		if id := cfg.SubscriptionLogin(i); id != "" && p.IsEnabled() && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // startLimits gives srv a usage tracker, restored from the last run's
 // snapshot, and polls the usage endpoint into it until ctx ends. The
 // returned function waits for the poller and writes the snapshot.
@@ -115,7 +102,7 @@ func startLimits(ctx context.Context, cfg *config.Config, client *auth.Client, s
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		client.RunUsagePoller(ctx, subscriptionLogins(cfg), tracker.ObserveUsage)
+		client.RunUsagePoller(ctx, cfg.EnabledSubscriptionLogins(), tracker.ObserveUsage)
 	}()
 	return tracker, func() {
 		<-done

@@ -316,6 +316,19 @@ func (c *Config) EnabledClaudeOAuthIDs() []string {
 	})
 }
 
+// EnabledSubscriptionLogins are the SubscriptionLogin ids of the enabled
+// providers, in file order without repeats: the logins whose usage limits
+// ccmux polls and shows.
+func (c *Config) EnabledSubscriptionLogins() []string {
+	var ids []string
+	for i, p := range c.Providers {
+		if id := c.SubscriptionLogin(i); id != "" && p.IsEnabled() && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // OAuthIDs are the oauth_provider ids the providers name, Claude's or
 // another app's, in file order without repeats.
 func (c *Config) OAuthIDs() []string {

@@ -514,6 +514,7 @@ preset = "console"
 		{"OAuthIDs", cfg.OAuthIDs(), []string{"gemini", "anthropic-max", "anthropic-off", "anthropic-console"}},
 		{"ClaudeOAuthIDs", cfg.ClaudeOAuthIDs(), []string{"anthropic-max", "anthropic-off", "anthropic-console"}},
 		{"EnabledClaudeOAuthIDs", cfg.EnabledClaudeOAuthIDs(), []string{"anthropic-max", "anthropic-console"}},
+		{"EnabledSubscriptionLogins", cfg.EnabledSubscriptionLogins(), []string{"anthropic-max"}},
 	} {
 		if !slices.Equal(tt.got, tt.want) {
 			t.Errorf("%s: %q, want %q", tt.name, tt.got, tt.want)
