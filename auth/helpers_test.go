@@ -168,6 +168,15 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.c = NewClient(cfg, e.store, o)
 	e.c.retryDelays = nil
 	t.Cleanup(e.checkNoSecrets)
+	t.Cleanup(func() {
+		if t.Failed() { // what the client logged says why; any token value is blanked
+			logs := e.logs.String()
+			for _, s := range e.srv.Secrets() {
+				logs = strings.ReplaceAll(logs, s, "[token]")
+			}
+			t.Logf("client log:\n%s", logs)
+		}
+	})
 	return e
 }
 
@@ -253,7 +262,7 @@ func (e *env) now() time.Time { return e.c.clock.Now() }
 // nextEvent waits for an event of kind on ch.
 func nextEvent(t *testing.T, ch <-chan Event, kind EventKind) Event {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second) // a wait for what is owed, not a measurement
 	for {
 		select {
 		case ev := <-ch:
