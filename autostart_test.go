@@ -1,45 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
-
-// runBinary runs the built ccmux in dir with exactly env (nothing inherited).
-func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
-	t.Helper()
-	return runBinaryIn(t, dir, env, "", args...)
-}
-
-// runBinaryIn is runBinary with stdin.
-func runBinaryIn(t *testing.T, dir string, env []string, stdin string, args ...string) cliResult {
-	t.Helper()
-	// A command that waits for something that never comes fails the test
-	// instead of hanging it.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, configtest.Binary(t), args...)
-	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(stdin)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return cliResult{stdout.String(), stderr.String(), code}
-}
 
 // autostartHome is a home directory for `ccmux autostart`, and the
 // environment of a ccmux run there whose temp dir is not where the test
@@ -61,7 +31,7 @@ func TestCLIAutostartOnRecordsTheConfig(t *testing.T) {
 	if _, err := os.Stat("/proc/self/exe"); err != nil {
 		t.Skip("the XDG entry is checked on Linux")
 	}
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	home, env := autostartHome(t)
 	entry := filepath.Join(home, ".config", "autostart", "ccmux.desktop")
 	custom := filepath.Join(home, "My Configs", "work.toml")
@@ -132,7 +102,7 @@ func writeConfigAt(t *testing.T, path string) {
 // `go run` folder or the OS temp dir (also through a symlink), in one line
 // that names it and says to build or install first; no entry is written.
 func TestCLIAutostartRefusesTemporaryBinaries(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	buildDir := filepath.Dir(bin)
 	linkedTemp := filepath.Join(t.TempDir(), "tmp")
 	if err := os.Symlink(os.TempDir(), linkedTemp); err != nil {

@@ -3,23 +3,33 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"ccmux/auth/authtest"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
+
+// TestMain lets the test binary also play the programs ccmux starts: the
+// browser (xdg-open) and Claude Code. It builds ccmux only for the tests
+// that need a process of its own (signals).
+func TestMain(m *testing.M) {
+	testsupport.ActAsBrowser()
+	if os.Getenv(stubClaudeEnv) == "1" {
+		os.Exit(stubClaude(os.Args[1:]))
+	}
+	code := m.Run()
+	testsupport.Cleanup()
+	os.Exit(code)
+}
 
 // cliResult is what one in-process `ccmux ARGS…` printed and returned.
 type cliResult struct {
@@ -46,18 +56,6 @@ func runCLI(t *testing.T, args ...string) cliResult {
 	return cliResult{stdout.String(), stderr.String(), code}
 }
 
-// unusedPort is a loopback port nothing listens on (it was free a moment ago).
-func unusedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 // writeConfig writes the default config with the proxy on port to dir.
 func writeConfig(t *testing.T, dir string, port int, extra string) string {
 	t.Helper()
@@ -74,7 +72,7 @@ func writeConfig(t *testing.T, dir string, port int, extra string) string {
 
 func TestCLIGlobalFlagsBeforeOrAfterTheCommand(t *testing.T) {
 	home := isolateHome(t)
-	port := unusedPort(t)
+	port := testsupport.FreePort(t)
 	file := writeConfig(t, t.TempDir(), port, "")
 	baseURL := "http://127.0.0.1:" + strconv.Itoa(port)
 	tests := []struct {
@@ -171,223 +169,11 @@ func TestCLIHelpVersionAndUnknownFlags(t *testing.T) {
 	}
 }
 
-// fakeProxy answers /health and /api/usage as a running ccmux does, on a
-// loopback port; it returns that port.
-func fakeProxy(t *testing.T) int {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/health":
-			fmt.Fprint(w, `{"status":"ok","service":"ccmux"}`)
-		case "/api/usage":
-			fmt.Fprint(w, `{"providers":[]}`)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv.Listener.Addr().(*net.TCPAddr).Port
-}
-
-func TestCLIStatusExitCodes(t *testing.T) {
-	oauth := authtest.NewServer()
-	defer oauth.Close()
-	future := time.Now().Add(8 * time.Hour).UTC().Format(time.RFC3339)
-	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	login := func(expires, extra string) string {
-		return `{"anthropic-max":{"provider_id":"anthropic-max","access_token":"at-SECRET","refresh_token":"rt-SECRET",` +
-			`"expires_at":"` + expires + `","enterprise_url":null` + extra + `}}`
-	}
-	// Another app's login in the shared file signs nobody in to ccmux.
-	gemini := `{"gemini":{"provider_id":"gemini","access_token":"ya29-SECRET","refresh_token":"1//SECRET","expires_at":"` + future + `","enterprise_url":null}}`
-	apiKeyOnly := func(toml string) string {
-		return strings.Replace(toml, "auth_type = \"oauth\"\noauth_provider = \"anthropic-max\"", "auth_type = \"apikey\"\napi_key = \"sk-ant-test\"", 1)
-	}
-	tests := []struct {
-		name    string
-		running bool
-		tokens  string // oauth_tokens.json, "" for none
-		edit    func(string) string
-		code    int
-		out     string
-	}{
-		{"running and signed in", true, login(future, ""), nil, 0, "anthropic-max: signed in"},
-		{"running, expired but will refresh", true, login(past, ""), nil, 0, "anthropic-max: signed in"},
-		{"running, console API key", true, login(past, `,"api_key":"sk-ant-SECRET"`), nil, 0, "API key"},
-		{"running, no OAuth provider configured", true, "", apiKeyOnly, 0, "answering"},
-		{"running, never signed in", true, "", nil, 4, "Not signed in"},
-		{"running, only another app's login", true, gemini, nil, 4, "managed by another app"},
-		{"running, session ended", true, login(past, `,"last_refresh_error":"invalid_grant: refresh token revoked"`), nil, 4, "last refresh failed"},
-		{"not running, signed in", false, login(future, ""), nil, 3, "not running"},
-		{"not running, not signed in", false, "", nil, 3, "not running"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			home := isolateHome(t)
-			port := unusedPort(t)
-			if tt.running {
-				port = fakeProxy(t)
-			}
-			text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1) + oauth.OAuthTOML("anthropic-max", "claude")
-			if tt.edit != nil {
-				if text = tt.edit(text); !strings.Contains(text, "sk-ant-test") {
-					t.Fatal("the default config's provider lines changed; update the test")
-				}
-			}
-			dir := filepath.Join(home, ".claude-code-mux")
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if tt.tokens != "" {
-				if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tt.tokens), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			r := runCLI(t, "status")
-			if r.code != tt.code || !strings.Contains(r.stdout, tt.out) {
-				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", r.code, tt.code, tt.out, r.stdout, r.stderr)
-			}
-			// The output comes first and is all: no error line for the status.
-			if !strings.Contains(r.stdout, "Proxy: http://127.0.0.1:"+strconv.Itoa(port)) || r.stderr != "" {
-				t.Errorf("want the proxy line on stdout and nothing on stderr\nstdout: %s\nstderr: %s", r.stdout, r.stderr)
-			}
-			if strings.Contains(r.stdout+r.stderr, "SECRET") {
-				t.Error("status printed a token value")
-			}
-		})
-	}
-	r := runCLI(t, "help", "status")
-	for _, want := range []string{"Exit status:", "0  the proxy answers and you are signed in (or no OAuth provider is configured)", "3  the proxy is not running", "4  the proxy answers, but"} {
-		if r.code != 0 || !strings.Contains(r.stdout, want) {
-			t.Errorf("ccmux help status: exit %d, lacks %q:\n%s", r.code, want, r.stdout)
-		}
-	}
-}
-
-func TestCLILogout(t *testing.T) {
-	future := time.Now().Add(8 * time.Hour).UTC().Format(time.RFC3339)
-	rec := func(id, extra string) string {
-		return `"` + id + `":{"provider_id":"` + id + `","access_token":"at-SECRET","refresh_token":"rt-SECRET","expires_at":"` + future + `","enterprise_url":null` + extra + `}`
-	}
-	claude := rec("anthropic-max", "")
-	console := rec("console", `,"api_key":"sk-ant-SECRET","managed_by":"ccmux"`)
-	gemini := rec("gemini", "")
-	tests := []struct {
-		name       string
-		tokens     []string // records in oauth_tokens.json
-		args       []string
-		code       int
-		stdout     string
-		stderr     []string
-		leftStored []string // ids still in the file after
-	}{
-		{"nothing stored", nil, nil, 0, "Not signed in to anthropic-max; nothing to remove.", nil, nil},
-		{"nothing stored, named", []string{gemini}, []string{"--provider", "anthropic-max"}, 0, "Not signed in to anthropic-max;", nil, []string{"gemini"}},
-		{"signed in", []string{claude, gemini}, nil, 0, "Signed out of anthropic-max.", nil, []string{"gemini"}},
-		{"a console key ccmux stored", []string{console, claude}, []string{"--provider", "console"}, 0, "Signed out of console.", nil, []string{"anthropic-max"}},
-		{"a typo", []string{claude}, []string{"--provider", "anthropic-mx"}, 2, "",
-			[]string{"ccmux logout: --provider anthropic-mx: no login is stored under that id, and it is not an oauth_provider in ", "(configured: anthropic-max)"}, []string{"anthropic-max"}},
-		{"another app's login", []string{claude, gemini}, []string{"--provider", "gemini"}, 1, "",
-			[]string{"gemini", "ccmux leaves it alone"}, []string{"anthropic-max", "gemini"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			home := isolateHome(t)
-			dir := filepath.Join(home, ".claude-code-mux")
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(config.DefaultTOML), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			store := filepath.Join(dir, "oauth_tokens.json")
-			if tt.tokens != nil {
-				if err := os.WriteFile(store, []byte("{"+strings.Join(tt.tokens, ",")+"}"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			r := runCLI(t, append([]string{"logout"}, tt.args...)...)
-			ok := r.code == tt.code && strings.Contains(r.stdout, tt.stdout)
-			for _, want := range tt.stderr {
-				ok = ok && strings.Contains(r.stderr, want)
-			}
-			if tt.code != 0 && strings.Count(r.stderr, "\n") != 1 {
-				ok = false
-			}
-			if !ok {
-				t.Errorf("exit %d, want %d with %q on stdout and %q on stderr\nstdout: %s\nstderr: %s", r.code, tt.code, tt.stdout, tt.stderr, r.stdout, r.stderr)
-			}
-			data, _ := os.ReadFile(store)
-			for _, id := range []string{"anthropic-max", "console", "gemini"} {
-				if left := strings.Contains(string(data), `"`+id+`"`); left != slices.Contains(tt.leftStored, id) {
-					t.Errorf("after logout, %s stored: %v, want %v", id, left, !left)
-				}
-			}
-		})
-	}
-}
-
-// `ccmux status` tells a ccmux on the port (and its config file) from
-// another program answering there, which does not count as running.
-func TestCLIStatusTellsCcmuxFromOthers(t *testing.T) {
-	for _, tt := range []struct {
-		name, health string
-		code         int
-		out          string
-	}{
-		{"ccmux", `{"status":"ok","service":"ccmux","config":"/home/u/other.toml"}`, 0, "ccmux answering (config /home/u/other.toml)"},
-		{"another program", `{"status":"healthy"}`, 3, "another program answers here, not ccmux"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			home := isolateHome(t)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/health" {
-					fmt.Fprint(w, tt.health)
-					return
-				}
-				http.NotFound(w, r)
-			}))
-			defer srv.Close()
-			port := srv.Listener.Addr().(*net.TCPAddr).Port
-			// An API-key config: nobody needs to sign in.
-			text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1)
-			text = strings.Replace(text, "auth_type = \"oauth\"\noauth_provider = \"anthropic-max\"", "auth_type = \"apikey\"\napi_key = \"sk-ant-test\"", 1)
-			path := filepath.Join(home, "c.toml")
-			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			r := runCLI(t, "status", "--config", path)
-			if r.code != tt.code || !strings.Contains(r.stdout, tt.out) {
-				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", r.code, tt.code, tt.out, r.stdout, r.stderr)
-			}
-		})
-	}
-}
-
-// server.api_key = "$VAR" with VAR unset stops the proxy from starting, so
-// config check says so as an error, naming the variable and the key.
-func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
-	home := isolateHome(t)
-	t.Setenv("CCMUX_TEST_UNSET_KEY", "")
-	text := strings.Replace(config.DefaultTOML, "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET_KEY\"\n", 1)
-	path := filepath.Join(home, "c.toml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := runCLI(t, "config", "check", "--config", path)
-	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
-	}
-}
-
 // --log-level (anywhere on the line) wins over server.log_level; a bad
 // value is a usage error naming the flag.
 func TestCLILogLevel(t *testing.T) {
 	home := isolateHome(t)
-	path := writeConfig(t, home, unusedPort(t), "")
+	path := writeConfig(t, home, testsupport.FreePort(t), "")
 	if r := runCLI(t, "config", "check", "--config", path, "--log-level", "verbose"); r.code != 2 || !strings.Contains(r.stderr, "--log-level") {
 		t.Errorf("bad --log-level: exit %d, %q", r.code, r.stderr)
 	}
@@ -402,4 +188,96 @@ func TestCLILogLevel(t *testing.T) {
 	if !e.logger().Enabled(context.Background(), slog.LevelDebug) {
 		t.Error("the logger drops debug lines at --log-level=debug")
 	}
+}
+
+func TestCLIUsage(t *testing.T) {
+	isolateHome(t)
+	tests := []struct {
+		args       []string
+		code       int
+		out, inErr string
+	}{
+		{[]string{"--help"}, 0, "Usage: ccmux [--config PATH] [COMMAND]", ""},
+		{[]string{"help", "login"}, 0, "ccmux login [--provider ID] [--manual] [--console] [--config PATH]", ""},
+		{[]string{"version"}, 0, "ccmux ", ""},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"--bogus"}, 2, "", "unknown flag --bogus"},
+		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: unknown flag --providr"},
+		{[]string{"config"}, 2, "", "want: ccmux config check"},
+		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
+		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
+	}
+	for _, tt := range tests {
+		r := runCLI(t, tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stdout, tt.out) || !strings.Contains(r.stderr, tt.inErr) {
+			t.Errorf("ccmux %v: exit %d\nstdout: %s\nstderr: %s", tt.args, r.code, r.stdout, r.stderr)
+		}
+		if tt.code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("ccmux %v: want one line on stderr, got %q", tt.args, r.stderr)
+		}
+	}
+}
+
+// ccmux --help names every command and every flag, and so does the
+// README's command table: a command or flag added without them fails here.
+func TestHelpAndREADMEShowEveryCommandAndFlag(t *testing.T) {
+	isolateHome(t)
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := runCLI(t, "--help").stdout
+	for _, c := range commands {
+		if !strings.Contains(usage, "\n  "+c.name+" ") {
+			t.Errorf("ccmux --help lacks the command %s", c.name)
+		}
+		if !strings.Contains(string(readme), "`ccmux "+c.name) {
+			t.Errorf("README.md lacks the command `ccmux %s`", c.name)
+		}
+		help := runCLI(t, "help", c.name)
+		if help.code != 0 {
+			t.Fatalf("ccmux help %s: exit %d, %s", c.name, help.code, help.stderr)
+		}
+		for _, line := range strings.Split(help.stdout, "\n") {
+			f, ok := strings.CutPrefix(line, "  --")
+			if !ok {
+				continue
+			}
+			flag := "--" + strings.Fields(f)[0]
+			if !strings.Contains(usage, flag) {
+				t.Errorf("ccmux --help lacks %s's flag %s", c.name, flag)
+			}
+			if !strings.Contains(string(readme), flag) {
+				t.Errorf("README.md lacks %s's flag %s", c.name, flag)
+			}
+		}
+	}
+}
+
+// runBinary runs the built ccmux in dir with exactly env (nothing inherited).
+func runBinary(t *testing.T, dir string, env []string, args ...string) cliResult {
+	t.Helper()
+	return runBinaryIn(t, dir, env, "", args...)
+}
+
+// runBinaryIn is runBinary with stdin.
+func runBinaryIn(t *testing.T, dir string, env []string, stdin string, args ...string) cliResult {
+	t.Helper()
+	// A command that waits for something that never comes fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, testsupport.Binary(t), args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, env, strings.NewReader(stdin)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return cliResult{stdout.String(), stderr.String(), code}
 }

@@ -13,21 +13,21 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // Every failure of the real binary is one line on stderr — one sentence,
 // no log line repeating it — with the exit status the help promises:
 // 1 for a failure, 2 for a command-line mistake.
 func TestCLIFailuresPrintOneLine(t *testing.T) {
-	configtest.Binary(t)
+	testsupport.Binary(t)
 	home, env := autostartHome(t)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("this is = not toml [\n"), 0o600)
 	missing := filepath.Join(dir, "missing.toml")
 	typo := filepath.Join(dir, "typo.toml")
-	os.WriteFile(typo, []byte(strings.Replace(readDefaultConfig(t, unusedPort(t)), `auth_type = "oauth"`, `auth_type = "oath"`, 1)), 0o600)
+	os.WriteFile(typo, []byte(strings.Replace(readDefaultConfig(t, testsupport.FreePort(t)), `auth_type = "oauth"`, `auth_type = "oath"`, 1)), 0o600)
 
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,20 +36,20 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 	defer busy.Close()
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	taken := writeConfigIn(t, dir, "taken.toml", busyPort)
-	good := writeConfigIn(t, dir, "good.toml", unusedPort(t))
+	good := writeConfigIn(t, dir, "good.toml", testsupport.FreePort(t))
 	unsetKey := filepath.Join(dir, "unset-key.toml")
-	os.WriteFile(unsetKey, []byte(strings.Replace(readDefaultConfig(t, unusedPort(t)), "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET\"\n", 1)), 0o600)
+	os.WriteFile(unsetKey, []byte(strings.Replace(readDefaultConfig(t, testsupport.FreePort(t)), "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET\"\n", 1)), 0o600)
 	oauth := authtest.NewServer()
 	defer oauth.Close()
 	fakeOAuth := filepath.Join(dir, "fake-oauth.toml")
-	os.WriteFile(fakeOAuth, []byte(readDefaultConfig(t, unusedPort(t))+oauth.OAuthTOML("anthropic-max", "claude")), 0o600)
+	os.WriteFile(fakeOAuth, []byte(readDefaultConfig(t, testsupport.FreePort(t))+oauth.OAuthTOML("anthropic-max", "claude")), 0o600)
 
 	// A token store that is not JSON, next to a valid config.
 	corruptHome := t.TempDir()
 	corruptEnv := append(append([]string{}, env...), "HOME="+corruptHome)
 	os.MkdirAll(filepath.Join(corruptHome, ".claude-code-mux"), 0o700)
 	os.WriteFile(filepath.Join(corruptHome, ".claude-code-mux", "oauth_tokens.json"), []byte(`{"anthropic-max": {broken`), 0o600)
-	writeConfigIn(t, filepath.Join(corruptHome, ".claude-code-mux"), "config.toml", unusedPort(t))
+	writeConfigIn(t, filepath.Join(corruptHome, ".claude-code-mux"), "config.toml", testsupport.FreePort(t))
 	noPath := append(append([]string{}, env...), "PATH="+t.TempDir())
 	// A `claude` that is there, so that the config is what fails.
 	stubs := t.TempDir()
@@ -153,8 +153,8 @@ func TestCLILoginWithoutABrowser(t *testing.T) {
 	home, env := autostartHome(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "ccmux.toml")
-	os.WriteFile(cfg, []byte(readDefaultConfig(t, unusedPort(t))+oauth.OAuthTOML("anthropic-max", "claude")), 0o600)
-	cmd := exec.Command(configtest.Binary(t), "login", "--config", cfg)
+	os.WriteFile(cfg, []byte(readDefaultConfig(t, testsupport.FreePort(t))+oauth.OAuthTOML("anthropic-max", "claude")), 0o600)
+	cmd := exec.Command(testsupport.Binary(t), "login", "--config", cfg)
 	cmd.Dir = home
 	cmd.Env = append(env, "PATH="+t.TempDir())
 	stderr, err := cmd.StderrPipe()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,29 @@ type Account struct {
 	// Foreign marks a record another app manages (see ErrNotOwned); only
 	// ProviderID is set for it.
 	Foreign bool
+}
+
+// Expired reports whether the login's token had passed its expiry at now.
+// An API key never expires; an expired token may still be Usable.
+func (a Account) Expired(now time.Time) bool { return !a.APIKey && !a.ExpiresAt.After(now) }
+
+// Usable reports whether requests can go out with the login at now: it is
+// ccmux's, and it is an API key, an unexpired token, or an expired token
+// whose last refresh did not fail (tokens are refreshed when used, so an
+// expired one is renewed by the next request).
+func (a Account) Usable(now time.Time) bool {
+	return !a.Foreign && (a.APIKey || a.ExpiresAt.After(now) || a.LastError == "")
+}
+
+// SignedInEverywhere reports whether every Claude login an enabled provider of cfg
+// uses is among accounts and Usable at now.
+func SignedInEverywhere(cfg *config.Config, accounts []Account, now time.Time) bool {
+	for _, id := range cfg.EnabledClaudeOAuthIDs() {
+		if !slices.ContainsFunc(accounts, func(a Account) bool { return a.ProviderID == id && a.Usable(now) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // health is what this process knows about a login's refreshes.

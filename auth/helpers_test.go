@@ -1,12 +1,9 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 
 	"ccmux/auth/authtest"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 // fakeClock is a Clock the test moves by hand.
@@ -115,24 +113,6 @@ func (f *fakeClock) drainArmed() {
 	}
 }
 
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is one test's fake server, config, store and client, with every log
 // line and error it saw checked for token values at the end.
 type env struct {
@@ -144,8 +124,8 @@ type env struct {
 	store   *Store
 	c       *Client
 	clock   *fakeClock // nil with the real clock
-	logs    *syncBuffer
-	said    *syncBuffer // errors and output the test collected
+	logs    *testsupport.Buffer
+	said    *testsupport.Buffer // errors and output the test collected
 }
 
 type envOption func(*env, *Options)
@@ -171,7 +151,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	srv := authtest.NewServer()
 	t.Cleanup(srv.Close)
-	e := &env{t: t, srv: srv, cfgText: config.DefaultTOML, path: filepath.Join(t.TempDir(), ".claude-code-mux", "oauth_tokens.json"), logs: &syncBuffer{}, said: &syncBuffer{}}
+	e := &env{t: t, srv: srv, cfgText: config.DefaultTOML, path: filepath.Join(t.TempDir(), ".claude-code-mux", "oauth_tokens.json"), logs: &testsupport.Buffer{}, said: &testsupport.Buffer{}}
 	o := Options{
 		Logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OpenBrowser: func(string) error { return errors.New("no browser in this test") },
@@ -302,30 +282,6 @@ func noEvent(t *testing.T, ch <-chan Event) {
 	case ev := <-ch:
 		t.Fatalf("unexpected %s event (%s)", ev.Kind, ev.Reason)
 	default:
-	}
-}
-
-// follow is a stub browser: it GETs u and follows redirects, like curl -sL,
-// and returns the final status and body.
-func follow(u string) (int, string, error) {
-	resp, err := http.Get(u)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
-}
-
-// eventually polls cond until it holds or a deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"ccmux/internal/testsupport"
 	"context"
 	"errors"
 	"strings"
@@ -108,7 +109,7 @@ func TestDrainWaitsForRefreshInFlight(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan error, 1)
 	go func() { _, err := e.c.Credential(ctx, "anthropic-max"); got <- err }()
-	eventually(t, "the token request", func() bool { return e.srv.RefreshCount() == 1 })
+	testsupport.Eventually(t, "the token request", 10*time.Second, func() bool { return e.srv.RefreshCount() == 1 })
 	cancel()
 	if err := <-got; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the cancelled caller got %v", err)

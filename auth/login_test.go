@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // browser records what a stub browser was asked to open and what it saw.
@@ -36,7 +36,7 @@ func followingBrowser(t *testing.T, before func(authURL string)) (*stubBrowser, 
 		if before != nil {
 			before(u)
 		}
-		status, body, err := follow(u)
+		status, body, err := testsupport.Follow(u)
 		if err != nil {
 			t.Errorf("stub browser: %v", err)
 		}
@@ -50,7 +50,7 @@ func TestLoopbackLogin(t *testing.T) {
 	e := newEnv(t, withOpener(open))
 	events, stop := e.c.Subscribe()
 	defer stop()
-	var out syncBuffer
+	var out testsupport.Buffer
 	acct, err := e.c.Login(context.Background(), "anthropic-max", LoginOptions{Out: &out})
 	e.note(err)
 	e.note(out.String())
@@ -178,7 +178,7 @@ func TestLoopbackWrongStateThenRight(t *testing.T) {
 		}
 		for _, host := range hosts {
 			for _, query := range []string{"code=stolen&state=wrong", "code=stolen", "error=access_denied&state=wrong"} {
-				status, body, err := follow("http://" + host + ":" + port + "/callback?" + query)
+				status, body, err := testsupport.Follow("http://" + host + ":" + port + "/callback?" + query)
 				if err != nil {
 					t.Errorf("%s: %v", host, err)
 				}
@@ -281,7 +281,7 @@ func TestLoopbackOpenerFailsPrintsURL(t *testing.T) {
 		authURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+/oauth/authorize\?\S+`).FindString(seen)
 	}
 	go io.Copy(io.Discard, pr)
-	if status, _, err := follow(authURL); err != nil || status != 200 {
+	if status, _, err := testsupport.Follow(authURL); err != nil || status != 200 {
 		t.Fatalf("following the printed URL: %d %v", status, err)
 	}
 	if err := <-errc; err != nil {
@@ -314,7 +314,7 @@ func manualSession(t *testing.T, e *env, opts LoginOptions) (authURL string, pas
 		seen.Write(buf[:n])
 		authURL = regexp.MustCompile(`http://\S+/oauth/authorize\?\S+`).FindString(seen.String())
 	}
-	out := &syncBuffer{}
+	out := &testsupport.Buffer{}
 	go func() {
 		io.Copy(out, outR)
 		e.note(out.String())
@@ -337,7 +337,7 @@ func TestManualLogin(t *testing.T) {
 				t.Fatal(err)
 			}
 			// What the user copies from the fake's callback page.
-			_, shown, _ := follow(loc.String())
+			_, shown, _ := testsupport.Follow(loc.String())
 			shown = strings.TrimSpace(shown)
 			code, state, _ := strings.Cut(shown, "#")
 			switch form {
@@ -507,16 +507,11 @@ func TestMain(m *testing.M) {
 	case os.Getenv(crashHelperEnv) != "":
 		crashHelper()
 		return
-	case os.Getenv(browserHelperEnv) != "":
-		browserHelper()
-		return
 	case os.Getenv(refreshHelperEnv) != "":
 		refreshHelper()
 		return
 	}
-	code := m.Run()
-	configtest.Cleanup()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func TestAuthorizePendingIsBounded(t *testing.T) {

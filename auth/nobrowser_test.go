@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ccmux/internal/testsupport"
 )
 
 // With no browser to open, a login with a terminal says at once, and once,
@@ -18,14 +20,14 @@ func TestLoginWithoutABrowserSaysManualAtOnce(t *testing.T) {
 	t.Run("terminal", func(t *testing.T) {
 		e := newEnv(t, withOpener(noBrowser), withLoginTimeout(time.Hour))
 		ctx, cancel := context.WithCancel(context.Background())
-		var out syncBuffer
+		var out testsupport.Buffer
 		done := make(chan error, 1)
 		go func() {
 			_, err := e.c.Login(ctx, "anthropic-max", LoginOptions{Out: &out})
 			done <- err
 		}()
 		// Long before the hour-long login timeout.
-		eventually(t, "the --manual hint", func() bool { return strings.Contains(out.String(), "--manual") })
+		testsupport.Eventually(t, "the --manual hint", 10*time.Second, func() bool { return strings.Contains(out.String(), "--manual") })
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("login = %v, want cancelled", err)
@@ -46,7 +48,7 @@ func TestLoginWithoutABrowserSaysManualAtOnce(t *testing.T) {
 			_, err := e.c.Login(ctx, "anthropic-max", LoginOptions{})
 			done <- err
 		}()
-		eventually(t, "the log line", func() bool { return strings.Contains(e.logs.String(), "could not open a browser") })
+		testsupport.Eventually(t, "the log line", 10*time.Second, func() bool { return strings.Contains(e.logs.String(), "could not open a browser") })
 		cancel()
 		<-done
 		if n := strings.Count(e.logs.String(), "could not open a browser"); n != 1 {
@@ -59,7 +61,7 @@ func TestLoginWithoutABrowserSaysManualAtOnce(t *testing.T) {
 // error printed after it is a line of its own.
 func TestManualLoginEndsThePromptLine(t *testing.T) {
 	e := newEnv(t)
-	var out syncBuffer
+	var out testsupport.Buffer
 	_, err := e.c.Login(context.Background(), "anthropic-max", LoginOptions{Manual: true, Out: &out, In: strings.NewReader("")})
 	if err == nil || !strings.Contains(err.Error(), "no code was pasted") {
 		t.Fatalf("login = %v, want no code was pasted", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 const (
@@ -66,7 +67,7 @@ func TestTwoProcessesRefreshOnce(t *testing.T) {
 		}
 		children = append(children, child{cmd, r})
 	}
-	eventually(t, "a refresh request", func() bool { return e.srv.RefreshCount() == 1 })
+	testsupport.Eventually(t, "a refresh request", 10*time.Second, func() bool { return e.srv.RefreshCount() == 1 })
 	release()
 	var digests []string
 	for _, ch := range children {

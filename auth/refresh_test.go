@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
+	"ccmux/internal/testsupport"
 )
 
 func TestNoTokenError(t *testing.T) {
@@ -94,7 +95,7 @@ func TestSingleFlight50(t *testing.T) {
 		}()
 	}
 	close(start)
-	eventually(t, "the token request", func() bool { return e.srv.RefreshCount() >= 1 })
+	testsupport.Eventually(t, "the token request", 10*time.Second, func() bool { return e.srv.RefreshCount() >= 1 })
 	release()
 	wg.Wait()
 	for i := range n {
@@ -380,7 +381,7 @@ func TestRefusedRefreshUsesTokenWrittenMeanwhile(t *testing.T) {
 		cred, err = e.c.Credential(context.Background(), "anthropic-max")
 		got <- err
 	}()
-	eventually(t, "the refresh request", func() bool { return e.srv.RefreshCount() == 1 })
+	testsupport.Eventually(t, "the refresh request", 10*time.Second, func() bool { return e.srv.RefreshCount() == 1 })
 	// The other program's in-place write, while our request is in flight.
 	data := `{"anthropic-max":{"provider_id":"anthropic-max","access_token":"other-access","refresh_token":"other-refresh","expires_at":"2099-01-01T00:00:00Z"}}`
 	if err := os.WriteFile(e.path, []byte(data), 0o600); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"ccmux/auth/authtest"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 // installStore copies a testdata file to the env's store path, 0600 in a 0700 directory.
@@ -392,7 +393,7 @@ func TestNonRegularStorePath(t *testing.T) {
 			os.MkdirAll(filepath.Dir(e.path), 0o700)
 			var err error
 			if kind == "fifo" {
-				err = mkfifo(e.path, 0o644)
+				err = testsupport.Mkfifo(e.path, 0o644)
 			} else {
 				err = os.Mkdir(e.path, 0o755)
 			}

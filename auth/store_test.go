@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bufio"
+	"ccmux/internal/testsupport"
 	"context"
 	"encoding/json"
 	"errors"
@@ -217,7 +218,7 @@ func TestTwoStoresRefreshOnce(t *testing.T) {
 			creds[i], errs[i] = c.Credential(context.Background(), "anthropic-max")
 		}()
 	}
-	eventually(t, "the first token request", func() bool { return e.srv.RefreshCount() == 1 })
+	testsupport.Eventually(t, "the first token request", 10*time.Second, func() bool { return e.srv.RefreshCount() == 1 })
 	release()
 	wg.Wait()
 	for i := range errs {

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"os"
@@ -188,6 +189,14 @@ type Model struct {
 	Mappings []Mapping `toml:"mappings"`
 }
 
+// ByPriority returns m's mappings in the order they are tried: lowest
+// priority number first, equal priorities in file order.
+func (m Model) ByPriority() []Mapping {
+	maps := slices.Clone(m.Mappings)
+	slices.SortStableFunc(maps, func(a, b Mapping) int { return cmp.Compare(a.Priority, b.Priority) })
+	return maps
+}
+
 // Mapping sends a model to a provider as ActualModel; priority 1 is tried first.
 type Mapping struct {
 	ActualModel string `toml:"actual_model"`
@@ -291,6 +300,41 @@ func (c *Config) ClaudeOAuthIDs() []string {
 	var ids []string
 	for _, p := range c.Providers {
 		if _, ok := c.claudePreset(p); ok && !slices.Contains(ids, p.OAuthProvider) {
+			ids = append(ids, p.OAuthProvider)
+		}
+	}
+	return ids
+}
+
+// EnabledClaudeOAuthIDs are the ClaudeOAuthIDs an enabled OAuth provider
+// uses: the logins requests need.
+func (c *Config) EnabledClaudeOAuthIDs() []string {
+	return slices.DeleteFunc(c.ClaudeOAuthIDs(), func(id string) bool {
+		return !slices.ContainsFunc(c.Providers, func(p Provider) bool {
+			return p.IsEnabled() && p.IsOAuth() && p.OAuthProvider == id
+		})
+	})
+}
+
+// EnabledSubscriptionLogins are the SubscriptionLogin ids of the enabled
+// providers, in file order without repeats: the logins whose usage limits
+// ccmux polls and shows.
+func (c *Config) EnabledSubscriptionLogins() []string {
+	var ids []string
+	for i, p := range c.Providers {
+		if id := c.SubscriptionLogin(i); id != "" && p.IsEnabled() && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// OAuthIDs are the oauth_provider ids the providers name, Claude's or
+// another app's, in file order without repeats.
+func (c *Config) OAuthIDs() []string {
+	var ids []string
+	for _, p := range c.Providers {
+		if p.IsOAuth() && p.OAuthProvider != "" && !slices.Contains(ids, p.OAuthProvider) {
 			ids = append(ids, p.OAuthProvider)
 		}
 	}

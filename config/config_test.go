@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"ccmux/internal/testsupport"
 )
 
 // base is a valid config the validation cases add to.
@@ -214,8 +217,8 @@ func TestFirstRunCreatesDefault(t *testing.T) {
 	if cfg.Path != path {
 		t.Errorf("Path = %q", cfg.Path)
 	}
-	assertMode(t, filepath.Dir(path), 0o700)
-	assertMode(t, path, 0o600)
+	testsupport.AssertMode(t, filepath.Dir(path), 0o700)
+	testsupport.AssertMode(t, path, 0o600)
 
 	// The second run reads what is there and never overwrites it.
 	if err := os.WriteFile(path, []byte(strings.Replace(DefaultTOML, "port = 13456", "port = 14000", 1)), 0o600); err != nil {
@@ -328,17 +331,6 @@ api_key = "k"
 		if !strings.Contains(joined, want) {
 			t.Errorf("no warning about %s in %q", want, joined)
 		}
-	}
-}
-
-func assertMode(t *testing.T, path string, want os.FileMode) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := fi.Mode().Perm(); got != want {
-		t.Errorf("%s: mode %o, want %o", path, got, want)
 	}
 }
 
@@ -463,5 +455,85 @@ preset = "console"
 		if got := cfg.SubscriptionLogin(i); got != want {
 			t.Errorf("providers[%d] (%s): %q, want %q", i, cfg.Providers[i].Name, got, want)
 		}
+	}
+}
+
+// The logins requests need are the Claude ones an enabled provider uses;
+// OAuthIDs lists every oauth_provider, another app's too.
+func TestOAuthIDs(t *testing.T) {
+	cfg, err := Parse("c.toml", []byte(`
+[router]
+default = "claude-sonnet-4-5"
+[[providers]]
+name = "gemini"
+provider_type = "gemini"
+auth_type = "oauth"
+oauth_provider = "gemini"
+models = ["gemini-2.5-pro"]
+[[providers]]
+name = "max"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-max"
+models = ["claude-*"]
+[[providers]]
+name = "max-again"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-max"
+models = []
+[[providers]]
+name = "off"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-off"
+enabled = false
+models = []
+[[providers]]
+name = "console"
+provider_type = "anthropic"
+auth_type = "oauth"
+oauth_provider = "anthropic-console"
+models = []
+[[providers]]
+name = "api"
+provider_type = "anthropic"
+auth_type = "apikey"
+api_key = "k"
+models = []
+[oauth.anthropic-console]
+preset = "console"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want []string
+	}{
+		{"OAuthIDs", cfg.OAuthIDs(), []string{"gemini", "anthropic-max", "anthropic-off", "anthropic-console"}},
+		{"ClaudeOAuthIDs", cfg.ClaudeOAuthIDs(), []string{"anthropic-max", "anthropic-off", "anthropic-console"}},
+		{"EnabledClaudeOAuthIDs", cfg.EnabledClaudeOAuthIDs(), []string{"anthropic-max", "anthropic-console"}},
+		{"EnabledSubscriptionLogins", cfg.EnabledSubscriptionLogins(), []string{"anthropic-max"}},
+	} {
+		if !slices.Equal(tt.got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestMappingsByPriority(t *testing.T) {
+	m := Model{Name: "m", Mappings: []Mapping{
+		{Provider: "c", Priority: 3}, {Provider: "a1", Priority: 1}, {Provider: "b", Priority: 2}, {Provider: "a2", Priority: 1}, {Provider: "zero"},
+	}}
+	var got []string
+	for _, mp := range m.ByPriority() {
+		got = append(got, mp.Provider)
+	}
+	if want := []string{"zero", "a1", "a2", "b", "c"}; !slices.Equal(got, want) {
+		t.Errorf("order %q, want %q", got, want)
+	}
+	if m.Mappings[0].Provider != "c" {
+		t.Error("ByPriority reordered the config's own mappings")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"ccmux/auth"
 )
 
 // maxAdminBody bounds admin request bodies; they are a few short strings.
@@ -154,13 +156,13 @@ type tokenJSON struct {
 // needsRefreshWithin is claude-code-mux's needs_refresh window.
 const needsRefreshWithin = 5 * time.Minute
 
-func newTokenJSON(t TokenInfo, now time.Time) tokenJSON {
+func newTokenJSON(t auth.Account, now time.Time) tokenJSON {
 	j := tokenJSON{ProviderID: t.ProviderID, ExpiresAt: t.ExpiresAt.UTC(), Email: t.Email, Kind: "oauth"}
 	if t.APIKey {
 		j.Kind = "api_key" // an API key does not expire
 		return j
 	}
-	j.IsExpired = !now.Before(t.ExpiresAt)
+	j.IsExpired = t.Expired(now)
 	j.NeedsRefresh = !now.Add(needsRefreshWithin).Before(t.ExpiresAt)
 	return j
 }

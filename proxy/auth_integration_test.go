@@ -19,19 +19,6 @@ import (
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
-// authTokens is the TokenSource main.go wires: the auth client.
-type authTokens struct{ c *auth.Client }
-
-func (a authTokens) Token(ctx context.Context, id string) (Credential, error) {
-	cred, err := a.c.Credential(ctx, id)
-	return Credential{Value: cred.Value, APIKey: cred.APIKey}, err
-}
-
-func (a authTokens) ForceRefresh(ctx context.Context, id string) (Credential, error) {
-	cred, err := a.c.ForceRefresh(ctx, id)
-	return Credential{Value: cred.Value, APIKey: cred.APIKey}, err
-}
-
 // startAuthProxy starts a Server whose OAuth provider uses a real auth
 // client on a token store in a temp dir, with [oauth.anthropic-max] at srv.
 func startAuthProxy(t *testing.T, srv *authtest.Server, up *fakeanthropic.Upstream) (h *harness, client *auth.Client, store string) {
@@ -50,7 +37,7 @@ models = ["claude-*"]
 	store = filepath.Join(t.TempDir(), "oauth_tokens.json")
 	client = auth.NewClient(cfg, auth.NewStore(store), auth.Options{Logger: slog.New(slog.DiscardHandler)})
 	h = startProxy(t, cfg)
-	h.srv.Tokens = authTokens{client}
+	h.srv.Tokens = client
 	return h, client, store
 }
 

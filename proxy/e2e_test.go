@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // TestMain removes the binary the end-to-end tests build.
@@ -24,7 +23,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
 }
 
@@ -53,16 +52,16 @@ func e2eHome(t *testing.T, config, tokens string, extra ...string) (dir string, 
 // startCcmux runs `ccmux start` with env until the test ends (then
 // SIGTERM) and waits for it to answer on port. It returns its stderr, a
 // client and the proxy's URL.
-func startCcmux(t *testing.T, bin string, env []string, port int) (stderr *syncBuffer, client *http.Client, base string) {
+func startCcmux(t *testing.T, bin string, env []string, port int) (stderr *testsupport.Buffer, client *http.Client, base string) {
 	t.Helper()
 	_, stderr, client, base = startCcmuxCmd(t, bin, env, port)
 	return stderr, client, base
 }
 
 // startCcmuxCmd is startCcmux that also returns the process, to signal it.
-func startCcmuxCmd(t *testing.T, bin string, env []string, port int) (cmd *exec.Cmd, stderr *syncBuffer, client *http.Client, base string) {
+func startCcmuxCmd(t *testing.T, bin string, env []string, port int) (cmd *exec.Cmd, stderr *testsupport.Buffer, client *http.Client, base string) {
 	t.Helper()
-	stderr = &syncBuffer{}
+	stderr = &testsupport.Buffer{}
 	cmd = exec.Command(bin, "start")
 	cmd.Env, cmd.Stderr = env, stderr
 	if err := cmd.Start(); err != nil {
@@ -82,7 +81,7 @@ func startCcmuxCmd(t *testing.T, bin string, env []string, port int) (cmd *exec.
 // waitHealthy waits until the ccmux at base answers /health.
 func waitHealthy(t *testing.T, client *http.Client, base string) {
 	t.Helper()
-	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
+	testsupport.Eventually(t, "ccmux start to answer /health", 20*time.Second, func() bool {
 		resp, err := client.Get(base + "/health")
 		if err != nil {
 			return false
@@ -96,17 +95,6 @@ func waitHealthy(t *testing.T, client *http.Client, base string) {
 var e2eTokens = fmt.Sprintf(`{"anthropic-max": {"provider_id": "anthropic-max", "access_token": %q, "refresh_token": %q,
   "expires_at": "2099-11-18T15:30:00Z", "enterprise_url": null}}`, e2eAccessToken, e2eRefreshToken)
 
-// freePort returns a loopback port nothing listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 const (
 	e2eAccessToken  = "sk-ant-oat01-e2e-access-token-value"
 	e2eRefreshToken = "sk-ant-ort01-e2e-refresh-token-value"
@@ -116,9 +104,9 @@ const (
 // TestCcmuxStart runs the real binary headless against fake upstreams: one
 // OAuth provider with a stored token, one API-key provider reading $ENV.
 func TestCcmuxStart(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	max, api := newUpstream(t), newUpstream(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 host = "127.0.0.1"
@@ -156,7 +144,7 @@ usage_poll_seconds = 0
 `, port, max.URL, api.URL)
 	_, env := e2eHome(t, cfg, e2eTokens, "E2E_ANTHROPIC_KEY="+e2eAPIKey)
 
-	stderr := &syncBuffer{}
+	stderr := &testsupport.Buffer{}
 	cmd := exec.Command(bin, "start")
 	cmd.Env = env
 	cmd.Stderr = stderr
@@ -173,7 +161,7 @@ usage_poll_seconds = 0
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
-	waitFor(t, "ccmux start to answer /health", 20*time.Second, func() bool {
+	testsupport.Eventually(t, "ccmux start to answer /health", 20*time.Second, func() bool {
 		select {
 		case err := <-exited:
 			exited <- err
@@ -293,9 +281,9 @@ usage_poll_seconds = 0
 // Without a stored login the client is told to sign in, in Anthropic's
 // error shape, and no request goes upstream.
 func TestCcmuxStartNotSignedIn(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	up := newUpstream(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 port = %d

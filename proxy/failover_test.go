@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -43,13 +44,7 @@ provider = "second"
 
 // closedURL is a loopback address where nothing listens.
 func closedURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://127.0.0.1:" + strconv.Itoa(testsupport.FreePort(t))
 }
 
 func TestFailover(t *testing.T) {

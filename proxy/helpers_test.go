@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 
 	"ccmux/auth"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -39,25 +39,25 @@ func (f *fakeTokens) set(id, token string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeTokens) Token(_ context.Context, id string) (Credential, error) {
+func (f *fakeTokens) Credential(_ context.Context, id string) (auth.Credential, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, ok := f.tokens[id]
 	if !ok {
-		return Credential{}, fmt.Errorf("not signed in to %s: %w", id, auth.ErrNoToken)
+		return auth.Credential{}, fmt.Errorf("not signed in to %s: %w", id, auth.ErrNoToken)
 	}
-	return Credential{Value: t, APIKey: f.apiKey[id]}, nil
+	return auth.Credential{Value: t, APIKey: f.apiKey[id]}, nil
 }
 
-func (f *fakeTokens) ForceRefresh(_ context.Context, id string) (Credential, error) {
+func (f *fakeTokens) ForceRefresh(_ context.Context, id string) (auth.Credential, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.refreshes[id]++
 	if f.refreshTo == "" {
-		return Credential{}, errors.New("refresh token rejected")
+		return auth.Credential{}, errors.New("refresh token rejected")
 	}
 	f.tokens[id] = f.refreshTo
-	return Credential{Value: f.refreshTo}, nil
+	return auth.Credential{Value: f.refreshTo}, nil
 }
 
 func (f *fakeTokens) refreshCount(id string) int {
@@ -66,31 +66,13 @@ func (f *fakeTokens) refreshCount(id string) int {
 	return f.refreshes[id]
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a started proxy in front of fake upstreams.
 type harness struct {
 	t      *testing.T
 	srv    *Server
 	base   string
 	tokens *fakeTokens
-	logs   *syncBuffer
+	logs   *testsupport.Buffer
 	client *http.Client
 }
 
@@ -120,7 +102,7 @@ func startProxy(t *testing.T, cfg *config.Config, setup ...func(*Server)) *harne
 func startProxyWith(t *testing.T, cfg *config.Config, set func(*Server)) *harness {
 	t.Helper()
 	cfg.Server.Port = 0 // the OS picks a free port
-	logs := &syncBuffer{}
+	logs := &testsupport.Buffer{}
 	h := &harness{
 		t:      t,
 		tokens: newFakeTokens(),
@@ -236,16 +218,4 @@ func eventNames(evs []sseEvent) []string {
 		names = append(names, e.name)
 	}
 	return names
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -563,7 +564,7 @@ func TestColdBurstHTTP2(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "every stream to start", 30*time.Second, func() bool { return ready.Load() == streams })
+	testsupport.Eventually(t, "every stream to start", 30*time.Second, func() bool { return ready.Load() == streams })
 	up.Release()
 	wg.Wait()
 	close(errs)

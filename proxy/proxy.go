@@ -48,37 +48,26 @@ package proxy
 
 import (
 	"context"
-	"time"
+
+	"ccmux/auth"
 )
 
-// Credential is sent upstream for an OAuth provider: a bearer token, or an
-// API key when the login created one (console preset).
-type Credential struct {
-	Value  string
-	APIKey bool
-}
-
-// TokenSource hands out credentials for OAuth providers by token-store id.
+// TokenSource hands out the credential sent upstream for an OAuth provider
+// (a bearer token, or the API key a console login created) by token-store
+// id. *auth.Client is one.
 type TokenSource interface {
-	Token(ctx context.Context, providerID string) (Credential, error)
-	ForceRefresh(ctx context.Context, providerID string) (Credential, error)
-}
-
-// TokenInfo describes a stored login for the admin API, never a secret.
-type TokenInfo struct {
-	ProviderID string
-	ExpiresAt  time.Time
-	Email      string
-	APIKey     bool // a console login's API key, which does not expire
+	Credential(ctx context.Context, providerID string) (auth.Credential, error)
+	ForceRefresh(ctx context.Context, providerID string) (auth.Credential, error)
 }
 
 // OAuthAdmin backs the /api/oauth/* admin endpoints.
 type OAuthAdmin interface {
 	Authorize(providerID, preset string) (url, state string, err error)
 	Exchange(ctx context.Context, providerID, code, state string) error
-	Tokens() ([]TokenInfo, error)
+	// Tokens lists ccmux's own logins, never another app's.
+	Tokens() ([]auth.Account, error)
 	Delete(providerID string) error
 	// Refresh refreshes providerID's token now and returns the login as it
 	// then is.
-	Refresh(ctx context.Context, providerID string) (TokenInfo, error)
+	Refresh(ctx context.Context, providerID string) (auth.Account, error)
 }

@@ -12,16 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // SIGHUP makes a running `ccmux start` read its config again: new requests
 // go to the new provider, a port change moves the listener, and an invalid
 // file is logged once, with its path, while the running config stays.
 func TestCcmuxStartReloadsOnSIGHUP(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	first, second := newUpstream(t), newUpstream(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	configAt := func(port int, name, url string) string {
 		return fmt.Sprintf(`
 [server]
@@ -69,7 +69,7 @@ models = ["claude-*"]
 		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, fmt.Sprintf("%d log lines %q", wantLines, line), 10*time.Second, func() bool {
+		testsupport.Eventually(t, fmt.Sprintf("%d log lines %q", wantLines, line), 10*time.Second, func() bool {
 			return strings.Count(stderr.String(), line) == wantLines
 		})
 	}
@@ -101,7 +101,7 @@ models = ["claude-*"]
 	}
 
 	// A new port: the proxy moves there and the old port closes.
-	newPort := freePort(t)
+	newPort := testsupport.FreePort(t)
 	rewrite(configAt(newPort, "second", second.URL))
 	hangUp(2, "config reloaded")
 	newBase := fmt.Sprintf("http://127.0.0.1:%d", newPort)
@@ -109,7 +109,7 @@ models = ["claude-*"]
 		t.Fatalf("on the new port: status %d, second got %d requests", status, len(second.Requests()))
 	}
 	client.CloseIdleConnections()
-	waitFor(t, "the old port to close", 10*time.Second, func() bool {
+	testsupport.Eventually(t, "the old port to close", 10*time.Second, func() bool {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
 			conn.Close()

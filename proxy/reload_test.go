@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -60,7 +61,7 @@ func TestReloadKeepsTheConfigOfRequestsInFlight(t *testing.T) {
 		defer resp.Body.Close()
 		inFlight <- result{status: resp.StatusCode, events: readEvents(t, resp.Body)}
 	}()
-	waitFor(t, "the first request to reach provider a", 5*time.Second, func() bool { return len(a.Requests()) == 1 })
+	testsupport.Eventually(t, "the first request to reach provider a", 5*time.Second, func() bool { return len(a.Requests()) == 1 })
 
 	next := reloadTo(t, providersTOML("c", c.URL))
 	if moved, err := h.srv.Reload(context.Background(), next); err != nil || moved {
@@ -106,7 +107,7 @@ func TestReloadMovesTheListener(t *testing.T) {
 	br := bufio.NewReader(stream.Body)
 	readRawEvent(t, br) // message_start: the stream is open
 
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	next := mustConfig(t, apiKeyTOML(up.URL))
 	next.Server.Port = port
 	moved, err := h.srv.Reload(context.Background(), next)
@@ -127,7 +128,7 @@ func TestReloadMovesTheListener(t *testing.T) {
 	if body := readAll(t, resp); resp.StatusCode != 200 {
 		t.Fatalf("/health on the new address: %d %s", resp.StatusCode, body)
 	}
-	waitFor(t, "the old address to refuse connections", 5*time.Second, func() bool {
+	testsupport.Eventually(t, "the old address to refuse connections", 5*time.Second, func() bool {
 		conn, err := net.DialTimeout("tcp", oldAddr, time.Second)
 		if err == nil {
 			conn.Close()
@@ -154,7 +155,7 @@ func TestStopCutsStreamsLeftOnAMovedListener(t *testing.T) {
 	br := bufio.NewReader(stream.Body)
 	readRawEvent(t, br)
 	next := mustConfig(t, apiKeyTOML(up.URL))
-	next.Server.Port = freePort(t)
+	next.Server.Port = testsupport.FreePort(t)
 	if moved, err := h.srv.Reload(context.Background(), next); err != nil || !moved {
 		t.Fatalf("Reload = %v, %v; want moved", moved, err)
 	}

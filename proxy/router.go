@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,9 +182,7 @@ func (r *Router) providerIndex(name string) int {
 // resolve is resolution step 2 for one name.
 func (r *Router) resolve(model string) []Candidate {
 	if m, ok := r.cfg.Model(model); ok {
-		maps := make([]config.Mapping, len(m.Mappings))
-		copy(maps, m.Mappings)
-		sort.SliceStable(maps, func(i, j int) bool { return maps[i].Priority < maps[j].Priority })
+		maps := m.ByPriority()
 		out := make([]Candidate, 0, len(maps))
 		for _, mp := range maps {
 			i := r.providerIndex(mp.Provider)

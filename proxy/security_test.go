@@ -15,14 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
 // fakeAdmin records admin calls.
 type fakeAdmin struct {
 	mu       sync.Mutex
 	calls    []string
-	tokens   []TokenInfo
+	tokens   []auth.Account
 	failWith error
 }
 
@@ -45,7 +47,7 @@ func (a *fakeAdmin) Exchange(_ context.Context, id, code, state string) error {
 	return a.failWith
 }
 
-func (a *fakeAdmin) Tokens() ([]TokenInfo, error) {
+func (a *fakeAdmin) Tokens() ([]auth.Account, error) {
 	a.record("tokens")
 	return a.tokens, a.failWith
 }
@@ -55,12 +57,12 @@ func (a *fakeAdmin) Delete(id string) error {
 	return a.failWith
 }
 
-func (a *fakeAdmin) Refresh(_ context.Context, id string) (TokenInfo, error) {
+func (a *fakeAdmin) Refresh(_ context.Context, id string) (auth.Account, error) {
 	a.record("refresh " + id)
 	if a.failWith != nil {
-		return TokenInfo{}, a.failWith
+		return auth.Account{}, a.failWith
 	}
-	return TokenInfo{ProviderID: id, ExpiresAt: time.Date(2030, 2, 3, 4, 5, 6, 0, time.UTC)}, nil
+	return auth.Account{ProviderID: id, ExpiresAt: time.Date(2030, 2, 3, 4, 5, 6, 0, time.UTC)}, nil
 }
 
 func (a *fakeAdmin) Calls() []string {
@@ -99,7 +101,7 @@ var jsonCT = map[string]string{"Content-Type": "application/json"}
 
 func TestAdminAPI(t *testing.T) {
 	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	admin := &fakeAdmin{tokens: []TokenInfo{{ProviderID: "anthropic-max", ExpiresAt: exp, Email: "a@example.com"}}}
+	admin := &fakeAdmin{tokens: []auth.Account{{ProviderID: "anthropic-max", ExpiresAt: exp, Email: "a@example.com"}}}
 	h := testHandler(t, mustConfig(t, apiKeyTOML("http://127.0.0.1:9")), admin)
 	tests := []struct {
 		name, method, path, remote string
@@ -359,7 +361,7 @@ actual_model = "claude-sonnet-4-5"
 priority = 1
 provider = "api"
 `)
-	admin := &fakeAdmin{tokens: []TokenInfo{{ProviderID: "anthropic-max", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Email: "secret@example.com"}}}
+	admin := &fakeAdmin{tokens: []auth.Account{{ProviderID: "anthropic-max", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Email: "secret@example.com"}}}
 	h := testHandler(t, cfg, admin)
 	tests := []struct {
 		name, method, path string
@@ -496,7 +498,7 @@ func TestLongModelName(t *testing.T) {
 	if len(up.Requests()) != 0 {
 		t.Error("the long name reached the upstream")
 	}
-	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=400") })
+	testsupport.Eventually(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=400") })
 	if n := len(h.logs.String()); n > 4096 {
 		t.Errorf("the logs hold %d bytes for one request", n)
 	}
@@ -526,7 +528,7 @@ func TestSlowBodyIsBoundedAndClosed(t *testing.T) {
 		fmt.Fprintf(c, "POST /v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{", 32<<20)
 		open = append(open, c)
 	}
-	waitFor(t, "the bodies to be read", 5*time.Second, func() bool { return h.srv.held.Load() > 0 })
+	testsupport.Eventually(t, "the bodies to be read", 5*time.Second, func() bool { return h.srv.held.Load() > 0 })
 	var during runtime.MemStats
 	runtime.ReadMemStats(&during)
 	if grown := int64(during.HeapAlloc) - int64(before.HeapAlloc); grown > 16<<20 {
@@ -540,7 +542,7 @@ func TestSlowBodyIsBoundedAndClosed(t *testing.T) {
 			t.Fatalf("connection %d was still open 10 s after its body stalled", i)
 		}
 	}
-	waitFor(t, "the held bytes to be released", 5*time.Second, func() bool { return h.srv.held.Load() == 0 })
+	testsupport.Eventually(t, "the held bytes to be released", 5*time.Second, func() bool { return h.srv.held.Load() == 0 })
 }
 
 // The bytes held for failover have a budget: a body past it gets a 529 that
@@ -577,7 +579,7 @@ func TestUpstreamPasswordRedacted(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
-	waitFor(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=502") })
+	testsupport.Eventually(t, "the request log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=502") })
 	if strings.Contains(body, "hunter2secret") || strings.Contains(h.logs.String(), "hunter2secret") {
 		t.Errorf("the password was printed:\n%s\n%s", body, h.logs.String())
 	}
@@ -605,16 +607,16 @@ func TestTokenJSONStates(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name             string
-		info             TokenInfo
+		info             auth.Account
 		expired, refresh bool
 		kind             string
 	}{
-		{"fresh", TokenInfo{ExpiresAt: now.Add(time.Hour)}, false, false, "oauth"},
-		{"within five minutes", TokenInfo{ExpiresAt: now.Add(5 * time.Minute)}, false, true, "oauth"},
-		{"just outside", TokenInfo{ExpiresAt: now.Add(5*time.Minute + time.Second)}, false, false, "oauth"},
-		{"expiring now", TokenInfo{ExpiresAt: now}, true, true, "oauth"},
-		{"expired", TokenInfo{ExpiresAt: now.Add(-time.Hour)}, true, true, "oauth"},
-		{"console API key", TokenInfo{APIKey: true}, false, false, "api_key"},
+		{"fresh", auth.Account{ExpiresAt: now.Add(time.Hour)}, false, false, "oauth"},
+		{"within five minutes", auth.Account{ExpiresAt: now.Add(5 * time.Minute)}, false, true, "oauth"},
+		{"just outside", auth.Account{ExpiresAt: now.Add(5*time.Minute + time.Second)}, false, false, "oauth"},
+		{"expiring now", auth.Account{ExpiresAt: now}, true, true, "oauth"},
+		{"expired", auth.Account{ExpiresAt: now.Add(-time.Hour)}, true, true, "oauth"},
+		{"console API key", auth.Account{APIKey: true}, false, false, "api_key"},
 	}
 	for _, tt := range tests {
 		j := newTokenJSON(tt.info, now)

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
 )
 
@@ -85,7 +86,7 @@ type state struct {
 	apiKey    string     // server.api_key resolved, "" when clients need none
 	upstreams []*url.URL // per provider index
 	// keys and keyErrs are the api_key providers' credentials, per index.
-	keys    []Credential
+	keys    []auth.Credential
 	keyErrs []error
 	// firstByte and idle are server.timeouts' api_timeout_ms and
 	// stream_idle_timeout_ms (see watchdog).
@@ -398,7 +399,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 		router:    router,
 		apiKey:    key,
 		upstreams: make([]*url.URL, len(cfg.Providers)),
-		keys:      make([]Credential, len(cfg.Providers)),
+		keys:      make([]auth.Credential, len(cfg.Providers)),
 		keyErrs:   make([]error, len(cfg.Providers)),
 		firstByte: millis(t.APITimeoutMS, DefaultAPITimeout),
 		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),

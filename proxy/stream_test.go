@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -167,7 +168,7 @@ func TestClientCancelStopsUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.Close()
-	waitFor(t, "goroutines to return to the baseline", 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+	testsupport.Eventually(t, "goroutines to return to the baseline", 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 }
 
 // An upstream that closes the stream cleanly but early still ends the
@@ -248,7 +249,7 @@ func TestStartStopRepeatedly(t *testing.T) {
 	if err := srv.Stop(context.Background()); err != nil {
 		t.Fatalf("Stop when stopped: %v", err)
 	}
-	waitFor(t, "goroutines to return to the baseline", 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+	testsupport.Eventually(t, "goroutines to return to the baseline", 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
 }
 
 func TestStartAddressInUse(t *testing.T) {
@@ -301,14 +302,14 @@ func TestStopDrains(t *testing.T) {
 		readAll(t, resp)
 		got <- result{resp.StatusCode, nil}
 	}()
-	waitFor(t, "the request to reach the upstream", 5*time.Second, func() bool { return up.Served() == 1 })
+	testsupport.Eventually(t, "the request to reach the upstream", 5*time.Second, func() bool { return up.Served() == 1 })
 	stopped := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		stopped <- srv.Stop(ctx)
 	}()
-	waitFor(t, "Stop to close the listener", 5*time.Second, func() bool { return !srv.Running() })
+	testsupport.Eventually(t, "Stop to close the listener", 5*time.Second, func() bool { return !srv.Running() })
 	up.Release()
 	if r := <-got; r.err != nil || r.status != 200 {
 		t.Fatalf("in-flight request during Stop: %d %v", r.status, r.err)
@@ -415,7 +416,7 @@ func TestStopAnswersWaitingRequests(t *testing.T) {
 		resp.Body.Close()
 		got <- result{resp.StatusCode, string(b), err}
 	}()
-	waitFor(t, "the request to reach the upstream", 5*time.Second, func() bool { return up.Served() == 1 })
+	testsupport.Eventually(t, "the request to reach the upstream", 5*time.Second, func() bool { return up.Served() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil {

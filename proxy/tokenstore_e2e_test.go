@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // inPlaceWriterEnv names the token file the test binary, re-executed as a
@@ -74,10 +74,10 @@ func TestCcmuxStartBesideInPlaceWriter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for 10 seconds")
 	}
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	up.Record = false
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 port = %d

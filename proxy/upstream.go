@@ -290,7 +290,7 @@ const defaultAnthropicVersion = "2023-06-01"
 // headers (anthropic-version, anthropic-beta, user-agent and the rest, as
 // sent), without its credentials and hop-by-hop headers, plus the
 // provider's credential. Nothing about the client's identity is invented.
-func upstreamHeader(in http.Header, cred Credential) http.Header {
+func upstreamHeader(in http.Header, cred auth.Credential) http.Header {
 	h := make(http.Header, len(in)+3)
 	for k, v := range in {
 		if !hopHeaders[k] && !clientOnlyHeaders[k] {
@@ -384,33 +384,33 @@ func (e *attemptError) Error() string {
 func (e *attemptError) Unwrap() error { return e.Err }
 
 // apiKeyCredential resolves provider i's api_key once per start or reload.
-func apiKeyCredential(cfg *config.Config, i int) (Credential, error) {
+func apiKeyCredential(cfg *config.Config, i int) (auth.Credential, error) {
 	key, err := cfg.ProviderAPIKey(i)
 	if err != nil {
-		return Credential{}, err
+		return auth.Credential{}, err
 	}
 	if key == "" {
-		return Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
+		return auth.Credential{}, fmt.Errorf("providers[%d].api_key is empty", i)
 	}
-	return Credential{Value: key, APIKey: true}, nil
+	return auth.Credential{Value: key, APIKey: true}, nil
 }
 
 // credential returns what provider i authenticates with upstream.
-func (h *handler) credential(ctx context.Context, i int, refresh bool) (Credential, error) {
+func (h *handler) credential(ctx context.Context, i int, refresh bool) (auth.Credential, error) {
 	s := h.s
 	p := h.st.cfg.Providers[i]
 	if !p.IsOAuth() {
 		return h.st.keys[i], h.st.keyErrs[i]
 	}
 	if s.Tokens == nil {
-		return Credential{}, errors.New("no token store is available")
+		return auth.Credential{}, errors.New("no token store is available")
 	}
-	var cred Credential
+	var cred auth.Credential
 	var err error
 	if refresh {
 		cred, err = s.Tokens.ForceRefresh(ctx, p.OAuthProvider)
 	} else {
-		cred, err = s.Tokens.Token(ctx, p.OAuthProvider)
+		cred, err = s.Tokens.Credential(ctx, p.OAuthProvider)
 	}
 	if err == nil && cred.Value == "" {
 		err = errors.New("the stored login has no token")
@@ -485,7 +485,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 
 // send makes one upstream request for candidate c and waits for its
 // headers. body is not read after the answer is closed.
-func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred Credential) (*answer, error) {
+func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred auth.Credential) (*answer, error) {
 	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
 	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"ccmux/auth"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -45,13 +46,13 @@ func TestUpstreamHeader(t *testing.T) {
 	tests := []struct {
 		name   string
 		in     http.Header
-		cred   Credential
+		cred   auth.Credential
 		expect map[string][]string // every header the upstream gets
 	}{
 		{
 			name: "api key provider",
 			in:   client(),
-			cred: Credential{Value: "sk-ant-provider", APIKey: true},
+			cred: auth.Credential{Value: "sk-ant-provider", APIKey: true},
 			expect: merge(endToEnd, map[string][]string{
 				"X-Api-Key":      {"sk-ant-provider"},
 				"Anthropic-Beta": {"claude-code-20250219,interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14"},
@@ -60,7 +61,7 @@ func TestUpstreamHeader(t *testing.T) {
 		{
 			name: "oauth provider merges the beta flag once",
 			in:   client(),
-			cred: Credential{Value: "sk-ant-oat01-token"},
+			cred: auth.Credential{Value: "sk-ant-oat01-token"},
 			expect: merge(endToEnd, map[string][]string{
 				"Authorization":  {"Bearer sk-ant-oat01-token"},
 				"Anthropic-Beta": {"claude-code-20250219,interleaved-thinking-2025-05-14,fine-grained-tool-streaming-2025-05-14,oauth-2025-04-20"},
@@ -69,7 +70,7 @@ func TestUpstreamHeader(t *testing.T) {
 		{
 			name: "oauth keeps an existing oauth beta and adds a missing version",
 			in:   http.Header{"Anthropic-Beta": {"oauth-2025-04-20, x"}, "User-Agent": {"curl/8"}},
-			cred: Credential{Value: "tok"},
+			cred: auth.Credential{Value: "tok"},
 			expect: map[string][]string{
 				"Authorization":     {"Bearer tok"},
 				"Anthropic-Beta":    {"oauth-2025-04-20,x"},
@@ -80,7 +81,7 @@ func TestUpstreamHeader(t *testing.T) {
 		{
 			name: "oauth with no beta header",
 			in:   http.Header{"Anthropic-Version": {"2024-01-01"}},
-			cred: Credential{Value: "tok"},
+			cred: auth.Credential{Value: "tok"},
 			expect: map[string][]string{
 				"Authorization":     {"Bearer tok"},
 				"Anthropic-Beta":    {"oauth-2025-04-20"},
@@ -90,13 +91,13 @@ func TestUpstreamHeader(t *testing.T) {
 		{
 			name:   "console login key is sent as x-api-key",
 			in:     http.Header{"Authorization": {"Bearer c"}},
-			cred:   Credential{Value: "sk-ant-api03-created", APIKey: true},
+			cred:   auth.Credential{Value: "sk-ant-api03-created", APIKey: true},
 			expect: map[string][]string{"X-Api-Key": {"sk-ant-api03-created"}},
 		},
 		{
 			name:   "no user agent is invented",
 			in:     http.Header{},
-			cred:   Credential{Value: "k", APIKey: true},
+			cred:   auth.Credential{Value: "k", APIKey: true},
 			expect: map[string][]string{"X-Api-Key": {"k"}},
 		},
 	}

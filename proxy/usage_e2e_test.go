@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -21,9 +21,9 @@ import (
 // checks GET /api/usage and the lines `ccmux status` prints, and that the
 // numbers survive a restart.
 func TestCcmuxStatusShowsUsage(t *testing.T) {
-	bin := configtest.Binary(t)
+	bin := testsupport.Binary(t)
 	up := newUpstream(t)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf(`
 [server]
 port = %d
@@ -46,7 +46,7 @@ usage_poll_seconds = 0
 	defer client.CloseIdleConnections()
 
 	start := func() (stop func()) {
-		logs := &syncBuffer{}
+		logs := &testsupport.Buffer{}
 		cmd := exec.Command(bin, "start")
 		cmd.Env, cmd.Stderr = env, logs
 		if err := cmd.Start(); err != nil {

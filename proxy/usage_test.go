@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"ccmux/auth"
+	"ccmux/internal/testsupport"
 )
 
 func header(kv ...string) http.Header {
@@ -255,7 +256,7 @@ func TestUsageSnapshotPersists(t *testing.T) {
 	tr, c := newTestTracker(store)
 	reset := c.now().Add(3 * time.Hour)
 	tr.ObserveAnswer("anthropic-max", 429, rejected429(reset))
-	waitFor(t, "the snapshot", 5*time.Second, func() bool { return strings.Contains(store.get(), `"limited_until"`) })
+	testsupport.Eventually(t, "the snapshot", 5*time.Second, func() bool { return strings.Contains(store.get(), `"limited_until"`) })
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestUsageSnapshotPersists(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		tr.ObserveAnswer("anthropic-max", 200, header("anthropic-ratelimit-unified-status", "allowed", "anthropic-ratelimit-unified-7d-utilization", "0.5"))
 	}
-	waitFor(t, "saves to settle", 5*time.Second, func() bool { tr.mu.Lock(); defer tr.mu.Unlock(); return !tr.saving })
+	testsupport.Eventually(t, "saves to settle", 5*time.Second, func() bool { tr.mu.Lock(); defer tr.mu.Unlock(); return !tr.saving })
 	if extra := store.saves - saves; extra > 1 {
 		t.Errorf("%d saves for 50 answers within a minute; want at most 1 (the restoration)", extra)
 	}

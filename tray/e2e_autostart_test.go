@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // desktopExec is the command line a desktop entry's Exec key runs.
@@ -35,7 +35,7 @@ func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
 	startWatcher(t, bus)
 	startNotifications(t, bus)
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	cfg := filepath.Join(home, "My Configs", "work $HOME 100%.toml")
 	os.MkdirAll(filepath.Dir(cfg), 0o700)
 	if err := os.Rename(writeConfig(t, home, port, ""), cfg); err != nil {
@@ -52,7 +52,7 @@ func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
 	args := desktopExec(t, entry)
-	if want := []string{configtest.Binary(t), "--config", cfg}; !slices.Equal(args, want) {
+	if want := []string{testsupport.Binary(t), "--config", cfg}; !slices.Equal(args, want) {
 		t.Fatalf("the entry runs %q, want %q", args, want)
 	}
 
@@ -80,18 +80,18 @@ func TestTrayStartAtLoginRefusesATempBinary(t *testing.T) {
 	startWatcher(t, bus)
 	notes := startNotifications(t, bus)
 	home := t.TempDir()
-	writeConfig(t, home, freePort(t), "")
+	writeConfig(t, home, testsupport.FreePort(t), "")
 	// The binary was built in this process's temp dir; the app now sees it as its own.
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "TMPDIR="+os.TempDir())
 	item := findItem(t, test, app.cmd.Process.Pid)
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
 	item.click(t, "Start at login")
-	eventually(t, "the refusal notification", 10*time.Second, func() bool {
+	testsupport.Eventually(t, "the refusal notification", 10*time.Second, func() bool {
 		_, ok := notes.find("Start at login")
 		return ok
 	})
 	n, _ := notes.find("Start at login")
-	for _, want := range []string{configtest.Binary(t), "temporary directory", "go build", "go install"} {
+	for _, want := range []string{testsupport.Binary(t), "temporary directory", "go build", "go install"} {
 		if !strings.Contains(n.Body, want) {
 			t.Errorf("notification %q lacks %q", n.Body, want)
 		}

@@ -4,9 +4,7 @@ package tray
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +20,7 @@ import (
 	"github.com/godbus/dbus/v5/prop"
 
 	"ccmux/config"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // The end-to-end tests run the real ccmux binary against a private D-Bus
@@ -30,33 +28,11 @@ import (
 // that reads the menu over com.canonical.dbusmenu) and the notification
 // service, with a stub browser that follows the login URL.
 
-// browserEnv makes the test binary act as xdg-open when started under that name.
-const browserEnv = "CCMUX_TEST_BROWSER"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(browserEnv) == "1" && filepath.Base(os.Args[0]) == "xdg-open" {
-		os.Exit(stubBrowser(os.Args[1:]))
-	}
+	testsupport.ActAsBrowser()
 	code := m.Run()
-	configtest.Cleanup()
+	testsupport.Cleanup()
 	os.Exit(code)
-}
-
-// stubBrowser is xdg-open for the tests: it GETs the URL and follows the
-// redirects, as a browser whose user clicks "Authorize" would.
-func stubBrowser(args []string) int {
-	if len(args) != 1 {
-		fmt.Fprintln(os.Stderr, "stub xdg-open: want one URL")
-		return 2
-	}
-	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Get(args[0])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "stub xdg-open:", err)
-		return 1
-	}
-	resp.Body.Close()
-	return 0
 }
 
 // requireDBusDaemon fails in CI and skips elsewhere when dbus-daemon is missing.
@@ -132,18 +108,6 @@ func connect(t *testing.T, addr string) *dbus.Conn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 // ---- the panel: a StatusNotifierWatcher ----
@@ -280,7 +244,7 @@ func findItem(t *testing.T, conn *dbus.Conn, pid int) *trayItem {
 	t.Helper()
 	prefix := "org.kde.StatusNotifierItem-" + strconv.Itoa(pid) + "-"
 	var service string
-	eventually(t, "the app's StatusNotifierItem name", 20*time.Second, func() bool {
+	testsupport.Eventually(t, "the app's StatusNotifierItem name", 20*time.Second, func() bool {
 		var names []string
 		conn.BusObject().Call("org.freedesktop.DBus.ListNames", 0).Store(&names)
 		for _, n := range names {
@@ -295,7 +259,7 @@ func findItem(t *testing.T, conn *dbus.Conn, pid int) *trayItem {
 	// property read right after the name appears can find nothing there yet.
 	var v dbus.Variant
 	var err error
-	eventually(t, "the item's Menu property", 20*time.Second, func() bool {
+	testsupport.Eventually(t, "the item's Menu property", 20*time.Second, func() bool {
 		v, err = conn.Object(service, itemPath).GetProperty("org.kde.StatusNotifierItem.Menu")
 		return err == nil
 	})
@@ -366,7 +330,7 @@ func (it *trayItem) item(t *testing.T, prefix string) (menuItem, bool) {
 func (it *trayItem) waitItem(t *testing.T, prefix, what string, ok func(menuItem) bool) menuItem {
 	t.Helper()
 	var got menuItem
-	eventually(t, what, 20*time.Second, func() bool {
+	testsupport.Eventually(t, what, 20*time.Second, func() bool {
 		m, found := it.item(t, prefix)
 		got = m
 		return found && ok(m)
@@ -396,17 +360,6 @@ func isNoReply(err error) bool {
 }
 
 // ---- the app's files and ports ----
-
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // writeConfig writes the default config with the proxy on port, plus extra TOML.
 func writeConfig(t *testing.T, home string, port int, extra string) string {
@@ -445,57 +398,29 @@ func closed(port int) bool {
 	return false
 }
 
-// lockedBuffer collects a process's output safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // app is a running ccmux binary.
 type runningApp struct {
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *testsupport.Buffer
 	exited chan error
 }
 
 // startApp runs ccmux with HOME and XDG_CONFIG_HOME under home.
 func startApp(t *testing.T, home string, env ...string) *runningApp {
 	t.Helper()
-	bin := configtest.Binary(t)
-	stubs := filepath.Join(home, "stub-bin")
-	os.MkdirAll(stubs, 0o755)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(self, filepath.Join(stubs, "xdg-open")); err != nil && !os.IsExist(err) {
-		t.Fatal(err)
-	}
+	bin := testsupport.Binary(t)
+	browser := testsupport.StubBrowser(t, filepath.Join(home, "stub-bin"))
 	cmd := exec.Command(bin)
 	cmd.Env = append([]string{
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
 		"XDG_CONFIG_DIRS=" + filepath.Join(home, "etc-xdg"),
 		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
-		"PATH=" + stubs + string(os.PathListSeparator) + os.Getenv("PATH"),
-		browserEnv + "=1",
 		// The binary lives in this process's temp dir, where start at login
 		// rightly refuses a binary; the app gets its own.
 		"TMPDIR=" + home,
-	}, env...)
-	a := &runningApp{cmd: cmd, out: &lockedBuffer{}, exited: make(chan error, 1)}
+	}, append(browser, env...)...)
+	a := &runningApp{cmd: cmd, out: &testsupport.Buffer{}, exited: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = a.out, a.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // TestTrayEndToEnd drives the real binary the way a panel and a user do:
@@ -32,7 +32,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	oauth.FailRefresh(authtest.Failure{Status: 503, Error: "temporarily_unavailable"})
 
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, oauth.OAuthTOML("anthropic-max", "claude"))
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
 
@@ -72,7 +72,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	}
 	// A tray has no terminal: it logs to the OS's place, 0600 in a 0700 directory.
 	logFile := filepath.Join(home, ".local", "state", "ccmux", "ccmux.log")
-	eventually(t, "the tray's log file", 5*time.Second, func() bool {
+	testsupport.Eventually(t, "the tray's log file", 5*time.Second, func() bool {
 		data, err := os.ReadFile(logFile)
 		return err == nil && strings.Contains(string(data), "starting the tray")
 	})
@@ -101,7 +101,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
 	}
-	eventually(t, `the "Signed in to Claude" notification`, 10*time.Second, func() bool {
+	testsupport.Eventually(t, `the "Signed in to Claude" notification`, 10*time.Second, func() bool {
 		_, ok := notes.find("Signed in to Claude")
 		return ok
 	})
@@ -116,10 +116,10 @@ func TestTrayEndToEnd(t *testing.T) {
 	// Proxy off: the port closes; on: it answers again.
 	item.click(t, "Proxy on")
 	item.waitItem(t, "Proxy on", "the proxy unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
-	eventually(t, "the proxy port to close", 10*time.Second, func() bool { return closed(port) })
+	testsupport.Eventually(t, "the proxy port to close", 10*time.Second, func() bool { return closed(port) })
 	item.click(t, "Proxy on")
 	item.waitItem(t, "Proxy on", "the proxy checked", func(m menuItem) bool { return m.Checked && m.Enabled })
-	eventually(t, "the proxy to answer", 10*time.Second, func() bool { return healthy(port) })
+	testsupport.Eventually(t, "the proxy to answer", 10*time.Second, func() bool { return healthy(port) })
 
 	// Start at login writes and removes the XDG autostart entry.
 	desktop := filepath.Join(home, ".config", "autostart", "ccmux.desktop")
@@ -130,8 +130,8 @@ func TestTrayEndToEnd(t *testing.T) {
 		t.Fatalf("no autostart entry after checking Start at login: %v", err)
 	}
 	// The default config file: the entry needs no --config.
-	if args := desktopExec(t, entry); len(args) != 1 || args[0] != configtest.Binary(t) {
-		t.Errorf("autostart entry runs %q, want [%q]", args, configtest.Binary(t))
+	if args := desktopExec(t, entry); len(args) != 1 || args[0] != testsupport.Binary(t) {
+		t.Errorf("autostart entry runs %q, want [%q]", args, testsupport.Binary(t))
 	}
 	item.click(t, "Start at login")
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
@@ -140,7 +140,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	}
 
 	// The failing refresh is told once, however often the refresher retries.
-	eventually(t, "a refresh-failure notification", 20*time.Second, func() bool {
+	testsupport.Eventually(t, "a refresh-failure notification", 20*time.Second, func() bool {
 		_, ok := notes.find("Claude sign-in could not be refreshed")
 		return ok
 	})
@@ -217,12 +217,12 @@ func TestTraySIGTERM(t *testing.T) {
 	startWatcher(t, bus)
 	startNotifications(t, bus)
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, "")
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
 	item := findItem(t, test, app.cmd.Process.Pid)
 	item.waitItem(t, "Proxy on", "the proxy checked", func(m menuItem) bool { return m.Checked })
-	eventually(t, "the proxy to answer", 10*time.Second, func() bool { return healthy(port) })
+	testsupport.Eventually(t, "the proxy to answer", 10*time.Second, func() bool { return healthy(port) })
 
 	app.cmd.Process.Signal(syscall.SIGTERM)
 	if code := app.wait(t, 15*time.Second); code != 0 {
@@ -237,10 +237,10 @@ func TestTraySIGTERM(t *testing.T) {
 // runs headless; it never panics.
 func TestNoSessionBus(t *testing.T) {
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, "")
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(home, "no-bus-here"))
-	eventually(t, "the proxy to answer", 20*time.Second, func() bool { return healthy(port) })
+	testsupport.Eventually(t, "the proxy to answer", 20*time.Second, func() bool { return healthy(port) })
 	out := app.out.String()
 	if !strings.Contains(out, "no system tray available") || !strings.Contains(out, "running headless") || !strings.Contains(out, "D-Bus session bus") {
 		t.Errorf("output does not explain the missing tray:\n%s", out)

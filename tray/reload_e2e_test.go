@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // Reload config, clicked in the real menu: an invalid file is told in a
@@ -25,7 +25,7 @@ func TestTrayReloadConfig(t *testing.T) {
 	startWatcher(t, bus)
 	notes := startNotifications(t, bus)
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, "")
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
 	item := findItem(t, test, app.cmd.Process.Pid)
@@ -37,12 +37,12 @@ func TestTrayReloadConfig(t *testing.T) {
 	// An invalid file.
 	writeConfig(t, home, port, "\n[[providers]]\nname = 7\n")
 	item.click(t, "Reload config")
-	eventually(t, `the "Config not reloaded" notification`, 10*time.Second, func() bool {
+	testsupport.Eventually(t, `the "Config not reloaded" notification`, 10*time.Second, func() bool {
 		_, ok := notes.find("Config not reloaded")
 		return ok
 	})
 	n, _ := notes.find("Config not reloaded")
-	check := exec.Command(configtest.Binary(t), "config", "check")
+	check := exec.Command(testsupport.Binary(t), "config", "check")
 	check.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
 	out, _ := check.CombinedOutput()
 	first, _, _ := strings.Cut(string(out), "\n")
@@ -54,23 +54,23 @@ func TestTrayReloadConfig(t *testing.T) {
 	}
 
 	// A valid file on another port.
-	moved := freePort(t)
+	moved := testsupport.FreePort(t)
 	writeConfig(t, home, moved, "")
 	item.click(t, "Reload config")
 	item.waitItem(t, "Proxy on 127.0.0.1:"+strconv.Itoa(moved), "the Proxy on line to show the new port", func(m menuItem) bool { return m.Checked })
-	eventually(t, "the proxy on the new port", 10*time.Second, func() bool { return healthy(moved) })
-	eventually(t, "the old port to close", 10*time.Second, func() bool { return closed(port) })
-	eventually(t, `the "Config reloaded" notification`, 10*time.Second, func() bool {
+	testsupport.Eventually(t, "the proxy on the new port", 10*time.Second, func() bool { return healthy(moved) })
+	testsupport.Eventually(t, "the old port to close", 10*time.Second, func() bool { return closed(port) })
+	testsupport.Eventually(t, `the "Config reloaded" notification`, 10*time.Second, func() bool {
 		n, ok := notes.find("Config reloaded")
 		return ok && strings.Contains(n.Body, "moved to 127.0.0.1:"+strconv.Itoa(moved))
 	})
 
 	// SIGHUP: the same reload, without a click.
-	again := freePort(t)
+	again := testsupport.FreePort(t)
 	writeConfig(t, home, again, "")
 	app.cmd.Process.Signal(syscall.SIGHUP)
 	item.waitItem(t, "Proxy on 127.0.0.1:"+strconv.Itoa(again), "the Proxy on line after SIGHUP", func(m menuItem) bool { return m.Checked })
-	eventually(t, "the proxy on the port SIGHUP moved it to", 10*time.Second, func() bool { return healthy(again) })
+	testsupport.Eventually(t, "the proxy on the port SIGHUP moved it to", 10*time.Second, func() bool { return healthy(again) })
 
 	item.click(t, "Quit")
 	if code := app.wait(t, 15*time.Second); code != 0 {

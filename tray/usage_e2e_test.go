@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ccmux/auth/authtest"
+	"ccmux/internal/testsupport"
 )
 
 // TestTrayUsageEndToEnd: after sign-in the real binary asks the (fake)
@@ -29,7 +30,7 @@ func TestTrayUsageEndToEnd(t *testing.T) {
 		r5.Format(time.RFC3339Nano), r7.Format(time.RFC3339Nano)))
 
 	home := t.TempDir()
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, oauth.OAuthTOML("anthropic-max", "claude"))
 	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "TZ=UTC")
 	item := findItem(t, test, app.cmd.Process.Pid)
@@ -61,7 +62,7 @@ func TestTrayUsageEndToEnd(t *testing.T) {
 	if len(labels) != len(want) || !strings.HasPrefix(labels[0], want[0]) || strings.Join(labels[1:], "|") != strings.Join(want[1:], "|") {
 		t.Errorf("menu = %q, want %q", labels, want)
 	}
-	eventually(t, "the 95% notification", 10*time.Second, func() bool {
+	testsupport.Eventually(t, "the 95% notification", 10*time.Second, func() bool {
 		_, ok := notes.find("Claude usage limit")
 		return ok
 	})

@@ -1,3 +1,5 @@
+// Package configtest models how claude-code-mux reads a config.toml, so that
+// the tests can check a file ccmux writes or documents also works there.
 package configtest
 
 import (

@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"ccmux/internal/testsupport"
 )
 
 func TestCLIEnv(t *testing.T) {
 	home := isolateHome(t)
-	port := unusedPort(t)
+	port := testsupport.FreePort(t)
 	plain := writeConfig(t, home, port, "")
 	keyed := filepath.Join(home, "keyed.toml")
 	data, err := os.ReadFile(plain)
@@ -62,22 +63,5 @@ func TestCLIEnv(t *testing.T) {
 	out, err := exec.Command(sh, "-c", r.stdout+`printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_AUTH_TOKEN"`).CombinedOutput()
 	if err != nil || string(out) != url+"|it's a key" {
 		t.Errorf("sh evaluated %q (%v), want %q", out, err, url+"|it's a key")
-	}
-}
-
-func TestHumanDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		20 * time.Second:                 "less than a minute",
-		59*time.Minute + 50*time.Second:  "1 h",
-		25 * time.Minute:                 "25 min",
-		7*time.Hour + 59*time.Minute:     "7 h 59 min",
-		24 * time.Hour:                   "1 day",
-		29 * time.Hour:                   "1 day 5 h",
-		3*24*time.Hour + 5*time.Hour:     "3 days",
-		27049*time.Hour + 44*time.Minute: "1127 days",
-	} {
-		if got := humanDuration(d); got != want {
-			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
-		}
 	}
 }

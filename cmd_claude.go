@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"ccmux/config"
 )
@@ -23,6 +23,15 @@ Claude Code unchanged, --help and --config included (put ccmux's --config
 before "claude"); Claude Code's exit status is ccmux's.
 When no proxy answers on the configured address, ccmux runs one until Claude
 Code exits, and says so.`
+
+// claudeFlags is the one flag of ccmux's own that `ccmux claude` takes, for
+// its help: runClaude reads it by hand, because every other argument,
+// --help included, is Claude Code's.
+func claudeFlags() *flag.FlagSet {
+	fs := flags("claude")
+	fs.String("claude", "", "run Claude Code at `PATH` (default: claude on PATH, or CCMUX_CLAUDE)")
+	return fs
+}
 
 // runClaude runs Claude Code against the proxy. Its arguments are Claude
 // Code's: run() hands them over without looking for global flags.
@@ -56,7 +65,7 @@ func runClaude(e *env, args []string) error {
 	if token == "" {
 		token = placeholderAuthToken
 	}
-	if !proxyAnswers(cfg) {
+	if !probeProxy(cfg).answers {
 		stop, err := e.proxyForClaude(cfg)
 		if err != nil {
 			return fmt.Errorf("no proxy answers on %s and ccmux could not start one: %w", cfg.BaseURL(), err)
@@ -106,28 +115,13 @@ func runClaude(e *env, args []string) error {
 // proxyForClaude runs the proxy in this process while Claude Code runs. It
 // logs nothing: Claude Code owns the terminal.
 func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
-	log := slog.New(slog.DiscardHandler)
-	client, err := e.newAuth(cfg, log)
+	svc, err := e.startService(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := newProxy(cfg, client, log)
-	_, stopLimits := startLimits(ctx, cfg, client, srv, log)
-	if err := srv.Start(ctx); err != nil {
-		cancel() // stopLimits waits for the poller, which ends with ctx
-		stopLimits()
+	if err := svc.proxy.Start(context.Background()); err != nil {
+		svc.stop()
 		return nil, err
 	}
-	refresher := make(chan struct{})
-	go func() { client.RunRefresher(ctx); close(refresher) }()
-	return func() {
-		shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancelShutdown()
-		srv.Stop(shutdown)
-		cancel()
-		<-refresher
-		drainTokens(client, log)
-		stopLimits()
-	}, nil
+	return func() { svc.stop() }, nil
 }

@@ -1,50 +1,18 @@
-package config
+package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"ccmux/config/configtest"
+	"ccmux/config"
+	"ccmux/internal/testsupport"
 )
 
-// The command-line tests run the real binary, as a user would.
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	configtest.Cleanup()
-	os.Exit(code)
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func runCCMux(t *testing.T, home string, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(configtest.Binary(t), args...)
-	cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
-}
-
 func TestCLIConfigCheckFirstRun(t *testing.T) {
-	home := t.TempDir()
-	r := runCCMux(t, home, nil, "config", "check")
+	home := isolateHome(t)
+	r := runCLI(t, "config", "check")
 	path := filepath.Join(home, ".claude-code-mux", "config.toml")
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -57,22 +25,23 @@ func TestCLIConfigCheckFirstRun(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	assertMode(t, filepath.Dir(path), 0o700)
-	assertMode(t, path, 0o600)
+	testsupport.AssertMode(t, filepath.Dir(path), 0o700)
+	testsupport.AssertMode(t, path, 0o600)
 
 	// A second run finds the file and says nothing about writing it.
-	r = runCCMux(t, home, nil, "config", "check")
+	r = runCLI(t, "config", "check")
 	if r.code != 0 || strings.Contains(r.stderr, "wrote") {
 		t.Errorf("second run: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
 func TestCLIConfigCheckBadFile(t *testing.T) {
-	bad, err := filepath.Abs("../testdata/bad.toml")
+	bad, err := filepath.Abs("testdata/bad.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runCCMux(t, t.TempDir(), nil, "--config", bad, "config", "check")
+	isolateHome(t)
+	r := runCLI(t, "--config", bad, "config", "check")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %s", r.code, r.stderr)
 	}
@@ -96,73 +65,47 @@ func TestCLIConfigCheckBadFile(t *testing.T) {
 }
 
 func TestCLIConfigPrecedence(t *testing.T) {
-	dir := t.TempDir()
+	dir := isolateHome(t)
 	flagFile := filepath.Join(dir, "flag.toml")
 	envFile := filepath.Join(dir, "env.toml")
 	for file, port := range map[string]string{flagFile: "14001", envFile: "14002"} {
-		if err := os.WriteFile(file, []byte(strings.Replace(DefaultTOML, "port = 13456", "port = "+port, 1)), 0o600); err != nil {
+		if err := os.WriteFile(file, []byte(strings.Replace(config.DefaultTOML, "port = 13456", "port = "+port, 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := runCCMux(t, dir, []string{"CCMUX_CONFIG=" + envFile}, "--config", flagFile, "config", "check")
+	t.Setenv("CCMUX_CONFIG", envFile)
+	r := runCLI(t, "--config", flagFile, "config", "check")
 	if !strings.Contains(r.stdout, ":14001") {
 		t.Errorf("--config does not win over CCMUX_CONFIG:\n%s%s", r.stdout, r.stderr)
 	}
-	r = runCCMux(t, dir, []string{"CCMUX_CONFIG=" + envFile}, "config", "check")
+	r = runCLI(t, "config", "check")
 	if !strings.Contains(r.stdout, ":14002") {
 		t.Errorf("CCMUX_CONFIG is not used:\n%s%s", r.stdout, r.stderr)
 	}
-	r = runCCMux(t, dir, []string{"CCMUX_CONFIG=" + filepath.Join(dir, "missing.toml")}, "config", "check")
+	t.Setenv("CCMUX_CONFIG", filepath.Join(dir, "missing.toml"))
+	r = runCLI(t, "config", "check")
 	if r.code != 1 || !strings.Contains(r.stderr, "missing.toml does not exist") {
 		t.Errorf("missing CCMUX_CONFIG file: exit %d, %q", r.code, r.stderr)
 	}
 }
 
-func TestCLIUsage(t *testing.T) {
-	home := t.TempDir()
-	tests := []struct {
-		args       []string
-		code       int
-		out, inErr string
-	}{
-		{[]string{"--help"}, 0, "Usage: ccmux [--config PATH] [COMMAND]", ""},
-		{[]string{"help", "login"}, 0, "ccmux login [--provider ID] [--manual] [--console] [--config PATH]", ""},
-		{[]string{"version"}, 0, "ccmux ", ""},
-		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"--bogus"}, 2, "", "unknown flag --bogus"},
-		{[]string{"login", "--providr", "x"}, 2, "", "ccmux login: unknown flag --providr"},
-		{[]string{"config"}, 2, "", "want: ccmux config check"},
-		{[]string{"autostart", "maybe"}, 2, "", `want on, off or status, got "maybe"`},
-		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
-	}
-	for _, tt := range tests {
-		r := runCCMux(t, home, nil, tt.args...)
-		if r.code != tt.code || !strings.Contains(r.stdout, tt.out) || !strings.Contains(r.stderr, tt.inErr) {
-			t.Errorf("ccmux %v: exit %d\nstdout: %s\nstderr: %s", tt.args, r.code, r.stdout, r.stderr)
-		}
-		if tt.code != 0 && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-			t.Errorf("ccmux %v: want one line on stderr, got %q", tt.args, r.stderr)
-		}
-	}
-}
-
 func TestCLIMissingEnvVarIsNamed(t *testing.T) {
-	dir := t.TempDir()
+	dir := isolateHome(t)
 	file := filepath.Join(dir, "c.toml")
-	cfg := DefaultTOML + "\n[[providers]]\nname = \"api\"\napi_key = \"$CCMUX_NOT_SET_ANYWHERE\"\n"
+	cfg := config.DefaultTOML + "\n[[providers]]\nname = \"api\"\napi_key = \"$CCMUX_NOT_SET_ANYWHERE\"\n"
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runCCMux(t, dir, nil, "--config", file, "config", "check")
+	r := runCLI(t, "--config", file, "config", "check")
 	if !strings.Contains(r.stdout, "environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set") {
 		t.Errorf("missing variable not named:\n%s%s", r.stdout, r.stderr)
 	}
 }
 
 func TestCLIConfigCheckPrintsEachProvidersURL(t *testing.T) {
-	dir := t.TempDir()
+	dir := isolateHome(t)
 	file := filepath.Join(dir, "c.toml")
-	cfg := DefaultTOML + `
+	cfg := config.DefaultTOML + `
 [[providers]]
 name = "zai"
 provider_type = "z.ai"
@@ -187,7 +130,7 @@ models = []
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runCCMux(t, dir, nil, "--config", file, "config", "check")
+	r := runCLI(t, "--config", file, "config", "check")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -205,5 +148,21 @@ models = []
 		if strings.Contains(r.stdout+r.stderr, secret) {
 			t.Errorf("config check prints %q:\n%s%s", secret, r.stdout, r.stderr)
 		}
+	}
+}
+
+// server.api_key = "$VAR" with VAR unset stops the proxy from starting, so
+// config check says so as an error, naming the variable and the key.
+func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
+	home := isolateHome(t)
+	t.Setenv("CCMUX_TEST_UNSET_KEY", "")
+	text := strings.Replace(config.DefaultTOML, "[server]\n", "[server]\napi_key = \"$CCMUX_TEST_UNSET_KEY\"\n", 1)
+	path := filepath.Join(home, "c.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "config", "check", "--config", path)
+	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

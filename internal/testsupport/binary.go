@@ -1,7 +1,8 @@
-// Package configtest is what the end-to-end tests of every ccmux package
-// share: the real ccmux binary, built once per test process. It lives under
-// config because every package may import config; only tests import it.
-package configtest
+// Package testsupport is the one home of what the tests of every ccmux
+// package share: the real ccmux binary built once per test process, a
+// goroutine-safe buffer, a free port, polling with a deadline, a stub
+// browser. Only tests import it; it imports no ccmux package, so any may.
+package testsupport
 
 import (
 	"fmt"
@@ -14,6 +15,11 @@ import (
 )
 
 var (
+	// startEnv is the environment before any test's t.Setenv: a test that
+	// moved HOME must not send the go command to an empty build and
+	// module cache there.
+	startEnv = os.Environ()
+
 	once sync.Once
 	dir  string // holds the binary; "" until built
 	path string
@@ -34,7 +40,9 @@ func Binary(tb testing.TB) string {
 }
 
 func build() {
-	mod, e := exec.Command("go", "env", "GOMOD").Output()
+	goEnv := exec.Command("go", "env", "GOMOD")
+	goEnv.Env = startEnv
+	mod, e := goEnv.Output()
 	if e != nil {
 		err = fmt.Errorf("go env GOMOD: %w", e)
 		return
@@ -44,7 +52,7 @@ func build() {
 	}
 	path = filepath.Join(dir, "ccmux")
 	cmd := exec.Command("go", "build", "-o", path, "ccmux")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(mod)))
+	cmd.Dir, cmd.Env = filepath.Dir(strings.TrimSpace(string(mod))), startEnv
 	if out, e := cmd.CombinedOutput(); e != nil {
 		err = fmt.Errorf("go build: %v\n%s", e, out)
 	}

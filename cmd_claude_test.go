@@ -1,32 +1,21 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"ccmux/config/configtest"
+	"ccmux/internal/testsupport"
 )
 
 // stubClaudeEnv makes the test binary act as Claude Code: it prints its
 // arguments and environment, asks the proxy's /health, and exits with the
 // status its first argument names.
 const stubClaudeEnv = "CCMUX_TEST_STUB_CLAUDE"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(stubClaudeEnv) == "1" {
-		os.Exit(stubClaude(os.Args[1:]))
-	}
-	code := m.Run()
-	configtest.Cleanup()
-	os.Exit(code)
-}
 
 func stubClaude(args []string) int {
 	fmt.Printf("args=%q\n", args)
@@ -46,34 +35,37 @@ func stubClaude(args []string) int {
 	return code
 }
 
-// `ccmux claude` runs the real binary's proxy only when none answers, hands
-// Claude Code its arguments untouched (--config and --help included) and
-// returns its exit status.
-func TestCLIClaude(t *testing.T) {
-	bin := configtest.Binary(t)
-	home := isolateHome(t)
-	port := unusedPort(t)
-	cfgPath := writeConfig(t, home, port, "")
-	stubDir := t.TempDir()
+// installStubClaude puts the test binary, as "claude", first on PATH and
+// makes it act as Claude Code (stubClaude) when run.
+func installStubClaude(t *testing.T) (dir string) {
+	t.Helper()
+	dir = t.TempDir()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stub := filepath.Join(stubDir, "claude")
-	if err := os.Symlink(self, stub); err != nil {
+	if err := os.Symlink(self, filepath.Join(dir, "claude")); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "HOME="+home, "CCMUX_CONFIG=", stubClaudeEnv+"=1", "PATH="+stubDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(stubClaudeEnv, "1")
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return dir
+}
+
+// `ccmux claude` runs a proxy only when none answers, hands Claude Code its
+// arguments untouched (--config and --help included) and exits with its
+// exit status.
+func TestCLIClaude(t *testing.T) {
+	home := isolateHome(t)
+	port := testsupport.FreePort(t)
+	cfgPath := writeConfig(t, home, port, "")
+	stubDir := installStubClaude(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
-	cmd := exec.Command(bin, "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
-	cmd.Env = env
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 7 {
-		t.Fatalf("ccmux claude: %v, want exit status 7\n%s%s", err, stdout.String(), stderr.String())
+	// The built binary: Claude Code's exit status must be the process's.
+	r := runBinary(t, home, os.Environ(), "--config", cfgPath, "claude", "exit=7", "--config", "theirs", "--help")
+	if r.code != 7 {
+		t.Fatalf("ccmux claude: exit %d, want Claude Code's 7\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
 		`args=["exit=7" "--config" "theirs" "--help"]`,
@@ -81,12 +73,12 @@ func TestCLIClaude(t *testing.T) {
 		"token=ccmux",
 		"health: 200 true", // the proxy ccmux started for it answered
 	} {
-		if !strings.Contains(stdout.String(), want+"\n") {
-			t.Errorf("Claude Code saw no %q:\n%s", want, stdout.String())
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("Claude Code saw no %q:\n%s", want, r.stdout)
 		}
 	}
-	if got := stderr.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "no proxy was running on "+base) {
-		t.Errorf("stderr: want one line saying a proxy runs for the duration, got %q", got)
+	if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "no proxy was running on "+base) {
+		t.Errorf("stderr: want one line saying a proxy runs for the duration, got %q", r.stderr)
 	}
 	// The proxy ended with Claude Code.
 	if _, err := http.Get(base + "/health"); err == nil {
@@ -94,7 +86,7 @@ func TestCLIClaude(t *testing.T) {
 	}
 
 	// --claude picks another binary; a missing one is one sentence.
-	r := runCLI(t, "--config", cfgPath, "claude", "--claude", filepath.Join(stubDir, "nope"))
+	r = runCLI(t, "--config", cfgPath, "claude", "--claude", filepath.Join(stubDir, "nope"))
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot find Claude Code") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("missing Claude Code: exit %d, %q", r.code, r.stderr)
 	}

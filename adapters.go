@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"ccmux/auth"
+	"ccmux/proxy"
+	"ccmux/tray"
+)
+
+// oauthAdmin adapts the auth client to the proxy's admin API.
+type oauthAdmin struct{ c *auth.Client }
+
+func (a oauthAdmin) Authorize(id, preset string) (string, string, error) {
+	return a.c.Authorize(id, preset)
+}
+
+func (a oauthAdmin) Exchange(ctx context.Context, id, code, state string) error {
+	_, err := a.c.Exchange(ctx, id, code, state)
+	return err
+}
+
+func (a oauthAdmin) Tokens() ([]auth.Account, error) {
+	accounts, err := a.c.Accounts()
+	own := make([]auth.Account, 0, len(accounts))
+	for _, acct := range accounts {
+		if acct.Foreign {
+			continue // another app's login: not ccmux's to list, refresh or delete
+		}
+		own = append(own, acct)
+	}
+	return own, err
+}
+
+func (a oauthAdmin) Delete(id string) error { return a.c.Logout(id) }
+
+// Refresh forces a refresh through the same path as the proxy's 401 retry,
+// so the auth client's rules for which logins it may refresh apply here too.
+func (a oauthAdmin) Refresh(ctx context.Context, id string) (auth.Account, error) {
+	if _, err := a.c.ForceRefresh(ctx, id); err != nil {
+		return auth.Account{}, err
+	}
+	accounts, err := a.c.Accounts()
+	if err != nil {
+		return auth.Account{}, err
+	}
+	for _, acct := range accounts {
+		if acct.ProviderID == id {
+			return acct, nil
+		}
+	}
+	return auth.Account{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
+}
+
+var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{
+	auth.SignedIn:      tray.SignedIn,
+	auth.Refreshed:     tray.Refreshed,
+	auth.RefreshFailed: tray.RefreshFailed,
+	auth.ExpiringSoon:  tray.ExpiringSoon,
+	auth.Expired:       tray.Expired,
+	auth.SignedOut:     tray.SignedOut,
+}
+
+// trayAuth adapts the auth client to the tray, for one token-store id.
+type trayAuth struct {
+	client   *auth.Client
+	provider string
+}
+
+func (t *trayAuth) Login(ctx context.Context) (tray.Account, error) {
+	acct, err := t.client.Login(ctx, t.provider, auth.LoginOptions{})
+	if err != nil {
+		return tray.Account{}, err
+	}
+	return tray.Account{SignedIn: true, Email: acct.Email, ExpiresAt: acct.ExpiresAt}, nil
+}
+
+func (t *trayAuth) Logout() error { return t.client.Logout(t.provider) }
+
+func (t *trayAuth) Account() tray.Account {
+	accounts, _ := t.client.Accounts()
+	for _, a := range accounts {
+		if a.ProviderID == t.provider && !a.Foreign {
+			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: a.Expired(time.Now())}
+		}
+	}
+	return tray.Account{}
+}
+
+func (t *trayAuth) Events() (<-chan tray.AuthEvent, func()) {
+	in, cancel := t.client.Subscribe()
+	out := make(chan tray.AuthEvent)
+	done := make(chan struct{})
+	go func() {
+		defer close(out)
+		for ev := range in {
+			if ev.ProviderID != t.provider {
+				continue
+			}
+			kind, ok := trayEventKinds[ev.Kind]
+			if !ok {
+				continue
+			}
+			select {
+			case out <- tray.AuthEvent{Kind: kind, Email: ev.Email, ExpiresAt: ev.ExpiresAt, Reason: ev.Reason}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(done); cancel() }) }
+}
+
+// trayUsage shows the tray's login's limits from the proxy's tracker.
+type trayUsage struct {
+	srv     *proxy.Server
+	tracker *proxy.UsageTracker
+	login   string
+}
+
+func (u trayUsage) Usage() (tray.Usage, bool) {
+	for _, p := range u.srv.UsageReport() {
+		if p.Login == u.login {
+			tu := toTrayUsage(p)
+			// Who serves instead matters only once a limit is reached.
+			if !tu.LimitedUntil.IsZero() || slices.ContainsFunc(tu.Windows, tray.Limit.Spent) {
+				tu.Fallback = u.srv.Fallback(u.login)
+			}
+			return tu, true
+		}
+	}
+	return tray.Usage{}, false
+}
+
+func (u trayUsage) Changed() <-chan struct{} { return u.tracker.Changed() }
+
+func toTrayUsage(p proxy.ProviderUsage) tray.Usage {
+	tu := tray.Usage{Provider: p.Provider}
+	if p.UpdatedAt != nil {
+		tu.UpdatedAt = *p.UpdatedAt
+	}
+	if p.LimitedUntil != nil {
+		tu.LimitedUntil = *p.LimitedUntil
+	}
+	for _, w := range p.Windows {
+		tu.Windows = append(tu.Windows, toTrayLimit(w))
+	}
+	return tu
+}
+
+func toTrayLimit(w auth.UsageWindow) tray.Limit {
+	l := tray.Limit{Name: w.Name, Utilization: w.Utilization, Status: w.Status}
+	if w.ResetsAt != nil {
+		l.ResetsAt = *w.ResetsAt
+	}
+	return l
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ccmux/config"
+)
+
+func runStart(e *env, args []string) error {
+	cfg, err := e.commandConfig(flags("start"), args)
+	if err != nil {
+		return err
+	}
+	return e.serveHeadless(cfg)
+}
+
+// serveHeadless runs the proxy and the token refresher until SIGINT/SIGTERM.
+func (e *env) serveHeadless(cfg *config.Config) error {
+	log := e.logger()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := e.startService(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	reloads := hangups(ctx)
+	if err := svc.proxy.Start(ctx); err != nil {
+		svc.stop()
+		return err
+	}
+	log.Info("proxy listening", "addr", svc.proxy.Addr(), "base_url", cfg.BaseURL())
+	defer (&reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log}).follow(ctx, reloads)()
+	<-ctx.Done()
+	log.Info("stopping")
+	return svc.stop()
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ccmux/tray"
+)
+
+func runTray(e *env, args []string) error {
+	cfg, err := e.commandConfig(flags("tray"), args)
+	if err != nil {
+		return err
+	}
+	if err := tray.Available(); err != nil {
+		fmt.Fprintf(e.stderr, "ccmux: no system tray available (%v); running headless — use `ccmux login`/`ccmux status`\n", err)
+		return e.serveHeadless(cfg)
+	}
+	log, logPath, closeLog, err := e.fileLogger()
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	log.Info("starting the tray", "version", version, "config", cfg.Path)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	svc, err := e.startService(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+	return tray.Run(ctx, tray.Options{
+		Config:     cfg,
+		ConfigPath: cfg.Path,
+		Reload:     &reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log},
+		Reloads:    hangups(ctx),
+		LogPath:    logPath,
+		Auth:       &trayAuth{client: svc.client, provider: cfg.DefaultOAuthProvider()},
+		Proxy:      svc.proxy,
+		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage, login: cfg.DefaultOAuthProvider()},
+		Logger:     log,
+		Version:    version,
+	})
+}
