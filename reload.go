@@ -36,13 +36,16 @@ type reloader struct {
 	level  *slog.LevelVar // the log's level; nil or levelFixed: left alone
 	// levelFixed: --log-level was given, and wins over the file.
 	levelFixed bool
-	mu         sync.Mutex // one reload at a time: two would race to move the listener
+	// applied, when set, hears of each config a reload applied (the
+	// service's usage poller follows the subscription logins in it).
+	applied func(cfg *config.Config)
+	mu      sync.Mutex // one reload at a time: two would race to move the listener
 }
 
 // reloader is the reloader of the service start or the tray runs.
 func (e *env) reloader(cfg *config.Config, svc *service) *reloader {
 	return &reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: svc.log,
-		level: &e.level, levelFixed: e.logLevelFlag != ""}
+		level: &e.level, levelFixed: e.logLevelFlag != "", applied: svc.pollFor}
 }
 
 // Reload reads the file again, checks it as `ccmux config check` does and
@@ -66,6 +69,9 @@ func (r *reloader) Reload(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.client.SetConfig(cfg)
+	if r.applied != nil {
+		r.applied(cfg)
+	}
 	if r.level != nil && !r.levelFixed {
 		if lv, err := config.ParseLogLevel(cfg.Server.LogLevel); err == nil { // Load checked it
 			r.level.Set(lv)

@@ -6,10 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
+	"ccmux/proxy"
 )
 
 // newReloader loads the config at path and wires a reloader to a proxy
@@ -145,4 +149,79 @@ func TestReloadFollowsTheLogLevel(t *testing.T) {
 			t.Errorf("--log-level given: %v; level after the reload %v, want %v", fixed, level.Level(), want)
 		}
 	}
+}
+
+// A reload that changes the subscription logins starts the usage poller
+// over for the new ones (the old one ends first); one that keeps them
+// leaves the poller running.
+func TestReloadRestartsTheUsagePollerForNewLogins(t *testing.T) {
+	isolateHome(t)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(config.DefaultTOML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newReloader(t, path)
+	type run struct {
+		ids     []string
+		stopped chan struct{}
+	}
+	runs := make(chan run, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	svc := &service{ctx: ctx, cancel: cancel, usage: proxy.NewUsageTracker(nil, slog.New(slog.DiscardHandler)),
+		poll: func(ctx context.Context, ids []string, _ func(string, []auth.UsageWindow)) {
+			stopped := make(chan struct{})
+			runs <- run{ids, stopped}
+			<-ctx.Done()
+			close(stopped)
+		}}
+	r.applied = svc.pollFor
+	svc.pollFor(r.srv.CurrentConfig())
+	first := <-runs
+	if !slices.Equal(first.ids, []string{"anthropic-max"}) {
+		t.Fatalf("the poller asks about %v", first.ids)
+	}
+
+	// The same logins: the poller goes on.
+	edited := strings.Replace(config.DefaultTOML, `default = "claude-sonnet-4-5"`, `default = "claude-opus-4-5"`, 1)
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-first.stopped:
+		t.Fatal("a reload that kept the logins stopped the poller")
+	case again := <-runs:
+		t.Fatalf("a reload that kept the logins started another poller for %v", again.ids)
+	default:
+	}
+
+	// Another login: the old poller ends, a new one asks about it.
+	team := strings.Replace(edited, `oauth_provider = "anthropic-max"`, `oauth_provider = "anthropic-team"`, 1)
+	if err := os.WriteFile(path, []byte(team), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var second run
+	select {
+	case second = <-runs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no poller for the new login after the reload")
+	}
+	select {
+	case <-first.stopped:
+	default:
+		t.Error("the new poller started while the old one still ran")
+	}
+	if !slices.Equal(second.ids, []string{"anthropic-team"}) {
+		t.Errorf("after the reload the poller asks about %v, want [anthropic-team]", second.ids)
+	}
+	svc.pollMu.Lock()
+	svc.waitPollerLocked()
+	svc.pollMu.Unlock()
+	<-second.stopped
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"ccmux/auth"
@@ -19,9 +21,17 @@ type service struct {
 	usage  *proxy.UsageTracker
 	log    *slog.Logger
 
+	ctx       context.Context // ends with stop
 	cancel    context.CancelFunc
 	refresher chan struct{} // closed when RunRefresher returns
-	stopUsage func()        // waits for the poller, saves the numbers
+
+	// poll asks the usage endpoint for the logins ids until ctx ends
+	// (auth.Client.RunUsagePoller; tests put a recorder here).
+	poll       func(ctx context.Context, ids []string, report func(string, []auth.UsageWindow))
+	pollMu     sync.Mutex
+	polled     []string           // the logins the poller asks about
+	stopPoll   context.CancelFunc // ends the running poller
+	pollerDone chan struct{}      // closed when it has returned
 }
 
 // startService opens the token store, wires the proxy to it, and runs the
@@ -34,10 +44,41 @@ func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Lo
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &service{client: client, proxy: newProxy(cfg, client, log), log: log, cancel: cancel, refresher: make(chan struct{})}
-	s.usage, s.stopUsage = startLimits(ctx, cfg, client, s.proxy, log)
+	s := &service{client: client, proxy: newProxy(cfg, client, log), log: log, ctx: ctx, cancel: cancel,
+		refresher: make(chan struct{}), poll: client.RunUsagePoller}
+	s.usage = startLimits(s.proxy, log)
+	s.pollFor(cfg)
 	go func() { client.RunRefresher(ctx); close(s.refresher) }()
 	return s, nil
+}
+
+// pollFor has the usage poller ask about cfg's Claude subscription logins:
+// at start, and after a reload that changed them (the poller then starts
+// over, asking each login at once).
+func (s *service) pollFor(cfg *config.Config) {
+	ids := cfg.EnabledSubscriptionLogins()
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if s.ctx.Err() != nil || (s.pollerDone != nil && slices.Equal(ids, s.polled)) {
+		return
+	}
+	s.waitPollerLocked()
+	ctx, stop := context.WithCancel(s.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.poll(ctx, ids, s.usage.ObserveUsage)
+	}()
+	s.polled, s.stopPoll, s.pollerDone = ids, stop, done
+}
+
+// waitPollerLocked ends the running poller, if any, and waits for it.
+func (s *service) waitPollerLocked() {
+	if s.pollerDone != nil {
+		s.stopPoll()
+		<-s.pollerDone
+		s.pollerDone = nil
+	}
 }
 
 // stop stops the listener, if it runs, giving requests 5 seconds to
@@ -50,7 +91,12 @@ func (s *service) stop() error {
 	s.cancel()
 	<-s.refresher
 	drainTokens(s.client, s.log)
-	s.stopUsage()
+	s.pollMu.Lock()
+	s.waitPollerLocked()
+	s.pollMu.Unlock()
+	if err := s.usage.Save(); err != nil {
+		s.log.Warn("could not save the usage numbers", "err", err)
+	}
 	return err
 }
 
@@ -86,9 +132,8 @@ func drainTokens(client *auth.Client, log *slog.Logger) {
 }
 
 // startLimits gives srv a usage tracker, restored from the last run's
-// snapshot, and polls the usage endpoint into it until ctx ends. The
-// returned function waits for the poller and writes the snapshot.
-func startLimits(ctx context.Context, cfg *config.Config, client *auth.Client, srv *proxy.Server, log *slog.Logger) (*proxy.UsageTracker, func()) {
+// snapshot (the service's stop saves it again).
+func startLimits(srv *proxy.Server, log *slog.Logger) *proxy.UsageTracker {
 	path, err := config.TokenPath()
 	var store proxy.UsageStore
 	if err == nil {
@@ -99,15 +144,5 @@ func startLimits(ctx context.Context, cfg *config.Config, client *auth.Client, s
 		log.Warn("could not restore the last usage numbers", "err", err)
 	}
 	srv.Usage = tracker
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		client.RunUsagePoller(ctx, cfg.EnabledSubscriptionLogins(), tracker.ObserveUsage)
-	}()
-	return tracker, func() {
-		<-done
-		if err := tracker.Save(); err != nil {
-			log.Warn("could not save the usage numbers", "err", err)
-		}
-	}
+	return tracker
 }
