@@ -127,15 +127,17 @@ func (e *env) loadConfig() (*config.Config, error) {
 	if e.logLevelFlag != "" {
 		level = e.logLevelFlag
 	}
-	if e.level, err = config.ParseLogLevel(level); err != nil {
+	lv, err := config.ParseLogLevel(level)
+	if err != nil {
 		return nil, usageError{"--log-level: " + err.Error()}
 	}
+	e.level.Set(lv)
 	return cfg, nil
 }
 
 // logger logs to stderr at the level loadConfig settled on.
 func (e *env) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: e.level}))
+	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: &e.level}))
 }
 
 // fileLogger logs to the OS's log place (config.LogPath), rotated by size,
@@ -150,5 +152,5 @@ func (e *env) fileLogger() (log *slog.Logger, path string, close func(), err err
 		return nil, "", nil, fmt.Errorf("creating the log directory %s: %w", filepath.Dir(path), err)
 	}
 	w := &lumberjack.Logger{Filename: path, MaxSize: 10, MaxBackups: 3, Compress: true}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: e.level})), path, func() { w.Close() }, nil
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: &e.level})), path, func() { w.Close() }, nil
 }

@@ -182,8 +182,8 @@ func TestCLILogLevel(t *testing.T) {
 	if _, err := e.takeGlobalFlags([]string{"status", "--log-level=debug", "--config", path}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.loadConfig(); err != nil || e.level != slog.LevelDebug {
-		t.Errorf("--log-level=debug: level %v, %v", e.level, err)
+	if _, err := e.loadConfig(); err != nil || e.level.Level() != slog.LevelDebug {
+		t.Errorf("--log-level=debug: level %v, %v", e.level.Level(), err)
 	}
 	if !e.logger().Enabled(context.Background(), slog.LevelDebug) {
 		t.Error("the logger drops debug lines at --log-level=debug")

@@ -32,7 +32,7 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 		return err
 	}
 	log.Info("proxy listening", "addr", svc.proxy.Addr(), "base_url", cfg.BaseURL())
-	defer (&reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log}).follow(ctx, reloads)()
+	defer e.reloader(cfg, svc).follow(ctx, reloads)()
 	<-ctx.Done()
 	log.Info("stopping")
 	return svc.stop()

@@ -60,7 +60,8 @@ func TestCLIStatusExitCodes(t *testing.T) {
 		out     string
 	}{
 		{"running and signed in", true, login(future, ""), nil, 0, "anthropic-max: signed in"},
-		{"running, expired but will refresh", true, login(past, ""), nil, 0, "anthropic-max: signed in"},
+		{"running, expired but will refresh", true, login(past, ""), nil, 0, "it is refreshed on the next request"},
+		{"running, a record with no expiry", true, `{"anthropic-max":{"provider_id":"anthropic-max","access_token":"at-SECRET","refresh_token":"rt-SECRET"}}`, nil, 0, "anthropic-max: signed in, no expiry"},
 		{"running, console API key", true, login(past, `,"api_key":"sk-ant-SECRET"`), nil, 0, "API key"},
 		{"running, no OAuth provider configured", true, "", apiKeyOnly, 0, "answering"},
 		{"running, never signed in", true, "", nil, 4, "Not signed in"},

@@ -35,7 +35,7 @@ func runTray(e *env, args []string) error {
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
-		Reload:     &reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: log},
+		Reload:     e.reloader(cfg, svc),
 		Reloads:    hangups(ctx),
 		LogPath:    logPath,
 		Auth:       &trayAuth{client: svc.client, provider: cfg.DefaultOAuthProvider()},

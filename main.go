@@ -27,8 +27,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	configFlag     string
-	logLevelFlag   string     // --log-level, over server.log_level
-	level          slog.Level // the log level loadConfig settled on
+	logLevelFlag   string        // --log-level, over server.log_level
+	level          slog.LevelVar // the log level loadConfig settled on; a reload may change it
 }
 
 // command is one entry of the command table: its name, the arguments and

@@ -26,13 +26,23 @@ the tray, in a notification) says why, as ccmux config check does.
 // reloader re-reads the config file a running ccmux started with and
 // applies it to the proxy and the auth client: SIGHUP and the tray's
 // "Reload config" both come here. The usage tracker, the token refresher
-// and the log keep running as they are.
+// and the log keep running as they are; the log's level follows
+// server.log_level unless --log-level set it.
 type reloader struct {
 	path   string // the file start read (--config, CCMUX_CONFIG or the default)
 	srv    *proxy.Server
 	client *auth.Client
 	log    *slog.Logger
-	mu     sync.Mutex // one reload at a time: two would race to move the listener
+	level  *slog.LevelVar // the log's level; nil or levelFixed: left alone
+	// levelFixed: --log-level was given, and wins over the file.
+	levelFixed bool
+	mu         sync.Mutex // one reload at a time: two would race to move the listener
+}
+
+// reloader is the reloader of the service start or the tray runs.
+func (e *env) reloader(cfg *config.Config, svc *service) *reloader {
+	return &reloader{path: cfg.Path, srv: svc.proxy, client: svc.client, log: svc.log,
+		level: &e.level, levelFixed: e.logLevelFlag != ""}
 }
 
 // Reload reads the file again, checks it as `ccmux config check` does and
@@ -56,6 +66,11 @@ func (r *reloader) Reload(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.client.SetConfig(cfg)
+	if r.level != nil && !r.levelFixed {
+		if lv, err := config.ParseLogLevel(cfg.Server.LogLevel); err == nil { // Load checked it
+			r.level.Set(lv)
+		}
+	}
 	for _, w := range cfg.Warnings {
 		r.log.Warn("config warning", "path", r.path, "warning", w)
 	}

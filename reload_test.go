@@ -122,3 +122,27 @@ models = ["claude-*"]
 		t.Errorf("reload log:\n%s", logs.String())
 	}
 }
+
+// server.log_level follows a reload, unless --log-level set the level.
+func TestReloadFollowsTheLogLevel(t *testing.T) {
+	for _, fixed := range []bool{false, true} {
+		isolateHome(t)
+		path := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(path, []byte(config.DefaultTOML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := newReloader(t, path)
+		var level slog.LevelVar // info, as loadConfig leaves it for the default file
+		r.level, r.levelFixed = &level, fixed
+		debug := strings.Replace(config.DefaultTOML, "[server]\n", "[server]\nlog_level = \"debug\"\n", 1)
+		if err := os.WriteFile(path, []byte(debug), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]slog.Level{false: slog.LevelDebug, true: slog.LevelInfo}[fixed]; level.Level() != want {
+			t.Errorf("--log-level given: %v; level after the reload %v, want %v", fixed, level.Level(), want)
+		}
+	}
+}

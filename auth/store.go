@@ -13,9 +13,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
+
+	"ccmux/internal/atomicfile"
 )
 
 // ErrCorruptStore is wrapped by the error reporting that the token store
@@ -428,10 +429,6 @@ func (s *Store) target() (string, error) {
 	return "", fmt.Errorf("the token store %s is a loop of symbolic links", s.path)
 }
 
-// beforeRename, when set by tests, runs after the temporary file is written
-// and synced and before it replaces the store (where a crash would hit).
-var beforeRename func()
-
 // writeLocked replaces the store with recs atomically: temporary file in the
 // target's directory, fsync, rename, fsync of the directory. The caller
 // holds the lock.
@@ -451,59 +448,24 @@ func (s *Store) writeLocked(recs map[string]record) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data, mode 0600, so that a crash
-// leaves the old file or the new one, never half of one: temporary file in
-// the same directory, fsync, rename, fsync of the directory.
+// writeFileAtomic replaces path with data, mode 0600, through atomicfile;
+// a directory that could not be synced after the rename is only a warning.
 func (s *Store) writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+	err := atomicfile.Write(path, data, 0o600)
+	if atomicfile.IsDirSync(err) {
+		s.log.Warn("could not sync the directory", "path", filepath.Dir(path), "err", err)
+		return nil
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp makes the file 0600 already; this is our own new file,
-	// so setting its mode touches nothing of anyone else's.
-	if err := tmp.Chmod(0o600); err != nil && checkPerms {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if beforeRename != nil {
-		beforeRename()
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	ok = true
-	if err := syncDir(dir); err != nil {
-		s.log.Warn("could not sync the directory", "path", dir, "err", err)
-	}
-	return nil
+	return err
 }
 
 // removeStaleTemps deletes temporary files a crashed writer left beside
 // target; the caller holds the lock, so no live writer owns one.
 func (s *Store) removeStaleTemps(target string) {
 	dir := filepath.Dir(target)
-	prefix := "." + filepath.Base(target) + ".tmp-"
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix) {
-			os.Remove(filepath.Join(dir, e.Name()))
-		}
+	stale, _ := filepath.Glob(filepath.Join(dir, atomicfile.TempPattern(target)))
+	for _, name := range stale {
+		os.Remove(name)
 	}
 }
 

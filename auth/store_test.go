@@ -2,7 +2,6 @@ package auth
 
 import (
 	"bufio"
-	"ccmux/internal/testsupport"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ccmux/internal/atomicfile"
+	"ccmux/internal/testsupport"
 )
 
 const crashHelperEnv = "CCMUX_AUTH_TEST_CRASH_STORE"
@@ -24,7 +26,7 @@ const crashHelperEnv = "CCMUX_AUTH_TEST_CRASH_STORE"
 // kills it.
 func crashHelper() {
 	s := NewStore(os.Getenv(crashHelperEnv))
-	beforeRename = func() {
+	atomicfile.BeforeRename = func() {
 		fmt.Println("READY")
 		select {}
 	}

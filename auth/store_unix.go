@@ -21,16 +21,6 @@ func tryLock(f *os.File) (busy bool, err error) {
 
 func unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // checkPerms reports whether the directory and file modes need tightening.
 const checkPerms = true
 

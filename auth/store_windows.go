@@ -22,10 +22,6 @@ func unlock(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
 
-// syncDir is a no-op: Windows cannot open a directory for Sync, and
-// MoveFileEx (os.Rename) is durable once it returns.
-func syncDir(string) error { return nil }
-
 // checkPerms is false: Unix modes mean little on Windows, where the file
 // inherits the user profile's ACL.
 const checkPerms = false

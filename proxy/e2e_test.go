@@ -284,19 +284,7 @@ func TestCcmuxStartNotSignedIn(t *testing.T) {
 	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	port := testsupport.FreePort(t)
-	cfg := fmt.Sprintf(`
-[server]
-port = %d
-[router]
-default = "claude-sonnet-4-5"
-[[providers]]
-name = "claude-max"
-auth_type = "oauth"
-oauth_provider = "anthropic-max"
-base_url = %q
-models = ["claude-*"]
-`, port, up.URL)
-	_, env := e2eHome(t, cfg, "")
+	_, env := e2eHome(t, subscriptionTOML(port, up.URL), "")
 	stderr, client, base := startCcmux(t, bin, env, port)
 	resp, err := client.Post(base+"/v1/messages", "application/json", strings.NewReader(`{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[]}`))
 	if err != nil {

@@ -12,11 +12,15 @@ import (
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
-// subscriptionThenKey is a config with a Claude subscription first and,
-// when keyURL is not "", an API-key provider after it, both for claude-*.
-func subscriptionThenKey(subURL, keyURL string) string {
-	cfg := fmt.Sprintf(`
-[router]
+// subscriptionTOML is a config whose one provider is the Claude
+// subscription claude-max (login anthropic-max) at url for every claude-*
+// model; a port other than 0 adds the [server] table.
+func subscriptionTOML(port int, url string) string {
+	server := ""
+	if port != 0 {
+		server = fmt.Sprintf("[server]\nport = %d\n", port)
+	}
+	return server + fmt.Sprintf(`[router]
 default = "claude-sonnet-4-5"
 [[providers]]
 name = "claude-max"
@@ -24,7 +28,13 @@ auth_type = "oauth"
 oauth_provider = "anthropic-max"
 base_url = %q
 models = ["claude-*"]
-`, subURL)
+`, url)
+}
+
+// subscriptionThenKey is a config with a Claude subscription first and,
+// when keyURL is not "", an API-key provider after it, both for claude-*.
+func subscriptionThenKey(subURL, keyURL string) string {
+	cfg := subscriptionTOML(0, subURL)
 	if keyURL != "" {
 		cfg += fmt.Sprintf(`
 [[providers]]

@@ -78,20 +78,7 @@ func TestCcmuxStartBesideInPlaceWriter(t *testing.T) {
 	up := newUpstream(t)
 	up.Record = false
 	port := testsupport.FreePort(t)
-	cfg := fmt.Sprintf(`
-[server]
-port = %d
-[router]
-default = "claude-sonnet-4-5"
-[[providers]]
-name = "claude-max"
-provider_type = "anthropic"
-auth_type = "oauth"
-oauth_provider = "anthropic-max"
-base_url = %q
-models = ["claude-*"]
-`, port, up.URL)
-	dir, env := e2eHome(t, cfg, inPlaceTokens)
+	dir, env := e2eHome(t, subscriptionTOML(port, up.URL), inPlaceTokens)
 	tokens := filepath.Join(dir, "oauth_tokens.json")
 
 	stderr, client, base := startCcmux(t, bin, env, port)

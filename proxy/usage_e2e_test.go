@@ -24,22 +24,11 @@ func TestCcmuxStatusShowsUsage(t *testing.T) {
 	bin := testsupport.Binary(t)
 	up := newUpstream(t)
 	port := testsupport.FreePort(t)
-	cfg := fmt.Sprintf(`
-[server]
-port = %d
-[router]
-default = "claude-sonnet-4-5"
-[[providers]]
-name = "claude-max"
-auth_type = "oauth"
-oauth_provider = "anthropic-max"
-base_url = %q
-models = ["claude-*"]
-
+	cfg := subscriptionTOML(port, up.URL) + `
 # The stored token is made up: never ask the real usage endpoint with it.
 [oauth.anthropic-max]
 usage_poll_seconds = 0
-`, port, up.URL)
+`
 	dir, env := e2eHome(t, cfg, e2eTokens, "TZ=UTC")
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}

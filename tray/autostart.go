@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"ccmux/config"
+	"ccmux/internal/atomicfile"
 )
 
 // AutostartEnabled reports whether ccmux starts at login. An entry that
@@ -221,32 +222,16 @@ func isWindowsAbs(p string) bool {
 	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
 }
 
-// writeFileAtomic replaces name with data so a crash never leaves half a file.
-func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
+// writeEntry replaces a start-at-login entry (0644, in a folder made when
+// missing) so that a crash never leaves half of one.
+func writeEntry(name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
+	if err := atomicfile.Write(name, data, 0o644); err != nil && !atomicfile.IsDirSync(err) {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+	return nil
 }
 
 // ---- Linux and other XDG desktops ----
@@ -312,7 +297,7 @@ func (x xdgAutostart) Enable(cmd loginCommand) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(x.path(), []byte(entry), 0o644); err != nil {
+	if err := writeEntry(x.path(), []byte(entry)); err != nil {
 		return fmt.Errorf("writing the start-at-login entry %s: %w", x.path(), err)
 	}
 	return nil
@@ -324,7 +309,7 @@ func (x xdgAutostart) Disable() error {
 	for _, p := range x.systemPaths() {
 		if _, err := os.Stat(p); err == nil {
 			hidden := "[Desktop Entry]\nType=Application\nName=ccmux\nHidden=true\n"
-			if err := writeFileAtomic(x.path(), []byte(hidden), 0o644); err != nil {
+			if err := writeEntry(x.path(), []byte(hidden)); err != nil {
 				return fmt.Errorf("writing the start-at-login entry %s: %w", x.path(), err)
 			}
 			return nil
@@ -430,7 +415,7 @@ func (l launchAgent) Enable(cmd loginCommand) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.path(), []byte(plist), 0o644); err != nil {
+	if err := writeEntry(l.path(), []byte(plist)); err != nil {
 		return fmt.Errorf("writing the start-at-login entry %s: %w", l.path(), err)
 	}
 	return nil
