@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"ccmux/auth"
 	"ccmux/proxy"
@@ -56,44 +55,31 @@ func (a oauthAdmin) Refresh(ctx context.Context, id string) (auth.Account, error
 	return auth.Account{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
 }
 
-var trayEventKinds = map[auth.EventKind]tray.AuthEventKind{
-	auth.SignedIn:      tray.SignedIn,
-	auth.Refreshed:     tray.Refreshed,
-	auth.RefreshFailed: tray.RefreshFailed,
-	auth.ExpiringSoon:  tray.ExpiringSoon,
-	auth.Expired:       tray.Expired,
-	auth.SignedOut:     tray.SignedOut,
-}
-
 // trayAuth adapts the auth client to the tray, for one token-store id.
 type trayAuth struct {
 	client   *auth.Client
 	provider string
 }
 
-func (t *trayAuth) Login(ctx context.Context) (tray.Account, error) {
-	acct, err := t.client.Login(ctx, t.provider, auth.LoginOptions{})
-	if err != nil {
-		return tray.Account{}, err
-	}
-	return tray.Account{SignedIn: true, Email: acct.Email, ExpiresAt: acct.ExpiresAt}, nil
+func (t *trayAuth) Login(ctx context.Context) (auth.Account, error) {
+	return t.client.Login(ctx, t.provider, auth.LoginOptions{})
 }
 
 func (t *trayAuth) Logout() error { return t.client.Logout(t.provider) }
 
-func (t *trayAuth) Account() tray.Account {
+func (t *trayAuth) Account() (auth.Account, bool) {
 	accounts, _ := t.client.Accounts()
-	for _, a := range accounts {
-		if a.ProviderID == t.provider && !a.Foreign {
-			return tray.Account{SignedIn: true, Email: a.Email, ExpiresAt: a.ExpiresAt, Expired: a.Expired(time.Now())}
-		}
+	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == t.provider && !a.Foreign })
+	if i < 0 {
+		return auth.Account{}, false
 	}
-	return tray.Account{}
+	return accounts[i], true
 }
 
-func (t *trayAuth) Events() (<-chan tray.AuthEvent, func()) {
+// Events passes on the events of the tray's login only.
+func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 	in, cancel := t.client.Subscribe()
-	out := make(chan tray.AuthEvent)
+	out := make(chan auth.Event)
 	done := make(chan struct{})
 	go func() {
 		defer close(out)
@@ -101,12 +87,8 @@ func (t *trayAuth) Events() (<-chan tray.AuthEvent, func()) {
 			if ev.ProviderID != t.provider {
 				continue
 			}
-			kind, ok := trayEventKinds[ev.Kind]
-			if !ok {
-				continue
-			}
 			select {
-			case out <- tray.AuthEvent{Kind: kind, Email: ev.Email, ExpiresAt: ev.ExpiresAt, Reason: ev.Reason}:
+			case out <- ev:
 			case <-done:
 				return
 			}

@@ -671,8 +671,7 @@ func (c *Client) flightDone() {
 // EventKind says what happened to a login.
 type EventKind int
 
-// Event kinds, for the tray. The order is fixed: main.go converts them to
-// the tray's kinds by number.
+// Event kinds, for the tray.
 const (
 	SignedIn      EventKind = iota + 1 // a login completed
 	Refreshed                          // a token was refreshed
@@ -707,6 +706,7 @@ type Event struct {
 	ProviderID string
 	Email      string
 	ExpiresAt  time.Time
+	APIKey     bool   // SignedIn: a console login, whose API key never expires
 	Reason     string // RefreshFailed, ExpiringSoon, SignedOut: why, in words, never a token
 }
 

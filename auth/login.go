@@ -190,7 +190,7 @@ func (c *Client) complete(ctx context.Context, id string, p Preset, code, state,
 	c.resetHealth(id)
 	c.log.Info("signed in", "provider", id, "preset", p.Name, "duration", c.clock.Now().Sub(start).Round(time.Millisecond))
 	acct := Account{ProviderID: id, Email: r.Email, ExpiresAt: r.ExpiresAt, APIKey: r.APIKey != ""}
-	c.publish(Event{Kind: SignedIn, ProviderID: id, Email: r.Email, ExpiresAt: r.ExpiresAt})
+	c.publish(Event{Kind: SignedIn, ProviderID: id, Email: r.Email, ExpiresAt: r.ExpiresAt, APIKey: acct.APIKey})
 	c.nudge()
 	return acct, nil
 }

@@ -121,7 +121,7 @@ func TestLoopbackLogin(t *testing.T) {
 		t.Errorf("browser page = %.300s", page)
 	}
 	ev := nextEvent(t, events, SignedIn)
-	if ev.Email != "user@example.com" || ev.ProviderID != "anthropic-max" {
+	if ev.Email != "user@example.com" || ev.ProviderID != "anthropic-max" || ev.APIKey {
 		t.Errorf("event = %+v", ev)
 	}
 	r := e.records()["anthropic-max"]
@@ -396,11 +396,17 @@ func TestManualLoginDeniedURL(t *testing.T) {
 
 func TestConsoleLoginStoresAPIKey(t *testing.T) {
 	e := newEnv(t)
+	events, stop := e.c.Subscribe()
+	defer stop()
 	authURL, paste, result := manualSession(t, e, LoginOptions{Console: true})
 	loc, _ := e.srv.Approve(authURL)
 	paste(loc.String())
 	if err := <-result; err != nil {
 		t.Fatal(err)
+	}
+	// The tray learns from the event that this login never expires.
+	if ev := nextEvent(t, events, SignedIn); !ev.APIKey {
+		t.Errorf("SignedIn event = %+v, want APIKey set", ev)
 	}
 	if e.srv.APIKeyCalls() != 1 {
 		t.Fatalf("%d API keys created", e.srv.APIKeyCalls())

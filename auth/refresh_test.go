@@ -357,15 +357,6 @@ func TestSubscribeCancelClosesChannel(t *testing.T) {
 	e.signIn("anthropic-max") // publishing to no subscriber is fine
 }
 
-func TestEventKindOrder(t *testing.T) {
-	// main.go converts to the tray's kinds by number.
-	for i, k := range []EventKind{SignedIn, Refreshed, RefreshFailed, ExpiringSoon, Expired, SignedOut} {
-		if int(k) != i+1 {
-			t.Errorf("%s = %d, want %d", k, k, i+1)
-		}
-	}
-}
-
 // claude-code-mux writes the file without our lock: when it rotated the
 // token while our refresh was refused, its token is used, not deleted.
 func TestRefusedRefreshUsesTokenWrittenMeanwhile(t *testing.T) {

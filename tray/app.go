@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"ccmux/auth"
 )
 
 // action is a menu click, as the event loop sees it.
@@ -66,7 +68,7 @@ type app struct {
 	expiringNotified bool // ExpiringSoon already told, until the next refresh or sign-in
 	expiredNotified  bool // Expired already told, until the next sign-in
 	cancelLogin      context.CancelFunc
-	events           <-chan AuthEvent // subscribed in prepare, so no change is missed
+	events           <-chan auth.Event // subscribed in prepare, so no change is missed
 	unsubscribe      func()
 
 	ctx     context.Context // the loop's lifetime; background work ends with it
@@ -114,7 +116,9 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 func (a *app) prepare(ctx context.Context) {
 	events, unsubscribe := a.auth.Events()
 	a.events, a.unsubscribe = events, sync.OnceFunc(unsubscribe)
-	a.st.account = a.auth.Account()
+	if acct, ok := a.auth.Account(); ok {
+		a.st.login = &acct
+	}
 	// Numbers restored from the last run were told then: note them silently.
 	a.refreshUsage(false)
 	on, err := a.autostart.Enabled()
@@ -202,7 +206,7 @@ func (a *app) click(act action) {
 		case a.st.signingIn:
 			a.cancelLogin()
 		case a.st.signingOut:
-		case a.st.account.SignedIn && !a.st.account.Expired:
+		case a.st.signedIn(a.now()):
 			a.signOut()
 		default:
 			a.signIn()
@@ -263,7 +267,6 @@ func (a *app) signIn() {
 				a.log.Warn("sign-in failed", "err", err)
 				a.notify("Sign-in failed", sentence(err.Error()))
 			default:
-				acct.SignedIn = true
 				a.signedIn(acct)
 			}
 		}
@@ -271,9 +274,9 @@ func (a *app) signIn() {
 }
 
 // signedIn records a fresh login and says so once, on the change.
-func (a *app) signedIn(acct Account) {
-	was := a.st.account.SignedIn && !a.st.account.Expired
-	a.st.account = acct
+func (a *app) signedIn(acct auth.Account) {
+	was := a.st.signedIn(a.now())
+	a.st.login = &acct
 	a.st.refreshErr = ""
 	a.expiringNotified, a.expiredNotified = false, false
 	if was {
@@ -308,7 +311,7 @@ func (a *app) signOut() {
 // signedOut forgets the login; the proxy asks auth for a token on every
 // request, so it stops sending this provider's token at once.
 func (a *app) signedOut() {
-	a.st.account = Account{}
+	a.st.login = nil
 	a.st.refreshErr = ""
 	a.expiringNotified, a.expiredNotified = false, false
 }
@@ -427,38 +430,37 @@ func (a *app) toggleAutostart() {
 	})
 }
 
-func (a *app) authEvent(ev AuthEvent) {
+func (a *app) authEvent(ev auth.Event) {
 	switch ev.Kind {
-	case SignedIn:
-		a.signedIn(Account{SignedIn: true, Email: ev.Email, ExpiresAt: ev.ExpiresAt})
-	case Refreshed:
-		a.st.account.SignedIn = true
-		a.st.account.Expired = false
+	case auth.SignedIn:
+		a.signedIn(auth.Account{ProviderID: ev.ProviderID, Email: ev.Email, ExpiresAt: ev.ExpiresAt, APIKey: ev.APIKey})
+	case auth.Refreshed:
+		login := a.presentLogin(ev)
 		if !ev.ExpiresAt.IsZero() {
-			a.st.account.ExpiresAt = ev.ExpiresAt
+			login.ExpiresAt = ev.ExpiresAt
 		}
 		if ev.Email != "" {
-			a.st.account.Email = ev.Email
+			login.Email = ev.Email
 		}
 		a.st.refreshErr = ""
 		a.expiringNotified = false
-	case RefreshFailed:
+	case auth.RefreshFailed:
 		reason := ev.Reason
 		if reason == "" {
 			reason = "unknown error"
 		}
 		if a.st.refreshErr == "" { // once per failure streak, not on every retry
 			msg := sentence(reason)
-			if at := a.st.account.ExpiresAt; !at.IsZero() {
+			if at := a.st.expiresAt(); !at.IsZero() {
 				msg += " The current session lasts until " + when(at, a.now(), a.loc) + "."
 			}
 			a.notify("Claude sign-in could not be refreshed", msg)
 		}
 		a.st.refreshErr = reason
-	case ExpiringSoon:
+	case auth.ExpiringSoon:
 		if !a.expiringNotified {
 			a.expiringNotified = true
-			at := a.st.account.ExpiresAt
+			at := a.st.expiresAt()
 			if !ev.ExpiresAt.IsZero() {
 				at = ev.ExpiresAt
 			}
@@ -468,20 +470,30 @@ func (a *app) authEvent(ev AuthEvent) {
 			}
 			a.notify("Claude session expires soon", msg)
 		}
-	case Expired:
-		a.st.account.SignedIn = true
-		a.st.account.Expired = true
+	case auth.Expired:
+		// The token expired at ev.ExpiresAt by auth's clock; by the
+		// tray's too, since then.
+		a.presentLogin(ev).ExpiresAt = ev.ExpiresAt
 		if !a.expiredNotified {
 			a.expiredNotified = true
 			a.notify("Claude session expired", "Claude session expired — click Sign in with Claude")
 		}
-	case SignedOut:
+	case auth.SignedOut:
 		// Our own Sign out needs no news; the server ending the session does.
-		if a.st.account.SignedIn && !a.st.signingOut && ev.Reason != "" {
+		if a.st.login != nil && !a.st.signingOut && ev.Reason != "" {
 			a.notify("Signed out of Claude", sentence(ev.Reason)+" Click Sign in with Claude to sign in again.")
 		}
 		a.signedOut()
 	}
+}
+
+// presentLogin is the tray's login, made present for an event that tells of
+// one the tray did not know.
+func (a *app) presentLogin(ev auth.Event) *auth.Account {
+	if a.st.login == nil {
+		a.st.login = &auth.Account{ProviderID: ev.ProviderID, Email: ev.Email}
+	}
+	return a.st.login
 }
 
 func (a *app) notify(title, message string) { a.notes.send(title, message) }

@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"ccmux/assets"
+	"ccmux/auth"
 )
 
 // fakeAuth is an Auth whose Login waits for the test to finish it.
 type fakeAuth struct {
-	account Account
-	events  chan AuthEvent
+	login   *auth.Account // nil: not signed in
+	events  chan auth.Event
 	logins  chan loginCall
 	mu      sync.Mutex
 	logouts int
@@ -31,22 +32,28 @@ type loginCall struct {
 }
 
 type loginResult struct {
-	acct Account
+	acct auth.Account
 	err  error
 }
 
-func newFakeAuth(acct Account) *fakeAuth {
-	return &fakeAuth{account: acct, events: make(chan AuthEvent), logins: make(chan loginCall, 1)}
+// apiKeyLogin is a login that never expires (an API key's), so the status
+// line shows no expiry time and the tests need no clock.
+func apiKeyLogin(email string) *auth.Account {
+	return &auth.Account{ProviderID: "anthropic-max", Email: email, APIKey: true}
 }
 
-func (f *fakeAuth) Login(ctx context.Context) (Account, error) {
+func newFakeAuth(login *auth.Account) *fakeAuth {
+	return &fakeAuth{login: login, events: make(chan auth.Event), logins: make(chan loginCall, 1)}
+}
+
+func (f *fakeAuth) Login(ctx context.Context) (auth.Account, error) {
 	res := make(chan loginResult, 1)
 	f.logins <- loginCall{ctx, res}
 	select {
 	case r := <-res:
 		return r.acct, r.err
 	case <-ctx.Done():
-		return Account{}, fmt.Errorf("waiting for the browser: %w", ctx.Err())
+		return auth.Account{}, fmt.Errorf("waiting for the browser: %w", ctx.Err())
 	}
 }
 
@@ -57,8 +64,14 @@ func (f *fakeAuth) Logout() error {
 	return f.logout
 }
 
-func (f *fakeAuth) Account() Account                   { return f.account }
-func (f *fakeAuth) Events() (<-chan AuthEvent, func()) { return f.events, func() {} }
+func (f *fakeAuth) Events() (<-chan auth.Event, func()) { return f.events, func() {} }
+
+func (f *fakeAuth) Account() (auth.Account, bool) {
+	if f.login == nil {
+		return auth.Account{}, false
+	}
+	return *f.login, true
+}
 
 // fakeProxy is a Proxy that fails to start while startErr is set.
 type fakeProxy struct {
@@ -171,17 +184,17 @@ type harness struct {
 	exe, configPath string
 }
 
-func start(t *testing.T, acct Account) *harness {
+func start(t *testing.T, login *auth.Account) *harness {
 	t.Helper()
-	return newHarness(t, acct).run()
+	return newHarness(t, login).run()
 }
 
 // newHarness is a harness with fakes, not running yet.
-func newHarness(t *testing.T, acct Account) *harness {
+func newHarness(t *testing.T, login *auth.Account) *harness {
 	t.Helper()
 	return &harness{
 		t:      t,
-		auth:   newFakeAuth(acct),
+		auth:   newFakeAuth(login),
 		proxy:  &fakeProxy{},
 		notes:  &fakeNotifier{got: make(chan note, 32)},
 		auto:   &fakeAutostart{},
@@ -279,7 +292,7 @@ func (h *harness) login() loginCall {
 func proxyOn(v view) bool { return v.ProxyChecked && v.ProxyEnabled }
 
 func TestStartsProxyAndShowsSignedIn(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h := start(t, apiKeyLogin("ada@example.com"))
 	v := h.waitView("the proxy on", proxyOn)
 	if v.Status != "Signed in as ada@example.com" || v.SignIn != "Sign out" || v.Icon != assets.Active {
 		t.Fatalf("signed-in view = %+v", v)
@@ -290,7 +303,7 @@ func TestStartsProxyAndShowsSignedIn(t *testing.T) {
 }
 
 func TestSignIn(t *testing.T) {
-	h := start(t, Account{})
+	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickSignIn)
 	h.waitView("signing in", func(v view) bool { return v.SignIn == "Cancel sign-in" })
@@ -300,7 +313,7 @@ func TestSignIn(t *testing.T) {
 	h.click(clickProxy)
 	h.waitView("the proxy off", func(v view) bool { return !v.ProxyChecked && v.ProxyEnabled })
 
-	call.result <- loginResult{acct: Account{SignedIn: true, Email: "ada@example.com"}}
+	call.result <- loginResult{acct: *apiKeyLogin("ada@example.com")}
 	v := h.waitView("signed in", func(v view) bool { return v.SignIn == "Sign out" })
 	if v.Status != "Signed in as ada@example.com" || v.Icon != assets.ProxyOff {
 		t.Errorf("after sign-in: %+v", v)
@@ -310,12 +323,12 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("sign-in notification says %q", n.message)
 	}
 	// The auth client's own SignedIn event for the same login is not told twice.
-	h.auth.events <- AuthEvent{Kind: SignedIn, Email: "ada@example.com"}
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, Email: "ada@example.com", APIKey: true}
 	h.noMoreNotes()
 }
 
 func TestSignInFailureAndCancel(t *testing.T) {
-	h := start(t, Account{})
+	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 
 	h.click(clickSignIn)
@@ -340,7 +353,7 @@ func TestSignInFailureAndCancel(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h := start(t, apiKeyLogin("ada@example.com"))
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickSignIn)
 	v := h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" })
@@ -355,7 +368,7 @@ func TestSignOut(t *testing.T) {
 }
 
 func TestProxyToggle(t *testing.T) {
-	h := start(t, Account{SignedIn: true})
+	h := start(t, apiKeyLogin(""))
 	h.waitView("the proxy on", proxyOn)
 
 	h.click(clickProxy)
@@ -384,11 +397,11 @@ func TestProxyToggle(t *testing.T) {
 }
 
 func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h := start(t, apiKeyLogin("ada@example.com"))
 	h.waitView("the proxy on", proxyOn)
 
 	for range 3 {
-		h.auth.events <- AuthEvent{Kind: RefreshFailed, Reason: "token endpoint answered 503 Service Unavailable"}
+		h.auth.events <- auth.Event{Kind: auth.RefreshFailed, Reason: "token endpoint answered 503 Service Unavailable"}
 	}
 	n := h.waitNote("Claude sign-in could not be refreshed")
 	if n.message != "Token endpoint answered 503 Service Unavailable." {
@@ -397,21 +410,21 @@ func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
 	h.waitView("the error icon", func(v view) bool { return v.Icon == assets.Error })
 	h.noMoreNotes()
 
-	h.auth.events <- AuthEvent{Kind: Refreshed, ExpiresAt: time.Now().Add(time.Hour)}
+	h.auth.events <- auth.Event{Kind: auth.Refreshed, ExpiresAt: time.Now().Add(time.Hour)}
 	h.waitView("the error gone", func(v view) bool { return v.Icon == assets.Active })
-	h.auth.events <- AuthEvent{Kind: RefreshFailed, Reason: "invalid_grant"}
+	h.auth.events <- auth.Event{Kind: auth.RefreshFailed, Reason: "invalid_grant"}
 	h.waitNote("Claude sign-in could not be refreshed") // a new streak
 }
 
 func TestExpiringSoonAndExpired(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h := start(t, &auth.Account{ProviderID: "anthropic-max", Email: "ada@example.com", ExpiresAt: time.Now().Add(time.Hour)})
 	h.waitView("the proxy on", proxyOn)
 
-	h.auth.events <- AuthEvent{Kind: ExpiringSoon, ExpiresAt: time.Now().Add(10 * time.Minute)}
-	h.auth.events <- AuthEvent{Kind: ExpiringSoon, ExpiresAt: time.Now().Add(9 * time.Minute)}
+	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ExpiresAt: time.Now().Add(10 * time.Minute)}
+	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ExpiresAt: time.Now().Add(9 * time.Minute)}
 	h.waitNote("Claude session expires soon")
 
-	h.auth.events <- AuthEvent{Kind: Expired}
+	h.auth.events <- auth.Event{Kind: auth.Expired}
 	n := h.waitNote("Claude session expired")
 	if n.message != "Claude session expired — click Sign in with Claude" {
 		t.Errorf("expired notification = %q", n.message)
@@ -420,20 +433,33 @@ func TestExpiringSoonAndExpired(t *testing.T) {
 	if v.SignIn != "Sign in with Claude" || v.Icon != assets.Error {
 		t.Errorf("expired view: %+v", v)
 	}
-	h.auth.events <- AuthEvent{Kind: Expired}
+	h.auth.events <- auth.Event{Kind: auth.Expired}
 	h.noMoreNotes()
 
 	// Signing in again from the expired state works and is announced.
 	h.click(clickSignIn)
-	h.login().result <- loginResult{acct: Account{SignedIn: true, Email: "ada@example.com"}}
+	h.login().result <- loginResult{acct: *apiKeyLogin("ada@example.com")}
 	h.waitNote("Signed in to Claude")
 	h.waitView("signed in", func(v view) bool { return v.Icon == assets.Active })
 }
 
-func TestSessionEndedByServer(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+// A login told by an event expires by auth's rule: a token's at its
+// expiry, a console login's API key never.
+func TestSignedInEventKeepsAuthsExpiry(t *testing.T) {
+	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
-	h.auth.events <- AuthEvent{Kind: SignedOut, Reason: "session ended, sign in again"}
+	past := time.Now().Add(-time.Minute)
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, ProviderID: "anthropic-max", Email: "ada@example.com", ExpiresAt: past, APIKey: true}
+	h.waitView("signed in with an API key", func(v view) bool { return v.SignIn == "Sign out" && v.Icon == assets.Active })
+	h.waitNote("Signed in to Claude")
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, ProviderID: "anthropic-max", Email: "ada@example.com", ExpiresAt: past}
+	h.waitView("an expired token", func(v view) bool { return v.Status == "Session expired — sign in again" && v.Icon == assets.Error })
+}
+
+func TestSessionEndedByServer(t *testing.T) {
+	h := start(t, apiKeyLogin("ada@example.com"))
+	h.waitView("the proxy on", proxyOn)
+	h.auth.events <- auth.Event{Kind: auth.SignedOut, Reason: "session ended, sign in again"}
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.Icon == assets.SignedOut })
 	if n := h.waitNote("Signed out of Claude"); !strings.HasPrefix(n.message, "Session ended, sign in again.") {
 		t.Errorf("notification = %q", n.message)
@@ -441,10 +467,10 @@ func TestSessionEndedByServer(t *testing.T) {
 }
 
 func TestOwnSignOutIsNotAnnounced(t *testing.T) {
-	h := start(t, Account{SignedIn: true, Email: "ada@example.com"})
+	h := start(t, apiKeyLogin("ada@example.com"))
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickSignIn) // Sign out
-	h.auth.events <- AuthEvent{Kind: SignedOut, Reason: "signed out"}
+	h.auth.events <- auth.Event{Kind: auth.SignedOut, Reason: "signed out"}
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" })
 	h.noMoreNotes()
 }
@@ -452,7 +478,7 @@ func TestOwnSignOutIsNotAnnounced(t *testing.T) {
 func TestAutostartToggle(t *testing.T) {
 	// The harness's config file is the default one: no --config in the entry.
 	t.Setenv("HOME", "/home/ada")
-	h := start(t, Account{})
+	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickAutostart)
 	h.waitView("start at login on", func(v view) bool { return v.Autostart && v.AutoEnabled })
@@ -469,7 +495,7 @@ func TestAutostartToggle(t *testing.T) {
 // A tray running on another config file starts at login on that file.
 func TestAutostartRecordsTheConfig(t *testing.T) {
 	t.Setenv("HOME", "/home/ada")
-	h := newHarness(t, Account{})
+	h := newHarness(t, nil)
 	h.configPath = "/home/ada/work/my ccmux.toml"
 	h.run()
 	h.waitView("the proxy on", proxyOn)
@@ -486,7 +512,7 @@ func TestAutostartRecordsTheConfig(t *testing.T) {
 // A `go run` binary is refused with a notification saying what to do, and
 // the box stays unchecked.
 func TestAutostartRefusesATemporaryBinary(t *testing.T) {
-	h := newHarness(t, Account{})
+	h := newHarness(t, nil)
 	h.exe = "/tmp/go-build123/b001/exe/ccmux"
 	h.run()
 	h.waitView("the proxy on", proxyOn)
@@ -504,7 +530,7 @@ func TestAutostartRefusesATemporaryBinary(t *testing.T) {
 }
 
 func TestOpenConfigAndShowAddress(t *testing.T) {
-	h := start(t, Account{})
+	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickOpenConfig)
 	select {
@@ -524,7 +550,7 @@ func TestOpenConfigAndShowAddress(t *testing.T) {
 func TestQuitStopsTheProxy(t *testing.T) {
 	for _, how := range []string{"Quit", "context"} {
 		t.Run(how, func(t *testing.T) {
-			h := start(t, Account{})
+			h := start(t, nil)
 			h.waitView("the proxy on", proxyOn)
 			h.click(clickSignIn) // a login in progress must not hold up quitting
 			if how == "Quit" {
@@ -551,7 +577,7 @@ func TestQuitStopsTheProxy(t *testing.T) {
 func TestProxyThatCannotStartAtLaunch(t *testing.T) {
 	h := &harness{
 		t:      t,
-		auth:   newFakeAuth(Account{SignedIn: true}),
+		auth:   newFakeAuth(apiKeyLogin("")),
 		proxy:  &fakeProxy{startErr: errors.New("cannot listen on 127.0.0.1:13456: the address is already in use")},
 		notes:  &fakeNotifier{got: make(chan note, 32)},
 		auto:   &fakeAutostart{},

@@ -33,7 +33,7 @@ func startWithReloader(t *testing.T) (*harness, *fakeReloader) {
 	t.Helper()
 	h := &harness{
 		t:       t,
-		auth:    newFakeAuth(Account{}),
+		auth:    newFakeAuth(nil),
 		proxy:   &fakeProxy{},
 		notes:   &fakeNotifier{got: make(chan note, 32)},
 		auto:    &fakeAutostart{},

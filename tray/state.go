@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"ccmux/assets"
+	"ccmux/auth"
 )
 
 // state is everything the menu shows. The event loop owns it; render turns
 // it into a view. Nothing here does I/O, so unit tests cover every state.
 type state struct {
-	account Account // signed-in email and expiry, or not signed in
+	login *auth.Account // the provider's login, nil when there is none
 
 	signingIn   bool   // a browser login is running
 	signingOut  bool   // a logout is running
@@ -27,6 +28,21 @@ type state struct {
 	reloadBusy  bool   // a reload is running
 	usage       Usage  // the subscription's limits
 	hasUsage    bool   // there is a subscription whose limits can be shown
+}
+
+// signedIn reports whether there is a login that has not expired at now.
+func (s state) signedIn(now time.Time) bool { return s.login != nil && !s.login.Expired(now) }
+
+// expired reports whether there is a login that has expired at now: the
+// user must sign in again.
+func (s state) expired(now time.Time) bool { return s.login != nil && s.login.Expired(now) }
+
+// expiresAt is when the login's token expires, zero without a login.
+func (s state) expiresAt() time.Time {
+	if s.login == nil {
+		return time.Time{}
+	}
+	return s.login.ExpiresAt
 }
 
 // view is a rendered state: exactly what the menu, icon and tooltip show.
@@ -73,14 +89,14 @@ func render(s state, now time.Time, loc *time.Location) view {
 		AutoEnabled:   !s.autoBusy && s.autoUnknown == "",
 		ReloadEnabled: s.canReload && !s.reloadBusy,
 	}
-	signedIn := s.account.SignedIn && !s.account.Expired
+	signedIn, expired := s.signedIn(now), s.expired(now)
 	switch {
 	case s.signingIn:
 		v.Status, v.SignIn = statusSigningIn, labelCancel
-	case s.account.SignedIn && s.account.Expired:
+	case expired:
 		v.Status, v.SignIn = statusExpired, labelSignIn
 	case signedIn:
-		v.Status, v.SignIn = signedInLine(s.account, now, loc), labelSignOut
+		v.Status, v.SignIn = signedInLine(*s.login, now, loc), labelSignOut
 	default:
 		v.Status, v.SignIn = statusSignedOut, labelSignIn
 	}
@@ -93,7 +109,7 @@ func render(s state, now time.Time, loc *time.Location) view {
 		warn = usageWarning(s, now)
 	}
 
-	broken := (s.account.SignedIn && s.account.Expired) || (signedIn && s.refreshErr != "") || s.proxyErr != ""
+	broken := expired || (signedIn && s.refreshErr != "") || s.proxyErr != ""
 	switch {
 	case broken:
 		v.Icon = assets.Error
@@ -112,7 +128,7 @@ func render(s state, now time.Time, loc *time.Location) view {
 
 // signedInLine is "Signed in as EMAIL (expires 15:04)", or "Signed in" when
 // the email is unknown; the date is added when the expiry is not today.
-func signedInLine(a Account, now time.Time, loc *time.Location) string {
+func signedInLine(a auth.Account, now time.Time, loc *time.Location) string {
 	line := "Signed in"
 	if a.Email != "" {
 		line += " as " + a.Email
@@ -146,7 +162,7 @@ func tooltip(s state, v view, now time.Time, loc *time.Location) string {
 	} else {
 		lines = append(lines, "Proxy off")
 	}
-	if s.refreshErr != "" && s.account.SignedIn && !s.account.Expired {
+	if s.refreshErr != "" && s.signedIn(now) {
 		lines = append(lines, "Refresh failed: "+s.refreshErr)
 	}
 	if s.proxyErr != "" {

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"ccmux/assets"
+	"ccmux/auth"
 )
 
 func TestRender(t *testing.T) {
 	loc := time.FixedZone("test", 2*3600)
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, loc)
 	later := now.Add(5 * time.Hour)
-	in := Account{SignedIn: true, Email: "ada@example.com", ExpiresAt: later}
+	in := &auth.Account{Email: "ada@example.com", ExpiresAt: later}
 	const addr = "127.0.0.1:13456"
 	base := func(s state) state { s.proxyAddr = addr; return s }
 
@@ -27,27 +28,27 @@ func TestRender(t *testing.T) {
 	}{
 		{
 			name:   "signed in, proxy on",
-			st:     base(state{account: in, proxyOn: true}),
+			st:     base(state{login: in, proxyOn: true}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Signed in as ada@example.com", "Proxy on 127.0.0.1:13456"},
 		},
 		{
 			name:   "signed in, proxy off",
-			st:     base(state{account: in}),
+			st:     base(state{login: in}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.ProxyOff, proxyClick: true,
 			tooltipHas: []string{"Proxy off"},
 		},
 		{
 			name:   "signed in without email or expiry",
-			st:     base(state{account: Account{SignedIn: true}, proxyOn: true}),
+			st:     base(state{login: &auth.Account{APIKey: true}, proxyOn: true}),
 			status: "Signed in", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 		},
 		{
 			name:   "expiry on another day shows the date",
-			st:     base(state{account: Account{SignedIn: true, ExpiresAt: now.Add(30 * time.Hour)}, proxyOn: true}),
+			st:     base(state{login: &auth.Account{ExpiresAt: now.Add(30 * time.Hour)}, proxyOn: true}),
 			status: "Signed in (expires 27 Nov 16:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 		},
@@ -66,21 +67,21 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name:   "session expired",
-			st:     base(state{account: Account{SignedIn: true, Email: "ada@example.com", ExpiresAt: now.Add(-time.Minute), Expired: true}, proxyOn: true}),
+			st:     base(state{login: &auth.Account{Email: "ada@example.com", ExpiresAt: now.Add(-time.Minute)}, proxyOn: true}),
 			status: "Session expired — sign in again", signIn: "Sign in with Claude",
 			icon: assets.Error, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Session expired — sign in again"},
 		},
 		{
 			name:   "refresh failing",
-			st:     base(state{account: in, proxyOn: true, refreshErr: "token endpoint answered 503"}),
+			st:     base(state{login: in, proxyOn: true, refreshErr: "token endpoint answered 503"}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Error, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Refresh failed: token endpoint answered 503"},
 		},
 		{
 			name:   "proxy could not start",
-			st:     base(state{account: in, proxyErr: "listen tcp 127.0.0.1:13456: address already in use"}),
+			st:     base(state{login: in, proxyErr: "listen tcp 127.0.0.1:13456: address already in use"}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Error, proxyClick: true,
 			tooltipHas: []string{"Proxy could not start: listen tcp 127.0.0.1:13456: address already in use"},
@@ -93,13 +94,13 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name:   "proxy starting",
-			st:     base(state{account: in, proxyBusy: true}),
+			st:     base(state{login: in, proxyBusy: true}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.ProxyOff,
 		},
 		{
 			name:   "start at login on",
-			st:     base(state{account: in, proxyOn: true, autostart: true}),
+			st:     base(state{login: in, proxyOn: true, autostart: true}),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true, autostart: true,
 		},
@@ -137,9 +138,34 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// The tray has no expiry rule of its own: a login is expired when auth's
+// Account.Expired says so at the tray's clock, with or without an event.
+func TestRenderExpiryIsAuthsRule(t *testing.T) {
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		login  auth.Account
+		status string
+		icon   assets.Icon
+	}{
+		{"token before its expiry", auth.Account{Email: "ada@example.com", ExpiresAt: now.Add(time.Second)}, "Signed in as ada@example.com (expires 10:00)", assets.Active},
+		{"token at its expiry", auth.Account{Email: "ada@example.com", ExpiresAt: now}, "Session expired — sign in again", assets.Error},
+		{"token without an expiry", auth.Account{Email: "ada@example.com"}, "Session expired — sign in again", assets.Error},
+		{"API key past its token's expiry", auth.Account{Email: "ada@example.com", ExpiresAt: now.Add(-time.Hour), APIKey: true}, "Signed in as ada@example.com (expires 09:00)", assets.Active},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := render(state{login: &tt.login, proxyOn: true}, now, time.UTC)
+			if v.Status != tt.status || v.Icon != tt.icon {
+				t.Errorf("status %q, icon %v; want %q, %v", v.Status, v.Icon, tt.status, tt.icon)
+			}
+		})
+	}
+}
+
 func TestRenderBusyItemsAreDisabled(t *testing.T) {
 	now := time.Now()
-	if v := render(state{signingOut: true, account: Account{SignedIn: true}}, now, time.UTC); v.SignInEnabled {
+	if v := render(state{signingOut: true, login: &auth.Account{APIKey: true}}, now, time.UTC); v.SignInEnabled {
 		t.Error("the sign-out item stays clickable while signing out")
 	}
 	if v := render(state{autoBusy: true}, now, time.UTC); v.AutoEnabled {

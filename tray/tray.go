@@ -7,48 +7,22 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"fyne.io/systray"
 
+	"ccmux/auth"
 	"ccmux/config"
 )
 
-// AuthEventKind mirrors the login events the tray reacts to.
-type AuthEventKind int
-
-// Login event kinds.
-const (
-	SignedIn AuthEventKind = iota + 1
-	Refreshed
-	RefreshFailed
-	ExpiringSoon
-	Expired
-	SignedOut
-)
-
-// AuthEvent is a change of the login's state.
-type AuthEvent struct {
-	Kind      AuthEventKind
-	Email     string
-	ExpiresAt time.Time
-	Reason    string
-}
-
-// Account is the current login, if any.
-type Account struct {
-	SignedIn  bool
-	Email     string
-	ExpiresAt time.Time
-	Expired   bool
-}
-
 // Auth is what the tray needs of the auth package, for one provider id.
 type Auth interface {
-	Login(ctx context.Context) (Account, error)
+	// Login signs in through the browser and returns the new login.
+	Login(ctx context.Context) (auth.Account, error)
 	Logout() error
-	Account() Account
-	Events() (<-chan AuthEvent, func())
+	// Account is the provider's login; ok is false when there is none.
+	Account() (acct auth.Account, ok bool)
+	// Events are the changes of the provider's login, and none of another's.
+	Events() (<-chan auth.Event, func())
 }
 
 // Proxy is what the tray needs of the proxy server.

@@ -44,7 +44,7 @@ func (a *app) refreshUsage(tell bool) {
 		return
 	}
 	a.st.usage, a.st.hasUsage = a.usage.Usage()
-	if a.st.account.SignedIn && !a.st.account.Expired {
+	if a.st.signedIn(a.now()) {
 		a.noticeLimits(a.st.usage, tell)
 	}
 	a.armUsageTimer()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ccmux/assets"
+	"ccmux/auth"
 )
 
 var testLoc = time.FixedZone("test", 0)
@@ -16,7 +17,7 @@ var testLoc = time.FixedZone("test", 0)
 var mon = time.Date(2026, 1, 5, 15, 0, 0, 0, testLoc)
 
 func usageState(u Usage) state {
-	return state{account: Account{SignedIn: true, Email: "ada@example.com"}, proxyOn: true, proxyAddr: "127.0.0.1:13456", usage: u, hasUsage: true}
+	return state{login: apiKeyLogin("ada@example.com"), proxyOn: true, proxyAddr: "127.0.0.1:13456", usage: u, hasUsage: true}
 }
 
 func TestRenderUsage(t *testing.T) {
@@ -84,7 +85,7 @@ func TestRenderUsage(t *testing.T) {
 		},
 		{
 			name:   "no subscription to show",
-			st:     state{account: Account{SignedIn: true}, proxyOn: true},
+			st:     state{login: apiKeyLogin(""), proxyOn: true},
 			status: "Signed in",
 			icon:   assets.Active,
 		},
@@ -160,12 +161,12 @@ func (r *recordingNotifier) Notify(title, message string) error {
 func TestLimitNotificationsOncePerPeriod(t *testing.T) {
 	now := mon
 	clock := func() time.Time { return now }
-	a := newApp(Options{Auth: newFakeAuth(Account{}), Proxy: &fakeProxy{}, Logger: slog.New(slog.DiscardHandler)}, nil, &fakeAutostart{}, nil)
+	a := newApp(Options{Auth: newFakeAuth(nil), Proxy: &fakeProxy{}, Logger: slog.New(slog.DiscardHandler)}, nil, &fakeAutostart{}, nil)
 	a.now, a.loc = clock, testLoc
 	n := &recordingNotifier{}
 	a.notes.close()
 	a.notes = newNoteQueue(n, a.log)
-	a.st.account = Account{SignedIn: true}
+	a.st.login = apiKeyLogin("")
 	r5 := now.Add(3 * time.Hour)
 	r7 := time.Date(2026, 1, 9, 9, 0, 0, 0, testLoc)
 	step := func(u Usage) {
@@ -210,7 +211,7 @@ func TestLimitNotificationsOncePerPeriod(t *testing.T) {
 func TestUsageLinesFollowTheSource(t *testing.T) {
 	src := &fakeUsage{changed: make(chan struct{}, 1)}
 	h := &harness{
-		t: t, auth: newFakeAuth(Account{SignedIn: true, Email: "ada@example.com"}), proxy: &fakeProxy{},
+		t: t, auth: newFakeAuth(apiKeyLogin("ada@example.com")), proxy: &fakeProxy{},
 		notes: &fakeNotifier{got: make(chan note, 32)}, auto: &fakeAutostart{}, opened: make(chan string, 1),
 		clicks: make(chan action), views: make(chan view, 256), done: make(chan error, 1), usage: src,
 	}
@@ -235,7 +236,7 @@ func TestUsageLinesFollowTheSource(t *testing.T) {
 func TestUsageBeforeSignInIsToldAfterIt(t *testing.T) {
 	src := &fakeUsage{changed: make(chan struct{}, 1)}
 	h := &harness{
-		t: t, auth: newFakeAuth(Account{}), proxy: &fakeProxy{},
+		t: t, auth: newFakeAuth(nil), proxy: &fakeProxy{},
 		notes: &fakeNotifier{got: make(chan note, 32)}, auto: &fakeAutostart{}, opened: make(chan string, 1),
 		clicks: make(chan action), views: make(chan view, 256), done: make(chan error, 1), usage: src,
 	}
@@ -243,7 +244,7 @@ func TestUsageBeforeSignInIsToldAfterIt(t *testing.T) {
 	reset := time.Now().Add(time.Hour)
 	src.set(Usage{Provider: "claude-max", UpdatedAt: time.Now(), Windows: []Limit{{Name: "five_hour", Utilization: 0.95, ResetsAt: reset}}})
 	h.noMoreNotes() // signed out: nothing to tell yet
-	h.auth.events <- AuthEvent{Kind: SignedIn, Email: "ada@example.com"}
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, Email: "ada@example.com", APIKey: true}
 	h.waitNote("Signed in to Claude")
 	n := h.waitNote("Claude usage limit")
 	if !strings.HasPrefix(n.message, "Claude 5-hour limit at 95% — resets ") {
