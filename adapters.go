@@ -55,21 +55,23 @@ func (a oauthAdmin) Refresh(ctx context.Context, id string) (auth.Account, error
 	return auth.Account{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
 }
 
-// trayAuth adapts the auth client to the tray, for one token-store id.
+// trayAuth adapts the auth client to the tray, for one token-store id:
+// the running config's Claude login, which a reload may change.
 type trayAuth struct {
 	client   *auth.Client
-	provider string
+	provider func() string
 }
 
 func (t *trayAuth) Login(ctx context.Context) (auth.Account, error) {
-	return t.client.Login(ctx, t.provider, auth.LoginOptions{})
+	return t.client.Login(ctx, t.provider(), auth.LoginOptions{})
 }
 
-func (t *trayAuth) Logout() error { return t.client.Logout(t.provider) }
+func (t *trayAuth) Logout() error { return t.client.Logout(t.provider()) }
 
 func (t *trayAuth) Account() (auth.Account, bool) {
 	accounts, _ := t.client.Accounts()
-	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == t.provider && !a.Foreign })
+	id := t.provider()
+	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == id && !a.Foreign })
 	if i < 0 {
 		return auth.Account{}, false
 	}
@@ -84,7 +86,7 @@ func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 	go func() {
 		defer close(out)
 		for ev := range in {
-			if ev.ProviderID != t.provider {
+			if ev.ProviderID != t.provider() {
 				continue
 			}
 			select {
@@ -102,16 +104,17 @@ func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 type trayUsage struct {
 	srv     *proxy.Server
 	tracker *proxy.UsageTracker
-	login   string
+	login   func() string // as trayAuth's provider
 }
 
 func (u trayUsage) Usage() (tray.Usage, bool) {
+	login := u.login()
 	for _, p := range u.srv.UsageReport() {
-		if p.Login == u.login {
+		if p.Login == login {
 			tu := toTrayUsage(p)
 			// Who serves instead matters only once a limit is reached.
 			if !tu.LimitedUntil.IsZero() || slices.ContainsFunc(tu.Windows, tray.Limit.Spent) {
-				tu.Fallback = u.srv.Fallback(u.login)
+				tu.Fallback = u.srv.Fallback(login)
 			}
 			return tu, true
 		}

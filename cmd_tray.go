@@ -32,15 +32,17 @@ func runTray(e *env, args []string) error {
 		return err
 	}
 	defer svc.stop()
+	// The tray's login is the running config's: a reload may change it.
+	login := func() string { return svc.proxy.CurrentConfig().DefaultOAuthProvider() }
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
 		Reload:     e.reloader(cfg, svc),
 		Reloads:    hangups(ctx),
 		LogPath:    logPath,
-		Auth:       &trayAuth{client: svc.client, provider: cfg.DefaultOAuthProvider()},
+		Auth:       &trayAuth{client: svc.client, provider: login},
 		Proxy:      svc.proxy,
-		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage, login: cfg.DefaultOAuthProvider()},
+		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage, login: login},
 		Logger:     log,
 		Version:    version,
 	})

@@ -364,6 +364,7 @@ func (a *app) reloadConfig() {
 	a.background(func() func() {
 		changed, err := a.reload.Reload(a.ctx)
 		running, addr := a.proxy.Running(), a.proxy.Addr()
+		acct, signedIn := a.auth.Account() // the reloaded config may name another login
 		return func() {
 			a.st.reloadBusy = false
 			// A failed move may have stopped the proxy; a good one moved it.
@@ -378,6 +379,14 @@ func (a *app) reloadConfig() {
 				a.st.proxyErr = ""
 			}
 			a.notify("Config reloaded", sentence(changed))
+			if !signedIn {
+				a.signedOut()
+			} else if a.st.login == nil || a.st.login.ProviderID != acct.ProviderID {
+				a.st.login = &acct
+				a.st.refreshErr = ""
+				a.expiringNotified, a.expiredNotified = false, false
+			}
+			a.refreshUsage(true)
 		}
 	})
 }

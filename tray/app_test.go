@@ -67,6 +67,8 @@ func (f *fakeAuth) Logout() error {
 func (f *fakeAuth) Events() (<-chan auth.Event, func()) { return f.events, func() {} }
 
 func (f *fakeAuth) Account() (auth.Account, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.login == nil {
 		return auth.Account{}, false
 	}

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"ccmux/auth"
 )
 
 // fakeReloader answers each Reload with the next of its results, moving
@@ -71,6 +74,32 @@ func TestReloadConfig(t *testing.T) {
 		t.Errorf("notification text %q", n.message)
 	}
 	h.waitView("the new address", func(v view) bool { return v.Proxy == "Proxy on 127.0.0.1:14000" && v.ReloadEnabled })
+}
+
+// A reload may name another login (oauth_provider changed): the tray shows
+// that login, or "Not signed in" when it has none.
+func TestReloadFollowsTheConfiguredLogin(t *testing.T) {
+	h, r := startWithReloader(t)
+	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.ReloadEnabled })
+
+	h.auth.mu.Lock()
+	h.auth.login = &auth.Account{ProviderID: "anthropic-team", Email: "team@example.com", ExpiresAt: time.Now().Add(8 * time.Hour)}
+	h.auth.mu.Unlock()
+	r.results <- reloadResult{changed: "1 provider"}
+	h.click(clickReload)
+	h.waitNote("Config reloaded")
+	h.waitView("the new login", func(v view) bool {
+		return strings.HasPrefix(v.Status, "Signed in as team@example.com") && v.SignIn == labelSignOut && v.ReloadEnabled
+	})
+
+	h.auth.mu.Lock()
+	h.auth.login = nil
+	h.auth.mu.Unlock()
+	r.results <- reloadResult{changed: "1 provider"}
+	h.click(clickReload)
+	h.waitNote("Config reloaded")
+	h.waitView("signed out again", func(v view) bool { return v.Status == "Not signed in" && v.SignIn == labelSignIn && v.ReloadEnabled })
+	h.noMoreNotes()
 }
 
 // A long first line is cut to its first sentence.
