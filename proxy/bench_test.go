@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,8 +73,14 @@ func BenchmarkEventReader(b *testing.B) {
 // benchTargets starts a fake upstream and a proxy in front of it.
 func benchTargets(b *testing.B) (direct, proxied string) {
 	b.Helper()
-	b.Setenv("BENCH_KEY", "k")
 	up := fakeanthropic.New()
+	return up.URL, benchProxy(b, up, nil)
+}
+
+// benchProxy starts a proxy in front of up, trusting tlsConfig's roots for it.
+func benchProxy(b *testing.B, up *fakeanthropic.Upstream, tlsConfig *tls.Config) string {
+	b.Helper()
+	b.Setenv("BENCH_KEY", "k")
 	up.Record = false
 	b.Cleanup(up.Close)
 	cfg := mustConfig(b, fmt.Sprintf(`
@@ -93,12 +100,12 @@ priority = 1
 provider = "bench"
 `, up.URL))
 	cfg.Server.Port = 0
-	srv := &Server{Config: cfg}
+	srv := &Server{Config: cfg, tlsConfig: tlsConfig}
 	if err := srv.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Stop(context.Background()) })
-	return up.URL, "http://" + srv.Addr()
+	return "http://" + srv.Addr()
 }
 
 func benchClient() *http.Client {
@@ -166,6 +173,26 @@ func BenchmarkMessages32(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkMessagesTLS32 is BenchmarkMessages32's proxied half with the
+// upstream over HTTPS and HTTP/2, as api.anthropic.com is: for profiling
+// the proxy's own cost on the path users run (-cpuprofile, -memprofile).
+func BenchmarkMessagesTLS32(b *testing.B) {
+	up := fakeanthropic.NewUnstarted()
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	proxied := benchProxy(b, up, up.Client().Transport.(*http.Transport).TLSClientConfig)
+	body := fakeanthropic.RequestBody(1<<10, "claude-sonnet-4-5", false)
+	c := benchClient()
+	defer c.CloseIdleConnections()
+	b.ReportAllocs()
+	b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			roundTrip(b, c, proxied, body, false)
+		}
+	})
 }
 
 func BenchmarkStreamFirstEvent(b *testing.B) {

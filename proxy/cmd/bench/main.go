@@ -13,7 +13,12 @@
 // sending one byte (closed by the body deadline, -body-timeout here instead
 // of 60 s); 64 concurrent 30 MB bodies; and the idle process.
 //
-// CCMUX_BENCH_CPUPROFILE=FILE writes a CPU profile of the proxy process.
+// CCMUX_BENCH_CPUPROFILE=PREFIX writes CPU profiles of the proxy process
+// during the 1 KB, 32-client turns only, one file per turn and target:
+// PREFIX.ccmux.N and PREFIX.rp.N (ReverseProxy). A profile of the whole
+// process would mix in ccmux's 400 KB turns, which ReverseProxy does not run.
+//
+//	go tool pprof -top proxy-binary PREFIX.ccmux.*
 //
 // The proxy runs in a child process (this binary re-executed) so that its
 // CPU time and RSS are its own; the fake upstream and the clients run here.
@@ -134,13 +139,6 @@ func runProxy() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// CCMUX_BENCH_CPUPROFILE=FILE profiles the proxy process, for tuning.
-	if path := os.Getenv("CCMUX_BENCH_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			pprof.StartCPUProfile(f)
-			defer pprof.StopCPUProfile()
-		}
-	}
 	// A plain httputil.ReverseProxy to the same upstream, as a yardstick.
 	rp, err := startReverseProxy(os.Getenv(upstreamEnv))
 	if err != nil {
@@ -149,9 +147,21 @@ func runProxy() int {
 	}
 	fmt.Printf("LISTEN %s %s\n", srv.Addr(), rp)
 	sc := bufio.NewScanner(os.Stdin)
+	var prof *os.File
 	for sc.Scan() {
-		if sc.Text() == "stats" {
+		switch cmd, arg, _ := strings.Cut(sc.Text(), " "); cmd {
+		case "stats":
 			fmt.Printf("STATS %d %d\n", cpuTime().Nanoseconds(), rssBytes())
+		case "profile": // CCMUX_BENCH_CPUPROFILE, for tuning
+			if f, err := os.Create(arg); err == nil && pprof.StartCPUProfile(f) == nil {
+				prof = f
+			}
+		case "unprofile":
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+				prof = nil
+			}
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -250,6 +260,17 @@ func (c *child) sample() (cpu time.Duration, rss int64) {
 	var ns int64
 	fmt.Sscanf(line, "STATS %d %d", &ns, &rss)
 	return time.Duration(ns), rss
+}
+
+// profile starts (name set) or stops (name "") a CPU profile of the child.
+func (c *child) profile(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if name == "" {
+		fmt.Fprintln(c.in, "unprofile")
+	} else {
+		fmt.Fprintln(c.in, "profile "+name)
+	}
 }
 
 func (c *child) stop() error {
@@ -768,7 +789,15 @@ func run(quick, useTLS bool) error {
 		if _, _, err := rounds(1, []*target{via, yard}, proc, up, conc(body1K, sz.conc/8)); err != nil { // warm 32 upstream connections
 			return err
 		}
-		c1, costC, err := rounds(4, []*target{direct, via, yard}, proc, up, conc(body1K, sz.conc/4))
+		turn := map[*target]int{}
+		c1, costC, err := rounds(4, []*target{direct, via, yard}, proc, up, func(t *target) (load, error) {
+			if prefix := os.Getenv("CCMUX_BENCH_CPUPROFILE"); prefix != "" && t != direct {
+				turn[t]++
+				proc.profile(fmt.Sprintf("%s.%s.%d", prefix, map[*target]string{via: "ccmux", yard: "rp"}[t], turn[t]))
+				defer proc.profile("")
+			}
+			return concurrent(t, body1K, 32, sz.conc/4)
+		})
 		if err != nil {
 			return err
 		}
