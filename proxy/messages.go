@@ -33,7 +33,13 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 	}
 	// The body goes back as soon as an answer is committed: a stream may
 	// stay open for minutes and must not pin it.
-	release := sync.OnceFunc(body.release)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			body.release()
+		}
+	}
 	defer release()
 	f, err := scanRouting(body.b)
 	if err != nil {
