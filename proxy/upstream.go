@@ -223,7 +223,7 @@ func (p *h2Pool) closeIdle() {
 
 // RoundTrip sends req to its upstream.
 func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" || c.useH1(req) {
+	if !c.viaH2(req) {
 		return c.h1.RoundTrip(req)
 	}
 	resp, err := c.h2.RoundTrip(req)
@@ -236,6 +236,12 @@ func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	return c.h1.RoundTrip(again)
+}
+
+// viaH2 reports whether req goes through the HTTP/2 transport (as far as
+// is known before it is sent: see errNoHTTP2).
+func (c *upstreamClient) viaH2(req *http.Request) bool {
+	return req.URL.Scheme == "https" && !c.useH1(req)
 }
 
 func (c *upstreamClient) useH1(req *http.Request) bool {
@@ -255,28 +261,29 @@ func (c *upstreamClient) closeIdle() {
 	}
 }
 
-// hopHeaders are meaningful only for one connection and are never forwarded
-// (RFC 9110, section 7.6.1), in either direction.
-var hopHeaders = map[string]bool{
-	"Connection":          true,
-	"Proxy-Connection":    true,
-	"Keep-Alive":          true,
-	"Proxy-Authenticate":  true,
-	"Proxy-Authorization": true,
-	"Te":                  true,
-	"Trailer":             true,
-	"Transfer-Encoding":   true,
-	"Upgrade":             true,
+// hopHeader reports the headers meaningful only for one connection, never
+// forwarded (RFC 9110, section 7.6.1) in either direction. A switch, not a
+// map: it runs for every header of every request and answer.
+func hopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
-// clientOnlyHeaders are the client's credentials for ccmux itself and ccmux's
-// own debugging header; the upstream gets the provider's credentials instead.
-var clientOnlyHeaders = map[string]bool{
-	"Authorization":  true,
-	"X-Api-Key":      true,
-	"X-Provider":     true,
-	"Content-Length": true, // set from the (possibly rewritten) body
-	"Host":           true,
+// clientOnlyHeader reports the client's credentials for ccmux itself and
+// ccmux's own debugging header; the upstream gets the provider's
+// credentials instead.
+func clientOnlyHeader(k string) bool {
+	switch k {
+	case "Authorization", "X-Api-Key", "X-Provider",
+		"Content-Length", // set from the (possibly rewritten) body
+		"Host":
+		return true
+	}
+	return false
 }
 
 // oauthBeta must be in anthropic-beta for requests authorised with a
@@ -293,7 +300,7 @@ const defaultAnthropicVersion = "2023-06-01"
 func upstreamHeader(in http.Header, cred auth.Credential) http.Header {
 	h := make(http.Header, len(in)+3)
 	for k, v := range in {
-		if !hopHeaders[k] && !clientOnlyHeaders[k] {
+		if !hopHeader(k) && !clientOnlyHeader(k) {
 			h[k] = v
 		}
 	}
@@ -496,11 +503,13 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 	out.Host = out.URL.Host
 	out.Header = upstreamHeader(r.Header, cred)
 	out.ContentLength = body.size()
-	if out.ContentLength <= inlineBody {
+	if out.ContentLength <= inlineBody && !h.s.upstream.viaH2(out) {
 		// A copy of a small body, as a reader net/http knows is in memory,
 		// goes out in the same write as the headers; any other body makes
 		// the transport flush the headers first, a write system call of
-		// their own (net/http's isKnownInMemoryReader).
+		// their own (net/http's isKnownInMemoryReader). HTTP/2 flushes its
+		// HEADERS frame on its own whatever the body, so there the copy
+		// would only cost an allocation.
 		b := body.bytes()
 		out.Body = io.NopCloser(bytes.NewReader(b))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
@@ -781,7 +790,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 // read its answers, see server.allowed_origins).
 func copyResponseHeader(dst, src http.Header) {
 	for k, v := range src {
-		if !hopHeaders[k] && k != "Set-Cookie" && !strings.HasPrefix(k, "Access-Control-") {
+		if !hopHeader(k) && k != "Set-Cookie" && !strings.HasPrefix(k, "Access-Control-") {
 			dst[k] = v
 		}
 	}
