@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime"
 	"testing"
@@ -100,7 +101,8 @@ priority = 1
 provider = "bench"
 `, up.URL))
 	cfg.Server.Port = 0
-	srv := &Server{Config: cfg, tlsConfig: tlsConfig}
+	// Log every request as `ccmux start` does, to a sink, so its cost counts.
+	srv := &Server{Config: cfg, tlsConfig: tlsConfig, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := srv.Start(context.Background()); err != nil {
 		b.Fatal(err)
 	}
