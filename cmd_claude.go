@@ -58,12 +58,9 @@ func runClaude(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := cfg.ServerAPIKey()
+	token, err := clientToken(cfg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
-	}
-	if token == "" {
-		token = placeholderAuthToken
+		return err
 	}
 	if !probeProxy(cfg).answers {
 		stop, err := e.proxyForClaude(cfg)

@@ -6,12 +6,27 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"ccmux/config"
 )
 
 // placeholderAuthToken is what Claude Code gets as ANTHROPIC_AUTH_TOKEN when
 // the proxy needs no key: with a token set it does not ask for a login of its
 // own, and the proxy replaces the credential with the provider's anyway.
 const placeholderAuthToken = "ccmux"
+
+// clientToken is the ANTHROPIC_AUTH_TOKEN Claude Code gets: server.api_key,
+// or the placeholder when the proxy needs no key.
+func clientToken(cfg *config.Config) (string, error) {
+	token, err := cfg.ServerAPIKey()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
+	}
+	if token == "" {
+		token = placeholderAuthToken
+	}
+	return token, nil
+}
 
 const envHelp = `Prints the variables that point Claude Code (or an SDK) at this proxy:
 ANTHROPIC_BASE_URL, and ANTHROPIC_AUTH_TOKEN set to server.api_key when the
@@ -28,12 +43,9 @@ func runEnv(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	token, err := cfg.ServerAPIKey()
+	token, err := clientToken(cfg)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
-	}
-	if token == "" {
-		token = placeholderAuthToken
+		return err
 	}
 	vars := [][2]string{{"ANTHROPIC_BASE_URL", cfg.BaseURL()}, {"ANTHROPIC_AUTH_TOKEN", token}}
 	for _, v := range vars {
