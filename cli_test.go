@@ -136,6 +136,7 @@ func TestCLIHelpVersionAndUnknownFlags(t *testing.T) {
 		{[]string{"autostart", "--help"}, 0, []string{"Usage: ccmux autostart on|off|status"}, ""},
 		{[]string{"help", "status"}, 0, []string{"Usage: ccmux status"}, ""},
 		{[]string{"help", "help"}, 0, []string{"Usage: ccmux help [COMMAND]"}, ""},
+		{[]string{"help", "autostart"}, 0, []string{"Usage: ccmux autostart on|off|status", "--config PATH when a config", "go build, go install"}, ""},
 		{[]string{"version", "--help"}, 0, []string{"Usage: ccmux version"}, ""},
 		{[]string{"--help"}, 0, []string{"Usage: ccmux [--config PATH] [COMMAND]", "ccmux COMMAND --help"}, ""},
 		{[]string{"-h"}, 0, []string{"Usage: ccmux [--config PATH] [COMMAND]"}, ""},

@@ -8,6 +8,12 @@ import (
 	"ccmux/tray"
 )
 
+const autostartHelp = `on records this binary's absolute path, and --config PATH when a config
+other than the default is in use (--config or CCMUX_CONFIG). A binary in Go's
+build cache, a go run build or the temporary directory is refused: it would be
+gone at the next login, so build or install ccmux first (go build, go install).
+`
+
 func runAutostart(e *env, args []string) error {
 	word, err := parseSubcommand(flags("autostart"), args, "on", "off", "status")
 	if err != nil {

@@ -64,7 +64,7 @@ func init() {
 		{"login", "[--provider ID] [--manual] [--console]", "sign in with Claude in the browser and store the token", runLogin, ""},
 		{"logout", "[--provider ID]", "remove a stored token", runLogout, ""},
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
-		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, ""},
+		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, autostartHelp},
 		{"config", "check", "validate the config file and summarise it", runConfig, ""},
 		{"claude", "[--claude PATH] [ARGS…]", "run Claude Code against this proxy (starting one if none runs)", runClaude, claudeHelp},
 		{"env", "[--shell sh|fish|powershell]", "print the variables that point Claude Code at this proxy", runEnv, envHelp},
