@@ -500,3 +500,33 @@ models = ["claude-*"]
 		t.Errorf("Logout(anthropic-max) after the reload = %v, want ErrNotOwned", err)
 	}
 }
+
+// A file judged corrupt is not judged again on every read (the proxy reads
+// the store on each request): while a stat shows the same file, the
+// verdict stands without the 500 ms wait; a rewrite is read anew.
+func TestCorruptVerdictIsReused(t *testing.T) {
+	e := newEnv(t)
+	e.signIn("anthropic-max")
+	good, _ := os.ReadFile(e.path)
+	os.WriteFile(e.path, []byte(`{"anthropic-max": {"access_token": "sk-ant-oat01-half`), 0o600)
+	old := time.Now().Add(-time.Minute) // settled: no writer is at it
+	os.Chtimes(e.path, old, old)
+	if _, err := e.c.Accounts(); !errors.Is(err, ErrCorruptStore) {
+		t.Fatalf("first read of a corrupt store: %v", err)
+	}
+	var retries atomic.Int64
+	afterBadRead = func() { retries.Add(1) }
+	defer func() { afterBadRead = nil }()
+	for range 3 {
+		if _, err := e.c.Accounts(); !errors.Is(err, ErrCorruptStore) {
+			t.Fatalf("read of the same corrupt store: %v", err)
+		}
+	}
+	if n := retries.Load(); n != 0 {
+		t.Errorf("the same corrupt file was read and waited on again (%d retries)", n)
+	}
+	os.WriteFile(e.path, good, 0o600)
+	if accts, err := e.c.Accounts(); err != nil || len(accts) != 1 {
+		t.Fatalf("after the file was rewritten: %+v, %v", accts, err)
+	}
+}

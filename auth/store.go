@@ -39,6 +39,11 @@ type Store struct {
 	cacheMu    sync.Mutex
 	cached     fs.FileInfo // the file cachedRecs was decoded from
 	cachedRecs map[string]record
+	// corrupt is the file last judged corrupt and the verdict: while a
+	// stat shows the same file, reads (one per proxy request) fail at once
+	// instead of waiting stableAfter again.
+	corrupt    fs.FileInfo
+	corruptErr *corruptError
 }
 
 // NewStore returns the store at path (usually config.TokenPath()). Nothing
@@ -240,8 +245,8 @@ func (e *corruptError) Unwrap() error { return ErrCorruptStore }
 // corrupt) or maxReadRetry has passed. The proxy asks for a credential on every
 // request, so decoded records are reused while a stat shows the same file.
 func (s *Store) readFile() (map[string]record, error) {
-	if recs, ok := s.cachedRecords(); ok {
-		return recs, nil
+	if recs, ok, err := s.cachedRecords(); ok {
+		return recs, err
 	}
 	if err := s.fixMode(filepath.Dir(s.path), 0o700, true); err != nil {
 		return nil, err
@@ -266,7 +271,13 @@ func (s *Store) readFile() (map[string]record, error) {
 			if len(bytes.TrimSpace(data)) == 0 {
 				return map[string]record{}, nil // empty, and not being written
 			}
-			return nil, &corruptError{path: s.path, problem: problem, data: data}
+			cerr := &corruptError{path: s.path, problem: problem, data: data}
+			if time.Since(fi.ModTime()) >= racyWindow { // its stat will show any change
+				s.cacheMu.Lock()
+				s.corrupt, s.corruptErr = fi, cerr
+				s.cacheMu.Unlock()
+			}
+			return nil, cerr
 		}
 		if time.Since(start) >= maxReadRetry {
 			return nil, fmt.Errorf("the token store %s kept changing while being read (another program is writing it); try again", s.path)
@@ -288,19 +299,24 @@ func sameStat(a, b fs.FileInfo) bool {
 // (an in-place writer keeps the inode and often the size), so it is not cached.
 const racyWindow = time.Second
 
-func (s *Store) cachedRecords() (map[string]record, bool) {
+// cachedRecords answers a read from the last one while a stat shows the
+// same file: its records, or its corrupt verdict as the error.
+func (s *Store) cachedRecords() (recs map[string]record, ok bool, err error) {
 	fi, err := os.Stat(s.path)
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
+	if sameStat(fi, s.corrupt) {
+		return nil, true, s.corruptErr
+	}
 	hit := s.cached != nil && os.SameFile(fi, s.cached) && fi.ModTime().Equal(s.cached.ModTime()) &&
 		fi.Size() == s.cached.Size() && fi.Mode() == s.cached.Mode()
 	if !hit {
-		return nil, false
+		return nil, false, nil
 	}
-	return maps.Clone(s.cachedRecs), true
+	return maps.Clone(s.cachedRecs), true, nil
 }
 
 // readOnce makes one read. problem is non-empty when the bytes read do not
