@@ -276,9 +276,7 @@ func (a *app) signIn() {
 // signedIn records a fresh login and says so once, on the change.
 func (a *app) signedIn(acct auth.Account) {
 	was := a.st.signedIn(a.now())
-	a.st.login = &acct
-	a.st.refreshErr = ""
-	a.expiringNotified, a.expiredNotified = false, false
+	a.setLogin(&acct)
 	if was {
 		return
 	}
@@ -310,8 +308,12 @@ func (a *app) signOut() {
 
 // signedOut forgets the login; the proxy asks auth for a token on every
 // request, so it stops sending this provider's token at once.
-func (a *app) signedOut() {
-	a.st.login = nil
+func (a *app) signedOut() { a.setLogin(nil) }
+
+// setLogin makes login the tray's (nil: none) and forgets what was told
+// about the one before.
+func (a *app) setLogin(login *auth.Account) {
+	a.st.login = login
 	a.st.refreshErr = ""
 	a.expiringNotified, a.expiredNotified = false, false
 }
@@ -382,9 +384,7 @@ func (a *app) reloadConfig() {
 			if !signedIn {
 				a.signedOut()
 			} else if a.st.login == nil || a.st.login.ProviderID != acct.ProviderID {
-				a.st.login = &acct
-				a.st.refreshErr = ""
-				a.expiringNotified, a.expiredNotified = false, false
+				a.setLogin(&acct)
 			}
 			a.refreshUsage(true)
 		}

@@ -577,17 +577,8 @@ func TestQuitStopsTheProxy(t *testing.T) {
 }
 
 func TestProxyThatCannotStartAtLaunch(t *testing.T) {
-	h := &harness{
-		t:      t,
-		auth:   newFakeAuth(apiKeyLogin("")),
-		proxy:  &fakeProxy{startErr: errors.New("cannot listen on 127.0.0.1:13456: the address is already in use")},
-		notes:  &fakeNotifier{got: make(chan note, 32)},
-		auto:   &fakeAutostart{},
-		opened: make(chan string, 1),
-		clicks: make(chan action),
-		views:  make(chan view, 256),
-		done:   make(chan error, 1),
-	}
+	h := newHarness(t, apiKeyLogin(""))
+	h.proxy.startErr = errors.New("cannot listen on 127.0.0.1:13456: the address is already in use")
 	h.run()
 	n := h.waitNote("Proxy could not start")
 	if n.message != "Cannot listen on 127.0.0.1:13456: the address is already in use." {

@@ -30,10 +30,7 @@ func desktopExec(t *testing.T, entry []byte) []string {
 // CCMUX_CONFIG, which a login session does not have) writes an entry that
 // starts it on that file, and reads that entry back as on.
 func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	startWatcher(t, bus)
-	startNotifications(t, bus)
+	d := newDesktop(t)
 	home := t.TempDir()
 	port := testsupport.FreePort(t)
 	cfg := filepath.Join(home, "My Configs", "work $HOME 100%.toml")
@@ -41,8 +38,7 @@ func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
 	if err := os.Rename(writeConfig(t, home, port, ""), cfg); err != nil {
 		t.Fatal(err)
 	}
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "CCMUX_CONFIG="+cfg)
-	item := findItem(t, test, app.cmd.Process.Pid)
+	app, item := d.start(t, home, "CCMUX_CONFIG="+cfg)
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
 
 	item.click(t, "Start at login")
@@ -67,30 +63,25 @@ func TestTrayStartAtLoginRecordsTheConfig(t *testing.T) {
 	// A second tray on the same files sees the entry as its own.
 	app.cmd.Process.Kill()
 	app.wait(t, 15*time.Second)
-	second := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "CCMUX_CONFIG="+cfg)
-	item = findItem(t, test, second.cmd.Process.Pid)
+	_, item = d.start(t, home, "CCMUX_CONFIG="+cfg)
 	item.waitItem(t, "Start at login", "Start at login checked at start", func(m menuItem) bool { return m.Checked && m.Enabled })
 }
 
 // The refusal is real in the built binary: run from the temp dir it was
 // built in, the click is told why in a notification and the box stays off.
 func TestTrayStartAtLoginRefusesATempBinary(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	startWatcher(t, bus)
-	notes := startNotifications(t, bus)
+	d := newDesktop(t)
 	home := t.TempDir()
 	writeConfig(t, home, testsupport.FreePort(t), "")
 	// The binary was built in this process's temp dir; the app now sees it as its own.
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "TMPDIR="+os.TempDir())
-	item := findItem(t, test, app.cmd.Process.Pid)
+	_, item := d.start(t, home, "TMPDIR="+os.TempDir())
 	item.waitItem(t, "Start at login", "Start at login unchecked", func(m menuItem) bool { return !m.Checked && m.Enabled })
 	item.click(t, "Start at login")
 	testsupport.Eventually(t, "the refusal notification", 10*time.Second, func() bool {
-		_, ok := notes.find("Start at login")
+		_, ok := d.notes.find("Start at login")
 		return ok
 	})
-	n, _ := notes.find("Start at login")
+	n, _ := d.notes.find("Start at login")
 	for _, want := range []string{testsupport.Binary(t), "temporary directory", "go build", "go install"} {
 		if !strings.Contains(n.Body, want) {
 			t.Errorf("notification %q lacks %q", n.Body, want)

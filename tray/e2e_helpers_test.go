@@ -110,6 +110,31 @@ func connect(t *testing.T, addr string) *dbus.Conn {
 	return conn
 }
 
+// desktop is a private session bus with a panel (the watcher) and a
+// notification service on it, and the test's own connection to it.
+type desktop struct {
+	bus     string
+	conn    *dbus.Conn
+	watcher *fakeWatcher
+	notes   *fakeNotifications
+}
+
+func newDesktop(t *testing.T) *desktop {
+	t.Helper()
+	bus := privateBus(t)
+	d := &desktop{bus: bus, conn: connect(t, bus)}
+	d.watcher = startWatcher(t, bus)
+	d.notes = startNotifications(t, bus)
+	return d
+}
+
+// start runs ccmux on the desktop (see startApp) and finds its tray item.
+func (d *desktop) start(t *testing.T, home string, env ...string) (*runningApp, *trayItem) {
+	t.Helper()
+	app := startApp(t, home, append([]string{"DBUS_SESSION_BUS_ADDRESS=" + d.bus}, env...)...)
+	return app, findItem(t, d.conn, app.cmd.Process.Pid)
+}
+
 // ---- the panel: a StatusNotifierWatcher ----
 
 type fakeWatcher struct {

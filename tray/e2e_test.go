@@ -19,10 +19,7 @@ import (
 // sign in through the browser, toggle the proxy and start at login, see the
 // notifications, survive a panel restart after notifications, and quit.
 func TestTrayEndToEnd(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	watcher := startWatcher(t, bus)
-	notes := startNotifications(t, bus)
+	d := newDesktop(t)
 
 	oauth := authtest.NewServer()
 	defer oauth.Close()
@@ -34,15 +31,13 @@ func TestTrayEndToEnd(t *testing.T) {
 	home := t.TempDir()
 	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, oauth.OAuthTOML("anthropic-max", "claude"))
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
-
-	item := findItem(t, test, app.cmd.Process.Pid)
+	app, item := d.start(t, home)
 	var appName string
-	if err := test.BusObject().Call("org.freedesktop.DBus.GetNameOwner", 0, item.service).Store(&appName); err != nil {
+	if err := d.conn.BusObject().Call("org.freedesktop.DBus.GetNameOwner", 0, item.service).Store(&appName); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case sender := <-watcher.regs:
+	case sender := <-d.watcher.regs:
 		if sender != appName {
 			t.Errorf("RegisterStatusNotifierItem came from %s, want the app %s", sender, appName)
 		}
@@ -102,10 +97,10 @@ func TestTrayEndToEnd(t *testing.T) {
 		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
 	}
 	testsupport.Eventually(t, `the "Signed in to Claude" notification`, 10*time.Second, func() bool {
-		_, ok := notes.find("Signed in to Claude")
+		_, ok := d.notes.find("Signed in to Claude")
 		return ok
 	})
-	n, _ := notes.find("Signed in to Claude")
+	n, _ := d.notes.find("Signed in to Claude")
 	if n.App != "ccmux" {
 		t.Errorf("notification app name %q, want ccmux", n.App)
 	}
@@ -141,15 +136,15 @@ func TestTrayEndToEnd(t *testing.T) {
 
 	// The failing refresh is told once, however often the refresher retries.
 	testsupport.Eventually(t, "a refresh-failure notification", 20*time.Second, func() bool {
-		_, ok := notes.find("Claude sign-in could not be refreshed")
+		_, ok := d.notes.find("Claude sign-in could not be refreshed")
 		return ok
 	})
 	item.waitItem(t, "Signed in as", "still signed in", func(menuItem) bool { return true })
 
 	// The panel restarts after notifications went through the shared
 	// connection: the item must register with the new watcher.
-	watcher.conn.Close()
-	restarted := startWatcher(t, bus)
+	d.watcher.conn.Close()
+	restarted := startWatcher(t, d.bus)
 	select {
 	case sender := <-restarted.regs:
 		if sender != appName {
@@ -164,7 +159,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	for _, m := range item.layout(t) {
 		seen = append(seen, m.Label)
 	}
-	for _, m := range notes.all() {
+	for _, m := range d.notes.all() {
 		seen = append(seen, m.Summary, m.Body)
 	}
 	seen = append(seen, app.out.String())
@@ -179,11 +174,11 @@ func TestTrayEndToEnd(t *testing.T) {
 		t.Error("the refresher never tried to refresh")
 	}
 	var summaries []string
-	for _, m := range notes.all() {
+	for _, m := range d.notes.all() {
 		summaries = append(summaries, m.Summary)
 	}
 	t.Logf("%d refresh attempts; notifications: %q", oauth.RefreshCount(), summaries)
-	if n := countSummary(notes.all(), "Claude sign-in could not be refreshed"); n != 1 {
+	if n := countSummary(d.notes.all(), "Claude sign-in could not be refreshed"); n != 1 {
 		t.Errorf("%d refresh-failure notifications for one failure streak (%d refresh attempts), want 1", n, oauth.RefreshCount())
 	}
 
@@ -212,15 +207,11 @@ func countSummary(ns []notification, summary string) int {
 
 // TestTraySIGTERM: SIGTERM quits like the Quit item: proxy stopped, exit 0.
 func TestTraySIGTERM(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	startWatcher(t, bus)
-	startNotifications(t, bus)
+	d := newDesktop(t)
 	home := t.TempDir()
 	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, "")
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
-	item := findItem(t, test, app.cmd.Process.Pid)
+	app, item := d.start(t, home)
 	item.waitItem(t, "Proxy on", "the proxy checked", func(m menuItem) bool { return m.Checked })
 	testsupport.Eventually(t, "the proxy to answer", 10*time.Second, func() bool { return healthy(port) })
 

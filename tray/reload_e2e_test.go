@@ -20,15 +20,11 @@ import (
 // a valid one on another port moves the proxy and the "Proxy on" line.
 // SIGHUP to the tray does the same.
 func TestTrayReloadConfig(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	startWatcher(t, bus)
-	notes := startNotifications(t, bus)
+	d := newDesktop(t)
 	home := t.TempDir()
 	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, "")
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus)
-	item := findItem(t, test, app.cmd.Process.Pid)
+	app, item := d.start(t, home)
 	item.waitItem(t, "Proxy on 127.0.0.1:"+strconv.Itoa(port), "the proxy checked", func(m menuItem) bool { return m.Checked })
 	if m, ok := item.item(t, "Reload config"); !ok || !m.Enabled {
 		t.Fatalf("Reload config = %+v, %v; want an enabled item", m, ok)
@@ -38,10 +34,10 @@ func TestTrayReloadConfig(t *testing.T) {
 	writeConfig(t, home, port, "\n[[providers]]\nname = 7\n")
 	item.click(t, "Reload config")
 	testsupport.Eventually(t, `the "Config not reloaded" notification`, 10*time.Second, func() bool {
-		_, ok := notes.find("Config not reloaded")
+		_, ok := d.notes.find("Config not reloaded")
 		return ok
 	})
-	n, _ := notes.find("Config not reloaded")
+	n, _ := d.notes.find("Config not reloaded")
 	check := exec.Command(testsupport.Binary(t), "config", "check")
 	check.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "CCMUX_CONFIG=")
 	out, _ := check.CombinedOutput()
@@ -61,7 +57,7 @@ func TestTrayReloadConfig(t *testing.T) {
 	testsupport.Eventually(t, "the proxy on the new port", 10*time.Second, func() bool { return healthy(moved) })
 	testsupport.Eventually(t, "the old port to close", 10*time.Second, func() bool { return closed(port) })
 	testsupport.Eventually(t, `the "Config reloaded" notification`, 10*time.Second, func() bool {
-		n, ok := notes.find("Config reloaded")
+		n, ok := d.notes.find("Config reloaded")
 		return ok && strings.Contains(n.Body, "moved to 127.0.0.1:"+strconv.Itoa(moved))
 	})
 

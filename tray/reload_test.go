@@ -34,18 +34,8 @@ func (r *fakeReloader) Reload(context.Context) (string, error) {
 
 func startWithReloader(t *testing.T) (*harness, *fakeReloader) {
 	t.Helper()
-	h := &harness{
-		t:       t,
-		auth:    newFakeAuth(nil),
-		proxy:   &fakeProxy{},
-		notes:   &fakeNotifier{got: make(chan note, 32)},
-		auto:    &fakeAutostart{},
-		opened:  make(chan string, 1),
-		clicks:  make(chan action),
-		views:   make(chan view, 256),
-		done:    make(chan error, 1),
-		reloads: make(chan struct{}),
-	}
+	h := newHarness(t, nil)
+	h.reloads = make(chan struct{})
 	r := &fakeReloader{proxy: h.proxy, results: make(chan reloadResult, 1)}
 	h.reload = r
 	return h.run(), r

@@ -17,10 +17,7 @@ import (
 // usage endpoint, the menu shows one disabled line per window under the
 // status line, and the window at 95 % is told in a notification.
 func TestTrayUsageEndToEnd(t *testing.T) {
-	bus := privateBus(t)
-	test := connect(t, bus)
-	startWatcher(t, bus)
-	notes := startNotifications(t, bus)
+	d := newDesktop(t)
 
 	oauth := authtest.NewServer()
 	defer oauth.Close()
@@ -32,8 +29,7 @@ func TestTrayUsageEndToEnd(t *testing.T) {
 	home := t.TempDir()
 	port := testsupport.FreePort(t)
 	writeConfig(t, home, port, oauth.OAuthTOML("anthropic-max", "claude"))
-	app := startApp(t, home, "DBUS_SESSION_BUS_ADDRESS="+bus, "TZ=UTC")
-	item := findItem(t, test, app.cmd.Process.Pid)
+	app, item := d.start(t, home, "TZ=UTC")
 	item.waitItem(t, "Proxy on", "the proxy checked", func(m menuItem) bool { return m.Checked })
 	for _, m := range item.layout(t) {
 		if strings.Contains(m.Label, "limit") || strings.HasPrefix(m.Label, "Usage") {
@@ -63,10 +59,10 @@ func TestTrayUsageEndToEnd(t *testing.T) {
 		t.Errorf("menu = %q, want %q", labels, want)
 	}
 	testsupport.Eventually(t, "the 95% notification", 10*time.Second, func() bool {
-		_, ok := notes.find("Claude usage limit")
+		_, ok := d.notes.find("Claude usage limit")
 		return ok
 	})
-	n, _ := notes.find("Claude usage limit")
+	n, _ := d.notes.find("Claude usage limit")
 	if wantBody := "Claude 5-hour limit at 95% — resets " + when(r5); n.Body != wantBody {
 		t.Errorf("notification %q, want %q", n.Body, wantBody)
 	}

@@ -210,11 +210,8 @@ func TestLimitNotificationsOncePerPeriod(t *testing.T) {
 // The event loop shows new numbers as they come and re-renders by itself.
 func TestUsageLinesFollowTheSource(t *testing.T) {
 	src := &fakeUsage{changed: make(chan struct{}, 1)}
-	h := &harness{
-		t: t, auth: newFakeAuth(apiKeyLogin("ada@example.com")), proxy: &fakeProxy{},
-		notes: &fakeNotifier{got: make(chan note, 32)}, auto: &fakeAutostart{}, opened: make(chan string, 1),
-		clicks: make(chan action), views: make(chan view, 256), done: make(chan error, 1), usage: src,
-	}
+	h := newHarness(t, apiKeyLogin("ada@example.com"))
+	h.usage = src
 	h.run()
 	h.waitView("usage not known yet", func(v view) bool { return v.Limits[0] == usageUnknown })
 	reset := time.Now().Add(time.Hour)
@@ -235,11 +232,8 @@ func TestUsageLinesFollowTheSource(t *testing.T) {
 // the sign-in arrives (seen as a lost notification in the real binary).
 func TestUsageBeforeSignInIsToldAfterIt(t *testing.T) {
 	src := &fakeUsage{changed: make(chan struct{}, 1)}
-	h := &harness{
-		t: t, auth: newFakeAuth(nil), proxy: &fakeProxy{},
-		notes: &fakeNotifier{got: make(chan note, 32)}, auto: &fakeAutostart{}, opened: make(chan string, 1),
-		clicks: make(chan action), views: make(chan view, 256), done: make(chan error, 1), usage: src,
-	}
+	h := newHarness(t, nil)
+	h.usage = src
 	h.run()
 	reset := time.Now().Add(time.Hour)
 	src.set(Usage{Provider: "claude-max", UpdatedAt: time.Now(), Windows: []Limit{{Name: "five_hour", Utilization: 0.95, ResetsAt: reset}}})
