@@ -209,6 +209,11 @@ func (c *Client) notOwned(id string) error {
 	return fmt.Errorf("the login %s in %s is %w (not a Claude login of ccmux's); ccmux leaves it alone", id, c.store.Path(), ErrNotOwned)
 }
 
+// notRecord is the error for an entry under id that is not a token record.
+func (c *Client) notRecord(id string) error {
+	return fmt.Errorf("the entry %s in %s is not a token record", id, c.store.Path())
+}
+
 // Credential is what a provider sends upstream: an OAuth access token
 // (Authorization: Bearer) or, for console logins, an API key (x-api-key).
 type Credential struct {
@@ -274,7 +279,7 @@ func (c *Client) record(ctx context.Context, id string) (record, error) {
 	recs, err := c.store.read(ctx)
 	if r, ok := recs[id]; ok {
 		if r.opaque {
-			return record{}, fmt.Errorf("the entry %s in %s is not a token record", id, c.store.Path())
+			return record{}, c.notRecord(id)
 		}
 		return r, nil
 	}
@@ -411,7 +416,7 @@ func (c *Client) doRefresh(ctx context.Context, id, seen string, within time.Dur
 		}
 		after = r
 		if r.opaque {
-			return false, fmt.Errorf("the entry %s in %s is not a token record", id, c.store.Path())
+			return false, c.notRecord(id)
 		}
 		if r.APIKey != "" {
 			cred = Credential{Value: r.APIKey, APIKey: true}

@@ -135,10 +135,9 @@ func (c *Client) refreshPass(ctx context.Context) time.Time {
 		if r.ExpiresAt.After(now) {
 			due = earliest(due, r.ExpiresAt) // to announce Expired on time
 		}
-		if next.IsZero() {
+		if next.IsZero() || due.Before(next) {
 			next = due
 		}
-		next = earliest(next, due)
 	}
 	return next
 }

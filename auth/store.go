@@ -326,8 +326,12 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
 	defer f.Close()
-	if ofi, err := f.Stat(); err != nil || checkRegular(s.path, ofi) != nil {
-		return nil, nil, nil, "", checkRegular(s.path, ofi)
+	ofi, err := f.Stat()
+	if err != nil {
+		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
+	}
+	if err := checkRegular(s.path, ofi); err != nil {
+		return nil, nil, nil, "", err
 	}
 	if data, err = io.ReadAll(f); err != nil {
 		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
@@ -366,9 +370,6 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 
 // checkRegular says, naming path, what is there instead of a token file.
 func checkRegular(path string, fi fs.FileInfo) error {
-	if fi == nil {
-		return fmt.Errorf("reading the token store %s: it could not be inspected", path)
-	}
 	m := fi.Mode()
 	if m.IsRegular() {
 		return nil
