@@ -81,25 +81,10 @@ func benchTargets(b *testing.B) (direct, proxied string) {
 // benchProxy starts a proxy in front of up, trusting tlsConfig's roots for it.
 func benchProxy(b *testing.B, up *fakeanthropic.Upstream, tlsConfig *tls.Config) string {
 	b.Helper()
-	b.Setenv("BENCH_KEY", "k")
+	b.Setenv("API_KEY", "k")
 	up.Record = false
 	b.Cleanup(up.Close)
-	cfg := mustConfig(b, fmt.Sprintf(`
-[router]
-default = "claude-sonnet-4-5"
-[[providers]]
-name = "bench"
-auth_type = "api_key"
-api_key = "$BENCH_KEY"
-base_url = %q
-models = ["claude-*"]
-[[models]]
-name = "claude-sonnet-4-5"
-[[models.mappings]]
-actual_model = "claude-sonnet-4-5-20250929"
-priority = 1
-provider = "bench"
-`, up.URL))
+	cfg := mustConfig(b, rewriteTOML(up.URL))
 	cfg.Server.Port = 0
 	// Log every request as `ccmux start` does, to a sink, so its cost counts.
 	srv := &Server{Config: cfg, tlsConfig: tlsConfig, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

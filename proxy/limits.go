@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -300,15 +301,7 @@ func (t *UsageTracker) encodeLocked() []byte {
 	for _, u := range t.logins {
 		snap.Logins = append(snap.Logins, *u)
 	}
-	slices.SortFunc(snap.Logins, func(a, b LoginUsage) int {
-		switch {
-		case a.Login < b.Login:
-			return -1
-		case a.Login > b.Login:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(snap.Logins, func(a, b LoginUsage) int { return strings.Compare(a.Login, b.Login) })
 	data, _ := json.MarshalIndent(snap, "", "  ")
 	return append(data, '\n')
 }

@@ -203,9 +203,16 @@ func TestReloadToABusyPortKeepsEverything(t *testing.T) {
 	if h.srv.Addr() != oldAddr || h.srv.CurrentConfig() != cfg {
 		t.Errorf("after the failed move: Addr %s, config changed %v; want %s, unchanged", h.srv.Addr(), h.srv.CurrentConfig() != cfg, oldAddr)
 	}
+	stillRoutesToOld(t, h, old, other, "failed")
+}
+
+// stillRoutesToOld checks that after a reload that did not happen (what
+// it was: "failed", "refused") a request still goes to old, not to other.
+func stillRoutesToOld(t *testing.T, h *harness, old, other *fakeanthropic.Upstream, what string) {
+	t.Helper()
 	resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, nil)
 	if body := readAll(t, resp); resp.StatusCode != 200 {
-		t.Fatalf("request after the failed reload: %d %s", resp.StatusCode, body)
+		t.Fatalf("request after the %s reload: %d %s", what, resp.StatusCode, body)
 	}
 	if len(old.Requests()) != 1 || len(other.Requests()) != 0 {
 		t.Errorf("old got %d, new got %d requests; want the old config to route", len(old.Requests()), len(other.Requests()))
@@ -226,13 +233,7 @@ func TestReloadRefusesAConfigItCannotServe(t *testing.T) {
 	if h.srv.CurrentConfig() != cfg {
 		t.Error("the refused config became current")
 	}
-	resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}`, nil)
-	if body := readAll(t, resp); resp.StatusCode != 200 {
-		t.Fatalf("request after the refused reload: %d %s", resp.StatusCode, body)
-	}
-	if len(old.Requests()) != 1 || len(other.Requests()) != 0 {
-		t.Errorf("old got %d, new got %d requests; want the old config to route", len(old.Requests()), len(other.Requests()))
-	}
+	stillRoutesToOld(t, h, old, other, "refused")
 }
 
 // A new host that overlaps the bound address on the same port (127.0.0.1

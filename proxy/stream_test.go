@@ -32,6 +32,19 @@ models = ["claude-*"]
 `, baseURL)
 }
 
+// rewriteTOML is apiKeyTOML with claude-sonnet-4-5 mapped to a dated name,
+// so every request's model is rewritten on its way upstream.
+func rewriteTOML(baseURL string) string {
+	return apiKeyTOML(baseURL) + `
+[[models]]
+name = "claude-sonnet-4-5"
+[[models.mappings]]
+actual_model = "claude-sonnet-4-5-20250929"
+priority = 1
+provider = "api"
+`
+}
+
 // Each event reaches the client before the upstream writes the next one:
 // the upstream waits for the test to see event i before writing event i+1,
 // so any buffering in the proxy deadlocks and fails the test.

@@ -555,11 +555,7 @@ const inlineBody = 3 << 10
 // bytes returns a copy of the body in one slice, for small bodies only: the
 // copy is the garbage collector's, so the payload is not held for it.
 func (b sentBody) bytes() []byte {
-	out := make([]byte, 0, b.size())
-	for _, part := range b.parts {
-		out = append(out, part...)
-	}
-	return out
+	return bytes.Join(b.parts[:], nil)
 }
 
 // reader returns the body for one request; the payload stays held until

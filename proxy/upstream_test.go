@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -207,24 +206,9 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // leaves in one write with its headers; a large one is never written in
 // scraps around the model name.
 func TestUpstreamRequestWrites(t *testing.T) {
-	t.Setenv("WRITES_KEY", "k")
+	t.Setenv("API_KEY", "k")
 	up := newUpstream(t)
-	cfg := mustConfig(t, fmt.Sprintf(`
-[router]
-default = "claude-sonnet-4-5"
-[[providers]]
-name = "api"
-auth_type = "api_key"
-api_key = "$WRITES_KEY"
-base_url = %q
-models = ["claude-*"]
-[[models]]
-name = "claude-sonnet-4-5"
-[[models.mappings]]
-actual_model = "claude-sonnet-4-5-20250929"
-priority = 1
-provider = "api"
-`, up.URL))
+	cfg := mustConfig(t, rewriteTOML(up.URL))
 	writes := &writeSizes{}
 	h := startProxy(t, cfg, func(s *Server) {
 		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, nil) })

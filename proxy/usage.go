@@ -48,17 +48,21 @@ func (u unifiedReading) rejected() bool {
 // and <w>-status. Values that do not parse are ignored. ok is false when
 // the answer carries no usable unified header.
 func parseUnified(h http.Header) (r unifiedReading, ok bool) {
-	windows := map[string]*auth.UsageWindow{}
+	// A window is made only for a value that parsed, so every one made is
+	// reported; an answer with no window headers makes no map.
+	var windows map[string]*auth.UsageWindow
 	window := func(short string) *auth.UsageWindow {
 		name := auth.WindowName(short)
 		w := windows[name]
 		if w == nil {
+			if windows == nil {
+				windows = map[string]*auth.UsageWindow{}
+			}
 			w = &auth.UsageWindow{Name: name}
 			windows[name] = w
 		}
 		return w
 	}
-	seen := map[string]bool{} // windows with at least one valid value
 	for key, vals := range h {
 		rest, found := strings.CutPrefix(key, unifiedPrefix)
 		if !found || len(vals) == 0 {
@@ -124,13 +128,10 @@ func parseUnified(h http.Header) (r unifiedReading, ok bool) {
 		default:
 			continue
 		}
-		seen[auth.WindowName(short)] = true
 		ok = true
 	}
-	for name, w := range windows {
-		if seen[name] {
-			r.Windows = append(r.Windows, *w)
-		}
+	for _, w := range windows {
+		r.Windows = append(r.Windows, *w)
 	}
 	auth.SortWindows(r.Windows)
 	return r, ok
