@@ -100,10 +100,16 @@ func (s *Server) UsageReport() []ProviderUsage {
 // Fallback names the provider that serves router.default while login's
 // subscription is spent, or "" when no other provider would.
 func (s *Server) Fallback(login string) string {
-	cfg := s.CurrentConfig()
-	r, err := NewRouter(cfg)
-	if err != nil {
-		return ""
+	var cfg *config.Config
+	var r *Router
+	if st := s.cur.Load(); st != nil { // the running config's router
+		cfg, r = st.cfg, st.router
+	} else { // not started yet
+		cfg = s.Config
+		var err error
+		if r, err = NewRouter(cfg); err != nil {
+			return ""
+		}
 	}
 	rt, err := r.Route(RouteRequest{Model: cfg.Router.Default})
 	if err != nil {
