@@ -171,6 +171,9 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 	var cc *http2.ClientConn
 	conn, err := p.dial(ctx, addr)
 	if err == nil {
+		if tc, ok := conn.(*tls.Conn); ok {
+			conn = newHeldConn(tc)
+		}
 		if cc, err = p.t.NewClientConn(conn); err != nil {
 			conn.Close()
 		} else if err = cc.Ping(ctx); err != nil { // the server's SETTINGS come before its PING's ACK
@@ -223,7 +226,7 @@ func (p *h2Pool) closeIdle() {
 
 // RoundTrip sends req to its upstream.
 func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !c.viaH2(req) {
+	if !c.viaH2(req.URL) {
 		return c.h1.RoundTrip(req)
 	}
 	resp, err := c.h2.RoundTrip(req)
@@ -238,19 +241,19 @@ func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	return c.h1.RoundTrip(again)
 }
 
-// viaH2 reports whether req goes through the HTTP/2 transport (as far as
+// viaH2 reports whether a request to u goes through the HTTP/2 transport (as far as
 // is known before it is sent: see errNoHTTP2).
-func (c *upstreamClient) viaH2(req *http.Request) bool {
-	return req.URL.Scheme == "https" && !c.useH1(req)
+func (c *upstreamClient) viaH2(u *url.URL) bool {
+	return u.Scheme == "https" && !c.useH1(u)
 }
 
-func (c *upstreamClient) useH1(req *http.Request) bool {
-	if v, ok := c.viaH1.Load(req.URL.Host); ok {
+func (c *upstreamClient) useH1(u *url.URL) bool {
+	if v, ok := c.viaH1.Load(u.Host); ok {
 		return v.(bool)
 	}
-	p, err := http.ProxyFromEnvironment(req)
+	p, err := http.ProxyFromEnvironment(&http.Request{URL: u})
 	proxied := err != nil || p != nil
-	c.viaH1.Store(req.URL.Host, proxied)
+	c.viaH1.Store(u.Host, proxied)
 	return proxied
 }
 
@@ -494,22 +497,26 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 // headers. body is not read after the answer is closed.
 func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred auth.Credential) (*answer, error) {
 	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
+	u := upstreamURL(h.st.upstreams[c.Index], r.URL)
+	h2 := h.s.upstream.viaH2(u)
+	if h2 && body.size() > 0 {
+		ctx = withHeldHeaders(ctx) // HEADERS and the first DATA in one write
+	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
 	if err != nil {
 		wd.stop()
 		return nil, err
 	}
-	out.URL = upstreamURL(h.st.upstreams[c.Index], r.URL)
-	out.Host = out.URL.Host
+	out.URL = u
+	out.Host = u.Host
 	out.Header = upstreamHeader(r.Header, cred)
 	out.ContentLength = body.size()
-	if out.ContentLength <= inlineBody && !h.s.upstream.viaH2(out) {
+	if out.ContentLength <= inlineBody && !h2 {
 		// A copy of a small body, as a reader net/http knows is in memory,
 		// goes out in the same write as the headers; any other body makes
 		// the transport flush the headers first, a write system call of
-		// their own (net/http's isKnownInMemoryReader). HTTP/2 flushes its
-		// HEADERS frame on its own whatever the body, so there the copy
-		// would only cost an allocation.
+		// their own (net/http's isKnownInMemoryReader). Over HTTP/2 the
+		// copy would only cost an allocation: see heldConn.
 		b := body.bytes()
 		out.Body = io.NopCloser(bytes.NewReader(b))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }

@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"ccmux/proxy/internal/fakeanthropic"
+)
+
+// Over HTTP/2 a request goes upstream in one write (one TLS record, one
+// system call): its HEADERS frame with its first DATA frame. x/net alone
+// flushes the HEADERS frame by itself first.
+func TestHTTP2RequestInOneWrite(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := fakeanthropic.NewUnstarted()
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	trust := up.Client().Transport.(*http.Transport).TLSClientConfig
+	writes := &writeSizes{}
+	h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)), func(s *Server) {
+		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, trust) })
+		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			cfg := trust.Clone()
+			cfg.NextProtos = []string{"h2"}
+			cfg.ServerName, _, _ = net.SplitHostPort(addr)
+			conn := tls.Client(&countingConn{Conn: raw, w: writes}, cfg)
+			if err := conn.HandshakeContext(ctx); err != nil {
+				raw.Close()
+				return nil, err
+			}
+			return conn, nil
+		}
+	})
+	post := func(size int) {
+		t.Helper()
+		body := fakeanthropic.RequestBody(size, "claude-sonnet-4-5", false)
+		resp := h.post("/v1/messages", string(body), nil)
+		if got := readAll(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d bytes: status %d: %s", size, resp.StatusCode, got)
+		}
+		reqs := up.Requests()
+		last := reqs[len(reqs)-1]
+		if last.Proto != "HTTP/2.0" {
+			t.Fatalf("the upstream was spoken to over %s", last.Proto)
+		}
+		want := bytes.Replace(body, []byte(`"claude-sonnet-4-5"`), []byte(`"claude-sonnet-4-5-20250929"`), 1)
+		if !bytes.Equal(last.Body, want) {
+			t.Fatalf("%d bytes: the upstream received %d bytes, not the request with its model rewritten", size, len(last.Body))
+		}
+	}
+	post(1 << 10) // the connection's preface and settings
+	writes.take()
+	for i := range 5 {
+		post(1 << 10)
+		if sizes := writes.take(); len(sizes) != 1 {
+			t.Fatalf("request %d took %d writes %v, want 1 (HEADERS and DATA together)", i+1, len(sizes), sizes)
+		}
+	}
+	// A large body: its HEADERS still leave with its first DATA frame.
+	post(400 << 10)
+	if sizes := writes.take(); len(sizes) == 0 || sizes[0] < 4<<10 {
+		t.Fatalf("a 400 KB request's first write was %v bytes, want its HEADERS with body bytes", sizes)
+	}
+}
+
+// A held HEADERS write still goes out when no DATA can follow it: this
+// server grants no flow-control window to a stream until it has seen the
+// stream's HEADERS (its initial window is 0).
+func TestHeldHeadersWithNoWindow(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	serverTLS, trust := testCertificates(t)
+	serverTLS.NextProtos = []string{"h2"}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		serveNoWindow(conn)
+	}()
+	cfg := mustConfig(t, apiKeyTOML("https://"+ln.Addr().String())+"[server.timeouts]\napi_timeout_ms = 30000\n")
+	h := startProxyWith(t, cfg, func(s *Server) { s.tlsConfig = trust })
+	resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(got, `"msg_window"`) {
+		t.Fatalf("status %d: %s", resp.StatusCode, got)
+	}
+}
+
+// serveNoWindow answers one request over HTTP/2 with an initial stream
+// window of 0, opening the window only once it has the request's HEADERS.
+func serveNoWindow(conn net.Conn) {
+	preface := make([]byte, len(http2.ClientPreface))
+	if _, err := io.ReadFull(conn, preface); err != nil {
+		return
+	}
+	fr := http2.NewFramer(conn, conn)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	if fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}) != nil {
+		return
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				fr.WritePing(true, f.Data)
+			}
+		case *http2.MetaHeadersFrame:
+			fr.WriteWindowUpdate(f.StreamID, 1<<20)
+		case *http2.DataFrame:
+			if !f.StreamEnded() {
+				continue
+			}
+			var hb bytes.Buffer
+			enc := hpack.NewEncoder(&hb)
+			enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			enc.WriteField(hpack.HeaderField{Name: "content-type", Value: "application/json"})
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: hb.Bytes(), EndHeaders: true})
+			fr.WriteData(f.StreamID, true, []byte(`{"id":"msg_window","type":"message","role":"assistant","content":[],"model":"claude-sonnet-4-5","stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`))
+		}
+	}
+}
+
+// Two requests' held HEADERS, one after the other, both reach the wire,
+// in order, with the write that follows them.
+func TestHeldConnKeepsEveryHeldWrite(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	c := newHeldConn(client)
+	defer c.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(server)
+		got <- b
+	}()
+	c.holdNext()
+	c.Write([]byte("HEADERS-1 "))
+	c.holdNext()
+	c.Write([]byte("HEADERS-2 "))
+	c.Write([]byte("DATA-1"))
+	c.Close()
+	if b := <-got; string(b) != "HEADERS-1 HEADERS-2 DATA-1" {
+		t.Fatalf("the wire got %q", b)
+	}
+}
