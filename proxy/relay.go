@@ -24,7 +24,9 @@ func (h *handler) relay(w *exchange, r *http.Request, a *answer, c Candidate) {
 	w.WriteHeader(a.status())
 	switch {
 	case a.buffered:
-		w.Write(a.first)
+		if _, err := w.Write(a.first); err == nil {
+			w.finish()
+		}
 	case a.events != nil:
 		if err := relayStream(r.Context(), w, a.first, a.events, c.Provider); err != nil {
 			h.s.logger().Warn("stream interrupted", "provider", c.Provider, "model", clip(c.Model), "error", err)
@@ -32,6 +34,9 @@ func (h *handler) relay(w *exchange, r *http.Request, a *answer, c Candidate) {
 	default:
 		flush := strings.HasPrefix(a.resp.Header.Get("Content-Type"), "text/event-stream")
 		upErr, clientErr := copyBody(w, a.first, a.body, *a.buf, flush)
+		if upErr == nil && clientErr == nil {
+			w.finish()
+		}
 		if upErr != nil && clientErr == nil && r.Context().Err() == nil {
 			w.aborted = true
 			h.s.logger().Warn("the upstream answer failed after it started; cutting the client's connection",
@@ -251,6 +256,17 @@ func (e *exchange) Flush() error {
 		return nil
 	}
 	return http.NewResponseController(e.ResponseWriter).Flush()
+}
+
+// finish sends a whole answer of a declared length now: the client has
+// all it waits for, and closing the upstream request and the log line
+// (a write to the log file) happen after, not before. An answer of unknown
+// length is left to net/http, which may still size it or must end its
+// chunks when the handler returns.
+func (e *exchange) finish() {
+	if e.Header().Get("Content-Length") != "" {
+		e.Flush()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the real ResponseWriter.

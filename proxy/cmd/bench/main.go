@@ -757,7 +757,7 @@ func run(quick, useTLS bool) error {
 	}
 	if want("seq") {
 		step("non-streaming, 1 client")
-		s1, cost, err := rounds(10, []*target{direct, via, yard}, proc, up, seq(body1K, sz.seq1K/10))
+		s1, cost, err := rounds(50, []*target{direct, via, yard}, proc, up, seq(body1K, sz.seq1K/50))
 		if err != nil {
 			return err
 		}
