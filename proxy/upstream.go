@@ -90,6 +90,7 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		conns:   map[string][]*http2.ClientConn{},
 		dialing: map[string]*h2Dial{},
 		timeout: 2 * connect, // TCP, the handshake, then the server's SETTINGS
+		holdFor: defaultHoldFor,
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
 			conn, err := td.DialContext(ctx, "tcp", addr)
@@ -123,6 +124,7 @@ type h2Pool struct {
 	t       *http2.Transport
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
 	timeout time.Duration
+	holdFor time.Duration // see h2Conn
 
 	mu      sync.Mutex
 	conns   map[string][]*http2.ClientConn // by host:port
@@ -171,11 +173,9 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 	var cc *http2.ClientConn
 	conn, err := p.dial(ctx, addr)
 	if err == nil {
-		if tc, ok := conn.(*tls.Conn); ok {
-			conn = newHeldConn(tc)
-		}
-		if cc, err = p.t.NewClientConn(conn); err != nil {
-			conn.Close()
+		hc := newH2Conn(conn, p.holdFor)
+		if cc, err = p.t.NewClientConn(hc); err != nil {
+			hc.Close()
 		} else if err = cc.Ping(ctx); err != nil { // the server's SETTINGS come before its PING's ACK
 			cc.Close()
 		}
@@ -502,21 +502,24 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 	if h2 && body.size() > 0 {
 		ctx = withHeldHeaders(ctx) // HEADERS and the first DATA in one write
 	}
-	out, err := http.NewRequestWithContext(ctx, r.Method, "", nil)
-	if err != nil {
-		wd.stop()
-		return nil, err
-	}
-	out.URL = u
-	out.Host = u.Host
-	out.Header = upstreamHeader(r.Header, cred)
+	// WithContext's copy is the one allocation: http.NewRequestWithContext
+	// would also parse a URL and make a header map, both replaced here.
+	out := (&http.Request{
+		Method:     r.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     upstreamHeader(r.Header, cred),
+		Host:       u.Host,
+	}).WithContext(ctx)
 	out.ContentLength = body.size()
 	if out.ContentLength <= inlineBody && !h2 {
 		// A copy of a small body, as a reader net/http knows is in memory,
 		// goes out in the same write as the headers; any other body makes
 		// the transport flush the headers first, a write system call of
 		// their own (net/http's isKnownInMemoryReader). Over HTTP/2 the
-		// copy would only cost an allocation: see heldConn.
+		// copy would only cost an allocation: see h2Conn.
 		b := body.bytes()
 		out.Body = io.NopCloser(bytes.NewReader(b))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }

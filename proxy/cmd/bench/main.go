@@ -790,13 +790,13 @@ func run(quick, useTLS bool) error {
 			return err
 		}
 		turn := map[*target]int{}
-		c1, costC, err := rounds(4, []*target{direct, via, yard}, proc, up, func(t *target) (load, error) {
+		c1, costC, err := rounds(16, []*target{direct, via, yard}, proc, up, func(t *target) (load, error) {
 			if prefix := os.Getenv("CCMUX_BENCH_CPUPROFILE"); prefix != "" && t != direct {
 				turn[t]++
 				proc.profile(fmt.Sprintf("%s.%s.%d", prefix, map[*target]string{via: "ccmux", yard: "rp"}[t], turn[t]))
 				defer proc.profile("")
 			}
-			return concurrent(t, body1K, 32, sz.conc/4)
+			return concurrent(t, body1K, 32, sz.conc/16)
 		})
 		if err != nil {
 			return err

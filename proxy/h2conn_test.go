@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -29,6 +32,9 @@ func TestHTTP2RequestInOneWrite(t *testing.T) {
 	writes := &writeSizes{}
 	h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)), func(s *Server) {
 		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, trust) })
+		// However slow the machine, the DATA write comes before the hold
+		// would end (TestHeldHeadersWithNoWindow tests the end).
+		s.upstream.pool.holdFor = time.Minute
 		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 			raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			if err != nil {
@@ -149,10 +155,10 @@ func serveNoWindow(conn net.Conn) {
 
 // Two requests' held HEADERS, one after the other, both reach the wire,
 // in order, with the write that follows them.
-func TestHeldConnKeepsEveryHeldWrite(t *testing.T) {
+func TestH2ConnKeepsEveryHeldWrite(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
-	c := newHeldConn(client)
+	c := newH2Conn(client, defaultHoldFor)
 	defer c.Close()
 	got := make(chan []byte, 1)
 	go func() {
@@ -168,4 +174,66 @@ func TestHeldConnKeepsEveryHeldWrite(t *testing.T) {
 	if b := <-got; string(b) != "HEADERS-1 HEADERS-2 DATA-1" {
 		t.Fatalf("the wire got %q", b)
 	}
+}
+
+// Close ends a connection whose peer stopped reading, as x/net does for
+// its own TLS connections, instead of waiting on the stuck write.
+func TestH2ConnCloseWithAStuckPeer(t *testing.T) {
+	client, server := net.Pipe() // nobody reads server
+	defer server.Close()
+	c := newH2Conn(client, defaultHoldFor)
+	if _, err := c.Write(make([]byte, 1<<10)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a peer that does not read")
+	}
+}
+
+// A failed write is returned by the writes after it: x/net then fails the
+// connection's streams (and the proxy fails over).
+func TestH2ConnWriteError(t *testing.T) {
+	client, server := net.Pipe()
+	c := newH2Conn(client, defaultHoldFor)
+	defer c.Close()
+	server.Close()
+	c.Write([]byte("first")) // accepted; the writer's write fails
+	testsupport.Eventually(t, "a write to fail", 10*time.Second, func() bool {
+		_, err := c.Write([]byte("next"))
+		return err != nil
+	})
+}
+
+// Writes wait for the network once maxPending bytes are waiting: a large
+// body is not copied into memory faster than the peer reads it.
+func TestH2ConnBoundsPending(t *testing.T) {
+	client, server := net.Pipe() // nobody reads server until the end
+	defer server.Close()
+	c := newH2Conn(client, defaultHoldFor)
+	var accepted atomic.Int64
+	go func() {
+		frame := make([]byte, 16<<10)
+		for range 40 {
+			if _, err := c.Write(frame); err != nil {
+				return
+			}
+			accepted.Add(1)
+		}
+	}()
+	// A batch of at most maxPending is in the writer's stuck write, and at
+	// most maxPending more (plus the write that crossed it) wait.
+	frames := int64(maxPending / (16 << 10))
+	testsupport.Eventually(t, "the writes to fill the pending buffer", 10*time.Second, func() bool { return accepted.Load() > frames })
+	time.Sleep(100 * time.Millisecond) // would the writes go on?
+	if n := accepted.Load(); n > 2*frames+1 {
+		t.Fatalf("%d writes of 16 KB accepted while the peer read nothing, want at most %d", n, 2*frames+1)
+	}
+	c.Close()
 }

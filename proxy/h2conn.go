@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http/httptrace"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// h2Conn is an upstream HTTP/2 connection whose writes go out from a
+// goroutine of its own, in as few TLS records and system calls as they can.
+//
+// x/net writes each request from a goroutine it starts for that request.
+// Encrypting a TLS record there grew that new goroutine's small stack, a
+// copy of it on every request: about 6% of the proxy's CPU time. The
+// writer's stack stays grown. Writes that wait together leave together,
+// and a request's HEADERS frame waits for its first DATA frame: x/net
+// flushes HEADERS by itself (golang/go#58674, a body might wait for the
+// answer), a TLS record and a write more than needed, but ccmux's bodies
+// are in memory and follow at once.
+type h2Conn struct {
+	net.Conn
+
+	mu       sync.Mutex
+	wake     sync.Cond // the writer: something to send, or closed
+	room     sync.Cond // Write: pending drained below maxPending
+	pending  []byte    // accepted, for the writer to send
+	held     []byte    // HEADERS waiting for the write after them
+	hold     bool      // the next write is held
+	sending  bool      // the writer is in a write
+	closed   bool
+	err      error // the writer failed: the connection is broken
+	holdFor  time.Duration
+	holdTime *time.Timer
+	done     chan struct{} // the writer ended
+}
+
+// defaultHoldFor bounds how long held HEADERS wait for the next write:
+// the body's first DATA frame normally follows within microseconds, but a
+// server may make it wait for flow control, and open the window only once
+// it has the HEADERS. Past it, the HEADERS go alone.
+const defaultHoldFor = 20 * time.Millisecond
+
+// maxPending bounds the bytes accepted and not yet sent: a large body's
+// writes wait for the network instead of piling up here.
+const maxPending = 64 << 10
+
+func newH2Conn(c net.Conn, holdFor time.Duration) *h2Conn {
+	h := &h2Conn{Conn: c, holdFor: holdFor, done: make(chan struct{})}
+	h.wake.L = &h.mu
+	h.room.L = &h.mu
+	h.holdTime = time.AfterFunc(time.Hour, h.release)
+	h.holdTime.Stop()
+	go h.write()
+	return h
+}
+
+// ConnectionState lets x/net see the TLS state, as it would on a *tls.Conn.
+func (c *h2Conn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// holdNext asks for the next write to wait for the one after it.
+func (c *h2Conn) holdNext() {
+	c.mu.Lock()
+	c.hold = true
+	c.mu.Unlock()
+}
+
+// Write accepts p for the writer. An error of the writer's is returned by
+// the writes after it, as x/net's own buffered writer would.
+func (c *h2Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.pending) >= maxPending && c.err == nil && !c.closed {
+		c.room.Wait()
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	if c.hold {
+		c.hold = false
+		if len(c.held) == 0 {
+			c.holdTime.Reset(c.holdFor)
+		}
+		c.held = append(c.held, p...) // after other held HEADERS, if any
+		return len(p), nil
+	}
+	if len(c.held) > 0 {
+		c.holdTime.Stop()
+		c.pending = append(c.pending, c.held...)
+		c.held = c.held[:0]
+	}
+	c.pending = append(c.pending, p...)
+	if !c.sending {
+		c.wake.Signal()
+	}
+	return len(p), nil
+}
+
+// release sends held HEADERS that nothing followed.
+func (c *h2Conn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.held) > 0 && !c.closed {
+		c.pending = append(c.pending, c.held...)
+		c.held = c.held[:0]
+		c.wake.Signal()
+	}
+}
+
+// write is the writer: it sends what is pending, all of it at once, until
+// the connection is closed and nothing is left, or a write fails.
+func (c *h2Conn) write() {
+	defer close(c.done)
+	var out []byte
+	c.mu.Lock()
+	for {
+		for len(c.pending) == 0 && !c.closed {
+			c.wake.Wait()
+		}
+		if len(c.pending) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		out, c.pending = c.pending, out[:0]
+		c.sending = true
+		c.room.Broadcast()
+		c.mu.Unlock()
+
+		_, err := c.Conn.Write(out)
+		if cap(out) > 4*maxPending {
+			out = nil // a burst grew it; do not keep it
+		}
+
+		c.mu.Lock()
+		c.sending = false
+		if err != nil {
+			c.err = err
+			c.room.Broadcast()
+			c.mu.Unlock()
+			c.Conn.Close() // x/net's read loop sees it and fails the streams
+			return
+		}
+	}
+}
+
+// Close sends what is pending, then closes the connection. Like x/net for
+// its own TLS connections, it waits no more than 250 ms for a peer that
+// does not read.
+func (c *h2Conn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.holdTime.Stop()
+	c.wake.Signal()
+	c.room.Broadcast()
+	c.mu.Unlock()
+	force := time.AfterFunc(250*time.Millisecond, c.closeNet)
+	defer force.Stop()
+	<-c.done // a write stuck on the peer fails when closeNet closes under it
+	return c.Conn.Close()
+}
+
+// closeNet closes the connection under TLS, so a write blocked on it and
+// the TLS close alert end at once.
+func (c *h2Conn) closeNet() {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	c.Conn.Close()
+}
+
+// withHeldHeaders returns ctx with a trace that holds the HEADERS write of
+// an HTTP/2 request whose body is in memory. x/net reports each header
+// field as it encodes it, under its write lock, right before it writes and
+// flushes the frame: the first field marks the connection's next write.
+func withHeldHeaders(ctx context.Context) context.Context {
+	h := &headerHold{}
+	h.trace = httptrace.ClientTrace{GotConn: h.gotConn, WroteHeaderField: h.wroteField}
+	return httptrace.WithClientTrace(ctx, &h.trace)
+}
+
+// headerHold is one request's trace.
+type headerHold struct {
+	conn  atomic.Pointer[h2Conn] // nil on HTTP/1.1, and once marked
+	trace httptrace.ClientTrace
+}
+
+func (h *headerHold) gotConn(info httptrace.GotConnInfo) {
+	c, _ := info.Conn.(*h2Conn)
+	h.conn.Store(c) // again on a retry over another connection
+}
+
+func (h *headerHold) wroteField(string, []string) {
+	if c := h.conn.Swap(nil); c != nil { // the first field only
+		c.holdNext()
+	}
+}
