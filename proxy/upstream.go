@@ -241,8 +241,8 @@ func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
 	return c.h1.RoundTrip(again)
 }
 
-// viaH2 reports whether a request to u goes through the HTTP/2 transport (as far as
-// is known before it is sent: see errNoHTTP2).
+// viaH2 reports whether a request to u goes through the HTTP/2 transport
+// (as far as is known before it is sent: see errNoHTTP2).
 func (c *upstreamClient) viaH2(u *url.URL) bool {
 	return u.Scheme == "https" && !c.useH1(u)
 }
