@@ -154,13 +154,15 @@ func (c *h2Conn) write() {
 	}
 }
 
-// Close sends what is pending, then closes the connection. Like x/net for
-// its own TLS connections, it waits no more than 250 ms for a peer that
-// does not read.
+// Close sends what is pending and held, then closes the connection. Like
+// x/net for its own TLS connections, it waits no more than 250 ms for a
+// peer that does not read.
 func (c *h2Conn) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.holdTime.Stop()
+	c.pending = append(c.pending, c.held...)
+	c.held = c.held[:0]
 	c.wake.Signal()
 	c.room.Broadcast()
 	c.mu.Unlock()

@@ -237,3 +237,49 @@ func TestH2ConnBoundsPending(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Whatever the order of holds, writes and hold timeouts, the wire gets
+// every byte written, once, in the order written.
+func FuzzH2ConnOrder(f *testing.F) {
+	f.Add([]byte{0, 5, 9, 2, 0, 4, 0, 8, 3, 1})
+	f.Add([]byte{3, 3, 3, 0, 1, 2, 2, 0, 0, 5})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		client, server := net.Pipe()
+		c := newH2Conn(client, time.Hour) // the test releases holds itself
+		got := make(chan []byte, 1)
+		go func() {
+			b, _ := io.ReadAll(server)
+			got <- b
+		}()
+		var want []byte
+		next := byte(0)
+		write := func(n int) {
+			p := make([]byte, n)
+			for i := range p {
+				p[i] = next
+				next++
+			}
+			if _, err := c.Write(p); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, p...)
+		}
+		for _, op := range ops {
+			switch op % 4 {
+			case 0:
+				c.holdNext()
+			case 1:
+				write(int(op>>2) + 1)
+			case 2:
+				c.release() // the hold timer firing
+			case 3:
+				write(maxPending/2 + int(op)) // past the pending bound
+			}
+		}
+		c.Close()
+		server.Close()
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("the wire got %d bytes, want the %d written in order", len(b), len(want))
+		}
+	})
+}
