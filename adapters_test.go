@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"ccmux/auth"
 	"ccmux/auth/authtest"
@@ -128,5 +130,62 @@ func TestAdminAPIAnswersNoTokenValue(t *testing.T) {
 				t.Errorf("an admin answer contains a token value: %s", a)
 			}
 		}
+	}
+}
+
+// The tray hears of its own login only, and of the one the running config
+// names at the time of the event: a reload can switch it.
+func TestTrayAuthEventsAreTheTraysLogin(t *testing.T) {
+	srv := authtest.NewServer()
+	defer srv.Close()
+	store := filepath.Join(t.TempDir(), "oauth_tokens.json")
+	rec := func(id string) string {
+		return `"` + id + `":{"provider_id":"` + id + `","access_token":"a-` + id + `","refresh_token":"r-` + id +
+			`","expires_at":"2030-01-01T00:00:00Z","enterprise_url":null,"project_id":null,"managed_by":"ccmux"}`
+	}
+	data := "{" + rec("claude-max") + "," + rec("claude-work") + "," + rec("claude-spare") + "}"
+	if err := os.WriteFile(store, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("t.toml", []byte(config.DefaultTOML+srv.OAuthTOML("claude-max", "claude")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := auth.NewClient(cfg, auth.NewStore(store), auth.Options{Logger: slog.New(slog.DiscardHandler)})
+	var mu sync.Mutex
+	login := "claude-max"
+	ta := &trayAuth{client: client, provider: func() string { mu.Lock(); defer mu.Unlock(); return login }}
+	events, stop := ta.Events()
+	next := func() auth.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return auth.Event{}
+		}
+	}
+	for _, id := range []string{"claude-work", "claude-max"} { // another login first: not the tray's
+		if err := client.Logout(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ev := next(); ev.Kind != auth.SignedOut || ev.ProviderID != "claude-max" {
+		t.Fatalf("first event %+v, want claude-max signed out", ev)
+	}
+	mu.Lock()
+	login = "claude-spare" // a reload named another login
+	mu.Unlock()
+	if err := client.Logout("claude-spare"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(); ev.ProviderID != "claude-spare" {
+		t.Fatalf("after the switch: event %+v, want claude-spare's", ev)
+	}
+	stop()
+	stop() // twice is harmless
+	// The channel is closed once stopped.
+	for range events {
 	}
 }
