@@ -94,7 +94,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		spent        spentSkip // subscriptions skipped until their limits reset
 	)
 	for _, c := range rt.Candidates {
-		if until, ok := h.s.spentUntil(h.st.cfg, c); ok {
+		if until, ok := h.s.spentUntil(h.st.logins[c.Index]); ok {
 			spent.add(c.Provider, until)
 			continue
 		}
@@ -120,7 +120,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			h.s.logger().Warn("upstream attempt failed", "provider", c.Provider, "model", clip(c.Model), "error", err)
 			continue
 		}
-		h.s.noteUsage(h.st.cfg, c, ans.resp)
+		h.s.noteUsage(h.st.logins[c.Index], ans.resp)
 		unsupported := countTokens && (ans.status() == http.StatusNotFound || ans.status() == http.StatusMethodNotAllowed)
 		if failover(ans.status()) || unsupported {
 			if unsupported {

@@ -88,6 +88,9 @@ type state struct {
 	// keys and keyErrs are the api_key providers' credentials, per index.
 	keys    []auth.Credential
 	keyErrs []error
+	// logins are the Claude subscription logins, per index ("" for others):
+	// the ones with usage limits.
+	logins []string
 	// firstByte and idle are server.timeouts' api_timeout_ms and
 	// stream_idle_timeout_ms (see watchdog).
 	firstByte, idle time.Duration
@@ -401,6 +404,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 		upstreams: make([]*url.URL, len(cfg.Providers)),
 		keys:      make([]auth.Credential, len(cfg.Providers)),
 		keyErrs:   make([]error, len(cfg.Providers)),
+		logins:    make([]string, len(cfg.Providers)),
 		firstByte: millis(t.APITimeoutMS, DefaultAPITimeout),
 		idle:      millis(t.StreamIdleTimeoutMS, DefaultStreamIdleTimeout),
 	}
@@ -413,6 +417,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 			return nil, fmt.Errorf("%s: providers[%d].base_url: want an http:// or https:// URL, got %q", configName(cfg), i, config.RedactURL(p.Upstream()))
 		}
 		st.upstreams[i] = u
+		st.logins[i] = cfg.SubscriptionLogin(i)
 		if !p.IsOAuth() {
 			st.keys[i], st.keyErrs[i] = apiKeyCredential(cfg, i)
 		}

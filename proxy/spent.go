@@ -21,14 +21,11 @@ type ProviderUsage struct {
 	Windows      []auth.UsageWindow `json:"windows"`
 }
 
-// spentUntil reports whether candidate c of cfg is a subscription that is
-// spent, so the forward loop skips it without sending anything.
-func (s *Server) spentUntil(cfg *config.Config, c Candidate) (time.Time, bool) {
-	if s.Usage == nil {
-		return time.Time{}, false
-	}
-	login := cfg.SubscriptionLogin(c.Index)
-	if login == "" {
+// spentUntil reports whether login (a candidate's subscription login, ""
+// for any other provider) is spent, so the forward loop skips it without
+// sending anything.
+func (s *Server) spentUntil(login string) (time.Time, bool) {
+	if s.Usage == nil || login == "" {
 		return time.Time{}, false
 	}
 	return s.Usage.SpentUntil(login)
@@ -37,12 +34,8 @@ func (s *Server) spentUntil(cfg *config.Config, c Candidate) (time.Time, bool) {
 // noteUsage reads a subscription's answer for its usage numbers. A 429 that
 // marks it spent gets retry-after set to the seconds until the reset, which
 // is what the client sees if no other candidate answers.
-func (s *Server) noteUsage(cfg *config.Config, c Candidate, resp *http.Response) {
-	if s.Usage == nil {
-		return
-	}
-	login := cfg.SubscriptionLogin(c.Index)
-	if login == "" {
+func (s *Server) noteUsage(login string, resp *http.Response) {
+	if s.Usage == nil || login == "" {
 		return
 	}
 	if until, spent := s.Usage.ObserveAnswer(login, resp.StatusCode, resp.Header); spent {
@@ -116,10 +109,11 @@ func (s *Server) Fallback(login string) string {
 		return ""
 	}
 	for _, c := range rt.Candidates {
-		if l := cfg.SubscriptionLogin(c.Index); l == login {
+		l := cfg.SubscriptionLogin(c.Index)
+		if l == login {
 			continue
 		}
-		if _, spent := s.spentUntil(cfg, c); !spent {
+		if _, spent := s.spentUntil(l); !spent {
 			return c.Provider
 		}
 	}

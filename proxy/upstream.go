@@ -224,9 +224,10 @@ func (p *h2Pool) closeIdle() {
 	}
 }
 
-// RoundTrip sends req to its upstream.
-func (c *upstreamClient) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !c.viaH2(req.URL) {
+// RoundTrip sends req to its upstream, over HTTP/2 when h2 (viaH2's
+// answer for req.URL, which the caller already asked).
+func (c *upstreamClient) RoundTrip(req *http.Request, h2 bool) (*http.Response, error) {
+	if !h2 {
 		return c.h1.RoundTrip(req)
 	}
 	resp, err := c.h2.RoundTrip(req)
@@ -527,7 +528,7 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		out.Body = body.reader()
 		out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	}
-	resp, err := h.s.upstream.RoundTrip(out)
+	resp, err := h.s.upstream.RoundTrip(out, h2)
 	if err != nil {
 		wd.stop()
 		if c := wd.cause(); c != nil {
