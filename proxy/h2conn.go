@@ -97,8 +97,7 @@ func (c *h2Conn) Write(p []byte) (int, error) {
 	}
 	if len(c.held) > 0 {
 		c.holdTime.Stop()
-		c.pending = append(c.pending, c.held...)
-		c.held = c.held[:0]
+		c.unholdLocked()
 	}
 	c.pending = append(c.pending, p...)
 	if !c.sending {
@@ -112,10 +111,16 @@ func (c *h2Conn) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.held) > 0 && !c.closed {
-		c.pending = append(c.pending, c.held...)
-		c.held = c.held[:0]
+		c.unholdLocked()
 		c.wake.Signal()
 	}
+}
+
+// unholdLocked queues the held HEADERS for the writer, after what is
+// already pending.
+func (c *h2Conn) unholdLocked() {
+	c.pending = append(c.pending, c.held...)
+	c.held = c.held[:0]
 }
 
 // write is the writer: it sends what is pending, all of it at once, until
@@ -161,8 +166,7 @@ func (c *h2Conn) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.holdTime.Stop()
-	c.pending = append(c.pending, c.held...)
-	c.held = c.held[:0]
+	c.unholdLocked()
 	c.wake.Signal()
 	c.room.Broadcast()
 	c.mu.Unlock()
