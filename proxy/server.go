@@ -357,6 +357,16 @@ func waitIdle(n *atomic.Int64, d time.Duration) {
 	}
 }
 
+// CloseUpstreamConns closes the pooled upstream connections (HTTP/2 and
+// HTTP/1.1), so the next requests dial anew: the machine slept or its
+// network changed, and a pooled connection may be dead without knowing it.
+func (s *Server) CloseUpstreamConns() {
+	s.mu.Lock()
+	u := s.upstream
+	s.mu.Unlock()
+	u.closeIdle()
+}
+
 // Running reports whether the listener is open.
 func (s *Server) Running() bool { return s.running.Load() }
 
