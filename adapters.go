@@ -55,22 +55,39 @@ func (a oauthAdmin) Refresh(ctx context.Context, id string) (auth.Account, error
 	return auth.Account{}, fmt.Errorf("the login %s was removed while it was refreshed", id)
 }
 
-// trayAuth adapts the auth client to the tray, for one token-store id:
-// the running config's Claude login, which a reload may change.
+// trayAuth adapts the auth client to the tray, for the Claude logins of
+// the running config, which a reload may change.
 type trayAuth struct {
-	client   *auth.Client
-	provider func() string
+	client *auth.Client
+	logins func() (ids []string, primary string)
 }
 
-func (t *trayAuth) Login(ctx context.Context) (auth.Account, error) {
-	return t.client.Login(ctx, t.provider(), auth.LoginOptions{})
+// trayLogins are the logins the tray lists, for srv's running config: the
+// Claude logins of the enabled providers (else the one `ccmux login` uses),
+// and the one that serves the default model (else the first).
+func trayLogins(srv *proxy.Server) (ids []string, primary string) {
+	cfg := srv.CurrentConfig()
+	ids = cfg.EnabledClaudeOAuthIDs()
+	if len(ids) == 0 {
+		ids = []string{cfg.DefaultOAuthProvider()}
+	}
+	primary = srv.DefaultLogin()
+	if !slices.Contains(ids, primary) {
+		primary = ids[0]
+	}
+	return ids, primary
 }
 
-func (t *trayAuth) Logout() error { return t.client.Logout(t.provider()) }
+func (t *trayAuth) Logins() ([]string, string) { return t.logins() }
 
-func (t *trayAuth) Account() (auth.Account, bool) {
+func (t *trayAuth) Login(ctx context.Context, id string) (auth.Account, error) {
+	return t.client.Login(ctx, id, auth.LoginOptions{})
+}
+
+func (t *trayAuth) Logout(id string) error { return t.client.Logout(id) }
+
+func (t *trayAuth) Account(id string) (auth.Account, bool) {
 	accounts, _ := t.client.Accounts()
-	id := t.provider()
 	i := slices.IndexFunc(accounts, func(a auth.Account) bool { return a.ProviderID == id && !a.Foreign })
 	if i < 0 {
 		return auth.Account{}, false
@@ -78,7 +95,8 @@ func (t *trayAuth) Account() (auth.Account, bool) {
 	return accounts[i], true
 }
 
-// Events passes on the events of the tray's login only.
+// Events passes on the events of the listed logins only, as listed when
+// the event comes.
 func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 	in, cancel := t.client.Subscribe()
 	out := make(chan auth.Event)
@@ -86,7 +104,7 @@ func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 	go func() {
 		defer close(out)
 		for ev := range in {
-			if ev.ProviderID != t.provider() {
+			if ids, _ := t.logins(); !slices.Contains(ids, ev.ProviderID) {
 				continue
 			}
 			select {
@@ -100,15 +118,13 @@ func (t *trayAuth) Events() (<-chan auth.Event, func()) {
 	return out, func() { once.Do(func() { close(done); cancel() }) }
 }
 
-// trayUsage shows the tray's login's limits from the proxy's tracker.
+// trayUsage shows the tray's logins' limits from the proxy's tracker.
 type trayUsage struct {
 	srv     *proxy.Server
 	tracker *proxy.UsageTracker
-	login   func() string // as trayAuth's provider
 }
 
-func (u trayUsage) Usage() (tray.Usage, bool) {
-	login := u.login()
+func (u trayUsage) Usage(login string) (tray.Usage, bool) {
 	for _, p := range u.srv.UsageReport() {
 		if p.Login == login {
 			tu := toTrayUsage(p)

@@ -133,8 +133,8 @@ func TestAdminAPIAnswersNoTokenValue(t *testing.T) {
 	}
 }
 
-// The tray hears of its own login only, and of the one the running config
-// names at the time of the event: a reload can switch it.
+// The tray hears of its listed logins only, as the running config lists
+// them at the time of the event: a reload can switch them.
 func TestTrayAuthEventsAreTheTraysLogin(t *testing.T) {
 	srv := authtest.NewServer()
 	defer srv.Close()
@@ -154,7 +154,7 @@ func TestTrayAuthEventsAreTheTraysLogin(t *testing.T) {
 	client := auth.NewClient(cfg, auth.NewStore(store), auth.Options{Logger: slog.New(slog.DiscardHandler)})
 	var mu sync.Mutex
 	login := "claude-max"
-	ta := &trayAuth{client: client, provider: func() string { mu.Lock(); defer mu.Unlock(); return login }}
+	ta := &trayAuth{client: client, logins: func() ([]string, string) { mu.Lock(); defer mu.Unlock(); return []string{login}, login }}
 	events, stop := ta.Events()
 	next := func() auth.Event {
 		t.Helper()

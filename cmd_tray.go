@@ -32,17 +32,17 @@ func runTray(e *env, args []string) error {
 		return err
 	}
 	defer svc.stop()
-	// The tray's login is the running config's: a reload may change it.
-	login := func() string { return svc.proxy.CurrentConfig().DefaultOAuthProvider() }
+	// The tray's logins are the running config's: a reload may change them.
+	logins := func() ([]string, string) { return trayLogins(svc.proxy) }
 	return tray.Run(ctx, tray.Options{
 		Config:     cfg,
 		ConfigPath: cfg.Path,
 		Reload:     e.reloader(cfg, svc),
 		Reloads:    hangups(ctx),
 		LogPath:    logPath,
-		Auth:       &trayAuth{client: svc.client, provider: login},
+		Auth:       &trayAuth{client: svc.client, logins: logins},
 		Proxy:      svc.proxy,
-		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage, login: login},
+		Usage:      trayUsage{srv: svc.proxy, tracker: svc.usage},
 		Logger:     log,
 		Version:    version,
 	})

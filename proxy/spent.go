@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"ccmux/auth"
-	"ccmux/config"
 )
 
 // ProviderUsage is one Claude subscription provider in GET /api/usage.
@@ -93,19 +92,8 @@ func (s *Server) UsageReport() []ProviderUsage {
 // Fallback names the provider that serves router.default while login's
 // subscription is spent, or "" when no other provider would.
 func (s *Server) Fallback(login string) string {
-	var cfg *config.Config
-	var r *Router
-	if st := s.cur.Load(); st != nil { // the running config's router
-		cfg, r = st.cfg, st.router
-	} else { // not started yet
-		cfg = s.Config
-		var err error
-		if r, err = NewRouter(cfg); err != nil {
-			return ""
-		}
-	}
-	rt, err := r.Route(RouteRequest{Model: cfg.Router.Default})
-	if err != nil {
+	cfg, rt, ok := s.defaultRoute()
+	if !ok {
 		return ""
 	}
 	for _, c := range rt.Candidates {

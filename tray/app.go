@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,7 +29,15 @@ const (
 	clickOpenLog                       // "Open log"
 	clickShowAddress                   // "Show proxy address"
 	clickQuit                          // "Quit"
+	clickDashboard                     // "Open dashboard"
+
+	// clickLoginSignIn is the sign-in item of the first login's submenu;
+	// loginClick(i) is the i-th's.
+	clickLoginSignIn action = 100
 )
+
+// loginClick is a click on the sign-in item of the i-th login's submenu.
+func loginClick(i int) action { return clickLoginSignIn + action(i) }
 
 // Notifier shows a desktop notification.
 type Notifier interface {
@@ -57,6 +66,7 @@ type app struct {
 	notes      *noteQueue
 	autostart  autostarter
 	openFile   func(path string) error
+	openURL    func(url string) error
 	executable func() (string, error)
 	configPath string
 	logPath    string
@@ -64,12 +74,10 @@ type app struct {
 	now        func() time.Time
 	loc        *time.Location
 
-	st               state
-	expiringNotified bool // ExpiringSoon already told, until the next refresh or sign-in
-	expiredNotified  bool // Expired already told, until the next sign-in
-	cancelLogin      context.CancelFunc
-	events           <-chan auth.Event // subscribed in prepare, so no change is missed
-	unsubscribe      func()
+	st          state
+	news        map[string]*loginNews // per login id
+	events      <-chan auth.Event     // subscribed in prepare, so no change is missed
+	unsubscribe func()
 
 	ctx     context.Context // the loop's lifetime; background work ends with it
 	results chan func()     // state changes from background work, applied on the loop
@@ -77,9 +85,16 @@ type app struct {
 	work    sync.WaitGroup
 	shown   *view
 
-	limitNotes map[string]limitNote // usage notifications told, per window
-	usageTimer *time.Timer          // wakes the loop at the next reset
+	usageTimer *time.Timer // wakes the loop at the next reset
 	usageWake  <-chan time.Time
+}
+
+// loginNews is what the tray told of one login, and its running sign-in.
+type loginNews struct {
+	expiring    bool                 // ExpiringSoon already told, until the next refresh or sign-in
+	expired     bool                 // Expired already told, until the next sign-in
+	cancelLogin context.CancelFunc   // ends the running sign-in, nil when none runs
+	limits      map[string]limitNote // usage notifications told, per window
 }
 
 func newApp(opts Options, n Notifier, auto autostarter, open func(string) error) *app {
@@ -89,9 +104,10 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 		usage:      opts.Usage,
 		reload:     opts.Reload,
 		reloads:    opts.Reloads,
-		limitNotes: map[string]limitNote{},
+		news:       map[string]*loginNews{},
 		autostart:  auto,
 		openFile:   open,
+		openURL:    openURL,
 		executable: executable,
 		configPath: opts.ConfigPath,
 		logPath:    opts.LogPath,
@@ -116,9 +132,7 @@ func newApp(opts Options, n Notifier, auto autostarter, open func(string) error)
 func (a *app) prepare(ctx context.Context) {
 	events, unsubscribe := a.auth.Events()
 	a.events, a.unsubscribe = events, sync.OnceFunc(unsubscribe)
-	if acct, ok := a.auth.Account(); ok {
-		a.st.login = &acct
-	}
+	a.setLogins(a.readLogins())
 	// Numbers restored from the last run were told then: note them silently.
 	a.refreshUsage(false)
 	on, err := a.autostart.Enabled()
@@ -202,15 +216,7 @@ func (a *app) background(work func() (apply func())) {
 func (a *app) click(act action) {
 	switch act {
 	case clickSignIn:
-		switch {
-		case a.st.signingIn:
-			a.cancelLogin()
-		case a.st.signingOut:
-		case a.st.signedIn(a.now()):
-			a.signOut()
-		default:
-			a.signIn()
-		}
+		a.signInOrOut(0)
 	case clickProxy:
 		switch {
 		case a.st.proxyBusy:
@@ -247,36 +253,78 @@ func (a *app) click(act action) {
 		})
 	case clickShowAddress:
 		a.notify("Proxy address for Claude Code", "ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
+	case clickDashboard:
+		url := baseURL(a.st.proxyAddr) + "/"
+		a.background(func() func() {
+			err := a.openURL(url)
+			return func() {
+				if err != nil {
+					a.notify("Could not open the dashboard", fmt.Sprintf("Open %s in a browser (%v).", url, err))
+				}
+			}
+		})
+	default:
+		if act >= clickLoginSignIn {
+			a.signInOrOut(int(act - clickLoginSignIn))
+		}
 	}
 }
 
-func (a *app) signIn() {
+// signInOrOut is a click on the i-th login's sign-in item: it signs in,
+// signs out or cancels the running sign-in, as the item says.
+func (a *app) signInOrOut(i int) {
+	if i < 0 || i >= len(a.st.logins) {
+		return
+	}
+	l := a.st.logins[i]
+	switch {
+	case l.signingIn:
+		if cancel := a.newsOf(l.id).cancelLogin; cancel != nil {
+			cancel()
+		}
+	case l.signingOut:
+	case l.signedIn(a.now()):
+		a.signOut(l.id)
+	default:
+		a.signIn(l.id)
+	}
+}
+
+func (a *app) signIn(id string) {
 	ctx, cancel := context.WithCancel(a.ctx)
-	a.cancelLogin = cancel
-	a.st.signingIn = true
+	a.newsOf(id).cancelLogin = cancel
+	a.loginOf(id).signingIn = true
 	a.background(func() func() {
-		acct, err := a.auth.Login(ctx)
+		acct, err := a.auth.Login(ctx, id)
 		return func() {
 			cancel()
-			a.cancelLogin = nil
-			a.st.signingIn = false
+			l := a.loginOf(id)
+			if l == nil { // a reload dropped the login
+				return
+			}
+			a.newsOf(id).cancelLogin = nil
+			l.signingIn = false
 			switch {
 			case errors.Is(err, context.Canceled):
-				a.notify("Sign-in cancelled", "You are not signed in to Claude.")
+				a.notify(a.titled("Sign-in cancelled", id), "You are not signed in to Claude.")
 			case err != nil:
-				a.log.Warn("sign-in failed", "err", err)
-				a.notify("Sign-in failed", sentence(err.Error()))
+				a.log.Warn("sign-in failed", "provider", id, "err", err)
+				a.notify(a.titled("Sign-in failed", id), sentence(err.Error()))
 			default:
-				a.signedIn(acct)
+				a.signedIn(id, acct)
 			}
 		}
 	})
 }
 
 // signedIn records a fresh login and says so once, on the change.
-func (a *app) signedIn(acct auth.Account) {
-	was := a.st.signedIn(a.now())
-	a.setLogin(&acct)
+func (a *app) signedIn(id string, acct auth.Account) {
+	l := a.loginOf(id)
+	if l == nil {
+		return
+	}
+	was := l.signedIn(a.now())
+	a.setLogin(id, &acct)
 	if was {
 		return
 	}
@@ -284,38 +332,123 @@ func (a *app) signedIn(acct auth.Account) {
 	if acct.Email != "" {
 		who += " as " + acct.Email
 	}
-	a.notify("Signed in to Claude", who+". Claude Code: ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
+	a.notify(a.titled("Signed in to Claude", id), who+". Claude Code: ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
 	// The usage poll after a sign-in can answer before the loop hears of
 	// the sign-in: numbers that came in meanwhile are told now.
 	a.refreshUsage(true)
 }
 
-func (a *app) signOut() {
-	a.st.signingOut = true
+func (a *app) signOut(id string) {
+	a.loginOf(id).signingOut = true
 	a.background(func() func() {
-		err := a.auth.Logout()
+		err := a.auth.Logout(id)
 		return func() {
-			a.st.signingOut = false
-			if err != nil {
-				a.log.Warn("sign-out failed", "err", err)
-				a.notify("Sign-out failed", sentence(err.Error()))
+			l := a.loginOf(id)
+			if l == nil {
 				return
 			}
-			a.signedOut()
+			l.signingOut = false
+			if err != nil {
+				a.log.Warn("sign-out failed", "provider", id, "err", err)
+				a.notify(a.titled("Sign-out failed", id), sentence(err.Error()))
+				return
+			}
+			a.signedOut(id)
 		}
 	})
 }
 
 // signedOut forgets the login; the proxy asks auth for a token on every
 // request, so it stops sending this provider's token at once.
-func (a *app) signedOut() { a.setLogin(nil) }
+func (a *app) signedOut(id string) { a.setLogin(id, nil) }
 
-// setLogin makes login the tray's (nil: none) and forgets what was told
-// about the one before.
-func (a *app) setLogin(login *auth.Account) {
-	a.st.login = login
-	a.st.refreshErr = ""
-	a.expiringNotified, a.expiredNotified = false, false
+// setLogin makes login the account of the listed login id (nil: none) and
+// forgets what was told about the one before.
+func (a *app) setLogin(id string, login *auth.Account) {
+	l := a.loginOf(id)
+	if l == nil {
+		return
+	}
+	l.login = login
+	l.refreshErr = ""
+	n := a.newsOf(id)
+	n.expiring, n.expired = false, false
+}
+
+// loginOf is the listed login with id, nil when the tray does not list it.
+func (a *app) loginOf(id string) *loginState {
+	for i := range a.st.logins {
+		if a.st.logins[i].id == id {
+			return &a.st.logins[i]
+		}
+	}
+	return nil
+}
+
+// newsOf is what was told of login id, made on first use.
+func (a *app) newsOf(id string) *loginNews {
+	n := a.news[id]
+	if n == nil {
+		n = &loginNews{limits: map[string]limitNote{}}
+		a.news[id] = n
+	}
+	return n
+}
+
+// titled names login id in a notification's title when the tray lists
+// several: "Claude session expired (claude-work)".
+func (a *app) titled(title, id string) string {
+	if len(a.st.logins) > 1 {
+		return title + " (" + id + ")"
+	}
+	return title
+}
+
+// readLogins asks auth which logins the tray lists and their accounts
+// (small files: the token store).
+func (a *app) readLogins() (ids []string, primary string, accounts map[string]auth.Account) {
+	ids, primary = a.auth.Logins()
+	accounts = map[string]auth.Account{}
+	for _, id := range ids {
+		if acct, ok := a.auth.Account(id); ok {
+			accounts[id] = acct
+		}
+	}
+	return ids, primary, accounts
+}
+
+// setLogins lists ids, in this order, with primary the one the icon
+// follows. A login listed before keeps its state (a sign-in running, a
+// refresh failure) and its account unless it has none now or had none;
+// a login no longer listed is forgotten and its sign-in ends.
+func (a *app) setLogins(ids []string, primary string, accounts map[string]auth.Account) {
+	next := make([]loginState, 0, len(ids))
+	for _, id := range ids {
+		l := loginState{id: id}
+		if old := a.loginOf(id); old != nil {
+			l = *old
+		}
+		next = append(next, l)
+	}
+	for id, n := range a.news {
+		if !slices.Contains(ids, id) {
+			if n.cancelLogin != nil {
+				n.cancelLogin()
+			}
+			delete(a.news, id)
+		}
+	}
+	a.st.logins = next
+	a.st.primary = max(slices.Index(ids, primary), 0)
+	for _, id := range ids {
+		acct, ok := accounts[id]
+		switch had := a.loginOf(id).login != nil; {
+		case !ok && had:
+			a.signedOut(id)
+		case ok && !had:
+			a.setLogin(id, &acct)
+		}
+	}
 }
 
 func (a *app) startProxy() {
@@ -366,7 +499,7 @@ func (a *app) reloadConfig() {
 	a.background(func() func() {
 		changed, err := a.reload.Reload(a.ctx)
 		running, addr := a.proxy.Running(), a.proxy.Addr()
-		acct, signedIn := a.auth.Account() // the reloaded config may name another login
+		ids, primary, accounts := a.readLogins() // the reloaded config may name other logins
 		return func() {
 			a.st.reloadBusy = false
 			// A failed move may have stopped the proxy; a good one moved it.
@@ -381,11 +514,7 @@ func (a *app) reloadConfig() {
 				a.st.proxyErr = ""
 			}
 			a.notify("Config reloaded", sentence(changed))
-			if !signedIn {
-				a.signedOut()
-			} else if a.st.login == nil || a.st.login.ProviderID != acct.ProviderID {
-				a.setLogin(&acct)
-			}
+			a.setLogins(ids, primary, accounts)
 			a.refreshUsage(true)
 		}
 	})
@@ -440,36 +569,42 @@ func (a *app) toggleAutostart() {
 }
 
 func (a *app) authEvent(ev auth.Event) {
+	id := ev.ProviderID
+	l := a.loginOf(id)
+	if l == nil {
+		return // not a login the tray lists
+	}
+	n := a.newsOf(id)
 	switch ev.Kind {
 	case auth.SignedIn:
-		a.signedIn(auth.Account{ProviderID: ev.ProviderID, Email: ev.Email, ExpiresAt: ev.ExpiresAt, APIKey: ev.APIKey})
+		a.signedIn(id, auth.Account{ProviderID: ev.ProviderID, Email: ev.Email, ExpiresAt: ev.ExpiresAt, APIKey: ev.APIKey})
 	case auth.Refreshed:
-		login := a.presentLogin(ev)
+		login := presentLogin(l, ev)
 		if !ev.ExpiresAt.IsZero() {
 			login.ExpiresAt = ev.ExpiresAt
 		}
 		if ev.Email != "" {
 			login.Email = ev.Email
 		}
-		a.st.refreshErr = ""
-		a.expiringNotified = false
+		l.refreshErr = ""
+		n.expiring = false
 	case auth.RefreshFailed:
 		reason := ev.Reason
 		if reason == "" {
 			reason = "unknown error"
 		}
-		if a.st.refreshErr == "" { // once per failure streak, not on every retry
+		if l.refreshErr == "" { // once per failure streak, not on every retry
 			msg := sentence(reason)
-			if at := a.st.expiresAt(); !at.IsZero() {
+			if at := l.expiresAt(); !at.IsZero() {
 				msg += " The current session lasts until " + when(at, a.now(), a.loc) + "."
 			}
-			a.notify("Claude sign-in could not be refreshed", msg)
+			a.notify(a.titled("Claude sign-in could not be refreshed", id), msg)
 		}
-		a.st.refreshErr = reason
+		l.refreshErr = reason
 	case auth.ExpiringSoon:
-		if !a.expiringNotified {
-			a.expiringNotified = true
-			at := a.st.expiresAt()
+		if !n.expiring {
+			n.expiring = true
+			at := l.expiresAt()
 			if !ev.ExpiresAt.IsZero() {
 				at = ev.ExpiresAt
 			}
@@ -477,32 +612,32 @@ func (a *app) authEvent(ev auth.Event) {
 			if !at.IsZero() {
 				msg = fmt.Sprintf("The session ends at %s and refreshing keeps failing. Sign in with Claude again to keep Claude Code working.", when(at, a.now(), a.loc))
 			}
-			a.notify("Claude session expires soon", msg)
+			a.notify(a.titled("Claude session expires soon", id), msg)
 		}
 	case auth.Expired:
 		// The token expired at ev.ExpiresAt by auth's clock; by the
 		// tray's too, since then.
-		a.presentLogin(ev).ExpiresAt = ev.ExpiresAt
-		if !a.expiredNotified {
-			a.expiredNotified = true
-			a.notify("Claude session expired", "Claude session expired — click Sign in with Claude")
+		presentLogin(l, ev).ExpiresAt = ev.ExpiresAt
+		if !n.expired {
+			n.expired = true
+			a.notify(a.titled("Claude session expired", id), "Claude session expired — click Sign in with Claude")
 		}
 	case auth.SignedOut:
 		// Our own Sign out needs no news; the server ending the session does.
-		if a.st.login != nil && !a.st.signingOut && ev.Reason != "" {
-			a.notify("Signed out of Claude", sentence(ev.Reason)+" Click Sign in with Claude to sign in again.")
+		if l.login != nil && !l.signingOut && ev.Reason != "" {
+			a.notify(a.titled("Signed out of Claude", id), sentence(ev.Reason)+" Click Sign in with Claude to sign in again.")
 		}
-		a.signedOut()
+		a.signedOut(id)
 	}
 }
 
-// presentLogin is the tray's login, made present for an event that tells of
+// presentLogin is l's account, made present for an event that tells of
 // one the tray did not know.
-func (a *app) presentLogin(ev auth.Event) *auth.Account {
-	if a.st.login == nil {
-		a.st.login = &auth.Account{ProviderID: ev.ProviderID, Email: ev.Email}
+func presentLogin(l *loginState, ev auth.Event) *auth.Account {
+	if l.login == nil {
+		l.login = &auth.Account{ProviderID: ev.ProviderID, Email: ev.Email}
 	}
-	return a.st.login
+	return l.login
 }
 
 func (a *app) notify(title, message string) { a.notes.send(title, message) }

@@ -18,16 +18,19 @@ import (
 
 // fakeAuth is an Auth whose Login waits for the test to finish it.
 type fakeAuth struct {
-	login   *auth.Account // nil: not signed in
-	events  chan auth.Event
-	logins  chan loginCall
-	mu      sync.Mutex
-	logouts int
-	logout  error
+	mu       sync.Mutex
+	ids      []string                // the listed logins
+	primary  string                  // the one the icon follows
+	accounts map[string]auth.Account // by login id
+	events   chan auth.Event
+	logins   chan loginCall
+	logouts  []string // the ids Logout was called for, in order
+	logout   error
 }
 
 type loginCall struct {
 	ctx    context.Context
+	id     string
 	result chan<- loginResult
 }
 
@@ -42,13 +45,32 @@ func apiKeyLogin(email string) *auth.Account {
 	return &auth.Account{ProviderID: "anthropic-max", Email: email, APIKey: true}
 }
 
+// newFakeAuth lists one login, anthropic-max, signed in as login (nil: not).
 func newFakeAuth(login *auth.Account) *fakeAuth {
-	return &fakeAuth{login: login, events: make(chan auth.Event), logins: make(chan loginCall, 1)}
+	f := &fakeAuth{ids: []string{"anthropic-max"}, primary: "anthropic-max", accounts: map[string]auth.Account{},
+		events: make(chan auth.Event), logins: make(chan loginCall, 1)}
+	if login != nil {
+		f.accounts["anthropic-max"] = *login
+	}
+	return f
 }
 
-func (f *fakeAuth) Login(ctx context.Context) (auth.Account, error) {
+// set lists ids, with primary the one the icon follows, signed in as accounts.
+func (f *fakeAuth) set(ids []string, primary string, accounts map[string]auth.Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ids, f.primary, f.accounts = ids, primary, accounts
+}
+
+func (f *fakeAuth) Logins() ([]string, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.ids), f.primary
+}
+
+func (f *fakeAuth) Login(ctx context.Context, id string) (auth.Account, error) {
 	res := make(chan loginResult, 1)
-	f.logins <- loginCall{ctx, res}
+	f.logins <- loginCall{ctx, id, res}
 	select {
 	case r := <-res:
 		return r.acct, r.err
@@ -57,22 +79,20 @@ func (f *fakeAuth) Login(ctx context.Context) (auth.Account, error) {
 	}
 }
 
-func (f *fakeAuth) Logout() error {
+func (f *fakeAuth) Logout(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.logouts++
+	f.logouts = append(f.logouts, id)
 	return f.logout
 }
 
 func (f *fakeAuth) Events() (<-chan auth.Event, func()) { return f.events, func() {} }
 
-func (f *fakeAuth) Account() (auth.Account, bool) {
+func (f *fakeAuth) Account(id string) (auth.Account, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.login == nil {
-		return auth.Account{}, false
-	}
-	return *f.login, true
+	acct, ok := f.accounts[id]
+	return acct, ok
 }
 
 // fakeProxy is a Proxy that fails to start while startErr is set.
@@ -325,7 +345,7 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("sign-in notification says %q", n.message)
 	}
 	// The auth client's own SignedIn event for the same login is not told twice.
-	h.auth.events <- auth.Event{Kind: auth.SignedIn, Email: "ada@example.com", APIKey: true}
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, ProviderID: "anthropic-max", Email: "ada@example.com", APIKey: true}
 	h.noMoreNotes()
 }
 
@@ -364,8 +384,8 @@ func TestSignOut(t *testing.T) {
 	}
 	h.auth.mu.Lock()
 	defer h.auth.mu.Unlock()
-	if h.auth.logouts != 1 {
-		t.Errorf("Logout called %d times, want 1", h.auth.logouts)
+	if !slices.Equal(h.auth.logouts, []string{"anthropic-max"}) {
+		t.Errorf("Logout called for %q, want once for anthropic-max", h.auth.logouts)
 	}
 }
 
@@ -403,7 +423,7 @@ func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
 	h.waitView("the proxy on", proxyOn)
 
 	for range 3 {
-		h.auth.events <- auth.Event{Kind: auth.RefreshFailed, Reason: "token endpoint answered 503 Service Unavailable"}
+		h.auth.events <- auth.Event{Kind: auth.RefreshFailed, ProviderID: "anthropic-max", Reason: "token endpoint answered 503 Service Unavailable"}
 	}
 	n := h.waitNote("Claude sign-in could not be refreshed")
 	if n.message != "Token endpoint answered 503 Service Unavailable." {
@@ -412,9 +432,9 @@ func TestRefreshFailureNotifiesOncePerStreak(t *testing.T) {
 	h.waitView("the error icon", func(v view) bool { return v.Icon == assets.Error })
 	h.noMoreNotes()
 
-	h.auth.events <- auth.Event{Kind: auth.Refreshed, ExpiresAt: time.Now().Add(time.Hour)}
+	h.auth.events <- auth.Event{Kind: auth.Refreshed, ProviderID: "anthropic-max", ExpiresAt: time.Now().Add(time.Hour)}
 	h.waitView("the error gone", func(v view) bool { return v.Icon == assets.Active })
-	h.auth.events <- auth.Event{Kind: auth.RefreshFailed, Reason: "invalid_grant"}
+	h.auth.events <- auth.Event{Kind: auth.RefreshFailed, ProviderID: "anthropic-max", Reason: "invalid_grant"}
 	h.waitNote("Claude sign-in could not be refreshed") // a new streak
 }
 
@@ -422,11 +442,11 @@ func TestExpiringSoonAndExpired(t *testing.T) {
 	h := start(t, &auth.Account{ProviderID: "anthropic-max", Email: "ada@example.com", ExpiresAt: time.Now().Add(time.Hour)})
 	h.waitView("the proxy on", proxyOn)
 
-	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ExpiresAt: time.Now().Add(10 * time.Minute)}
-	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ExpiresAt: time.Now().Add(9 * time.Minute)}
+	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ProviderID: "anthropic-max", ExpiresAt: time.Now().Add(10 * time.Minute)}
+	h.auth.events <- auth.Event{Kind: auth.ExpiringSoon, ProviderID: "anthropic-max", ExpiresAt: time.Now().Add(9 * time.Minute)}
 	h.waitNote("Claude session expires soon")
 
-	h.auth.events <- auth.Event{Kind: auth.Expired}
+	h.auth.events <- auth.Event{Kind: auth.Expired, ProviderID: "anthropic-max"}
 	n := h.waitNote("Claude session expired")
 	if n.message != "Claude session expired — click Sign in with Claude" {
 		t.Errorf("expired notification = %q", n.message)
@@ -435,7 +455,7 @@ func TestExpiringSoonAndExpired(t *testing.T) {
 	if v.SignIn != "Sign in with Claude" || v.Icon != assets.Error {
 		t.Errorf("expired view: %+v", v)
 	}
-	h.auth.events <- auth.Event{Kind: auth.Expired}
+	h.auth.events <- auth.Event{Kind: auth.Expired, ProviderID: "anthropic-max"}
 	h.noMoreNotes()
 
 	// Signing in again from the expired state works and is announced.
@@ -461,7 +481,7 @@ func TestSignedInEventKeepsAuthsExpiry(t *testing.T) {
 func TestSessionEndedByServer(t *testing.T) {
 	h := start(t, apiKeyLogin("ada@example.com"))
 	h.waitView("the proxy on", proxyOn)
-	h.auth.events <- auth.Event{Kind: auth.SignedOut, Reason: "session ended, sign in again"}
+	h.auth.events <- auth.Event{Kind: auth.SignedOut, ProviderID: "anthropic-max", Reason: "session ended, sign in again"}
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.Icon == assets.SignedOut })
 	if n := h.waitNote("Signed out of Claude"); !strings.HasPrefix(n.message, "Session ended, sign in again.") {
 		t.Errorf("notification = %q", n.message)
@@ -472,7 +492,7 @@ func TestOwnSignOutIsNotAnnounced(t *testing.T) {
 	h := start(t, apiKeyLogin("ada@example.com"))
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickSignIn) // Sign out
-	h.auth.events <- auth.Event{Kind: auth.SignedOut, Reason: "signed out"}
+	h.auth.events <- auth.Event{Kind: auth.SignedOut, ProviderID: "anthropic-max", Reason: "signed out"}
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" })
 	h.noMoreNotes()
 }

@@ -52,7 +52,7 @@ func TestTrayEndToEnd(t *testing.T) {
 	for _, m := range item.layout(t) {
 		labels = append(labels, m.Label)
 	}
-	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open config file", "Reload config", "Open log", "Show proxy address", "Quit"}
+	want := []string{"Not signed in", "Sign in with Claude", "Proxy on " + addr, "Start at login", "Open dashboard", "Open config file", "Reload config", "Open log", "Show proxy address", "Quit"}
 	if strings.Join(labels, "|") != strings.Join(want, "|") {
 		t.Fatalf("menu = %q, want %q", labels, want)
 	}

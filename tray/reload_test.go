@@ -72,9 +72,8 @@ func TestReloadFollowsTheConfiguredLogin(t *testing.T) {
 	h, r := startWithReloader(t)
 	h.waitView("signed out", func(v view) bool { return v.Status == "Not signed in" && v.ReloadEnabled })
 
-	h.auth.mu.Lock()
-	h.auth.login = &auth.Account{ProviderID: "anthropic-team", Email: "team@example.com", ExpiresAt: time.Now().Add(8 * time.Hour)}
-	h.auth.mu.Unlock()
+	h.auth.set([]string{"anthropic-team"}, "anthropic-team", map[string]auth.Account{
+		"anthropic-team": {ProviderID: "anthropic-team", Email: "team@example.com", ExpiresAt: time.Now().Add(8 * time.Hour)}})
 	r.results <- reloadResult{changed: "1 provider"}
 	h.click(clickReload)
 	h.waitNote("Config reloaded")
@@ -82,9 +81,7 @@ func TestReloadFollowsTheConfiguredLogin(t *testing.T) {
 		return strings.HasPrefix(v.Status, "Signed in as team@example.com") && v.SignIn == labelSignOut && v.ReloadEnabled
 	})
 
-	h.auth.mu.Lock()
-	h.auth.login = nil
-	h.auth.mu.Unlock()
+	h.auth.set([]string{"anthropic-team"}, "anthropic-team", nil)
 	r.results <- reloadResult{changed: "1 provider"}
 	h.click(clickReload)
 	h.waitNote("Config reloaded")

@@ -9,6 +9,12 @@ import (
 	"ccmux/auth"
 )
 
+// one is s listing the one login l.
+func one(l loginState, s state) state {
+	s.logins = []loginState{l}
+	return s
+}
+
 func TestRender(t *testing.T) {
 	loc := time.FixedZone("test", 2*3600)
 	now := time.Date(2026, 11, 26, 10, 0, 0, 0, loc)
@@ -28,27 +34,27 @@ func TestRender(t *testing.T) {
 	}{
 		{
 			name:   "signed in, proxy on",
-			st:     base(state{login: in, proxyOn: true}),
+			st:     base(one(loginState{login: in}, state{proxyOn: true})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Signed in as ada@example.com", "Proxy on 127.0.0.1:13456"},
 		},
 		{
 			name:   "signed in, proxy off",
-			st:     base(state{login: in}),
+			st:     base(one(loginState{login: in}, state{})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.ProxyOff, proxyClick: true,
 			tooltipHas: []string{"Proxy off"},
 		},
 		{
 			name:   "signed in without email or expiry",
-			st:     base(state{login: &auth.Account{APIKey: true}, proxyOn: true}),
+			st:     base(one(loginState{login: &auth.Account{APIKey: true}}, state{proxyOn: true})),
 			status: "Signed in", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 		},
 		{
 			name:   "expiry on another day shows the date",
-			st:     base(state{login: &auth.Account{ExpiresAt: now.Add(30 * time.Hour)}, proxyOn: true}),
+			st:     base(one(loginState{login: &auth.Account{ExpiresAt: now.Add(30 * time.Hour)}}, state{proxyOn: true})),
 			status: "Signed in (expires 27 Nov 16:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true,
 		},
@@ -67,40 +73,40 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name:   "session expired",
-			st:     base(state{login: &auth.Account{Email: "ada@example.com", ExpiresAt: now.Add(-time.Minute)}, proxyOn: true}),
+			st:     base(one(loginState{login: &auth.Account{Email: "ada@example.com", ExpiresAt: now.Add(-time.Minute)}}, state{proxyOn: true})),
 			status: "Session expired — sign in again", signIn: "Sign in with Claude",
 			icon: assets.Error, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Session expired — sign in again"},
 		},
 		{
 			name:   "refresh failing",
-			st:     base(state{login: in, proxyOn: true, refreshErr: "token endpoint answered 503"}),
+			st:     base(one(loginState{login: in, refreshErr: "token endpoint answered 503"}, state{proxyOn: true})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Error, proxyOn: true, proxyClick: true,
 			tooltipHas: []string{"Refresh failed: token endpoint answered 503"},
 		},
 		{
 			name:   "proxy could not start",
-			st:     base(state{login: in, proxyErr: "listen tcp 127.0.0.1:13456: address already in use"}),
+			st:     base(one(loginState{login: in}, state{proxyErr: "listen tcp 127.0.0.1:13456: address already in use"})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Error, proxyClick: true,
 			tooltipHas: []string{"Proxy could not start: listen tcp 127.0.0.1:13456: address already in use"},
 		},
 		{
 			name:   "signing in",
-			st:     base(state{signingIn: true, proxyOn: true}),
+			st:     base(one(loginState{signingIn: true}, state{proxyOn: true})),
 			status: "Signing in — finish in your browser", signIn: "Cancel sign-in",
 			icon: assets.SignedOut, proxyOn: true, proxyClick: true,
 		},
 		{
 			name:   "proxy starting",
-			st:     base(state{login: in, proxyBusy: true}),
+			st:     base(one(loginState{login: in}, state{proxyBusy: true})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.ProxyOff,
 		},
 		{
 			name:   "start at login on",
-			st:     base(state{login: in, proxyOn: true, autostart: true}),
+			st:     base(one(loginState{login: in}, state{proxyOn: true, autostart: true})),
 			status: "Signed in as ada@example.com (expires 15:00)", signIn: "Sign out",
 			icon: assets.Active, proxyOn: true, proxyClick: true, autostart: true,
 		},
@@ -155,7 +161,7 @@ func TestRenderExpiryIsAuthsRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := render(state{login: &tt.login, proxyOn: true}, now, time.UTC)
+			v := render(one(loginState{login: &tt.login}, state{proxyOn: true}), now, time.UTC)
 			if v.Status != tt.status || v.Icon != tt.icon {
 				t.Errorf("status %q, icon %v; want %q, %v", v.Status, v.Icon, tt.status, tt.icon)
 			}
@@ -165,7 +171,7 @@ func TestRenderExpiryIsAuthsRule(t *testing.T) {
 
 func TestRenderBusyItemsAreDisabled(t *testing.T) {
 	now := time.Now()
-	if v := render(state{signingOut: true, login: &auth.Account{APIKey: true}}, now, time.UTC); v.SignInEnabled {
+	if v := render(one(loginState{signingOut: true, login: &auth.Account{APIKey: true}}, state{}), now, time.UTC); v.SignInEnabled {
 		t.Error("the sign-out item stays clickable while signing out")
 	}
 	if v := render(state{autoBusy: true}, now, time.UTC); v.AutoEnabled {

@@ -14,14 +14,19 @@ import (
 	"ccmux/config"
 )
 
-// Auth is what the tray needs of the auth package, for one provider id.
+// Auth is what the tray needs of the auth package, for the Claude logins
+// (token-store ids) it lists.
 type Auth interface {
-	// Login signs in through the browser and returns the new login.
-	Login(ctx context.Context) (auth.Account, error)
-	Logout() error
-	// Account is the provider's login; ok is false when there is none.
-	Account() (acct auth.Account, ok bool)
-	// Events are the changes of the provider's login, and none of another's.
+	// Logins are the logins the tray lists, in the config's order, at least
+	// one, and the one whose state the icon follows (the login that serves
+	// the default model). A reload may change them.
+	Logins() (ids []string, primary string)
+	// Login signs in to login id through the browser and returns the new login.
+	Login(ctx context.Context, id string) (auth.Account, error)
+	Logout(id string) error
+	// Account is login id's account; ok is false when there is none.
+	Account(id string) (acct auth.Account, ok bool)
+	// Events are the changes of the listed logins, and none of another's.
 	Events() (<-chan auth.Event, func())
 }
 

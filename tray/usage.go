@@ -24,11 +24,11 @@ type Usage struct {
 	Windows      []Limit
 }
 
-// UsageSource is what the tray needs to show the subscription's limits.
+// UsageSource is what the tray needs to show the subscriptions' limits.
 type UsageSource interface {
-	// Usage returns the current numbers; false when there is no
-	// subscription to show limits for.
-	Usage() (Usage, bool)
+	// Usage returns the current numbers of login (a token-store id); false
+	// when it is no subscription to show limits for.
+	Usage(login string) (Usage, bool)
 	// Changed receives when the numbers may have changed.
 	Changed() <-chan struct{}
 }
@@ -161,21 +161,21 @@ const usageUnknown = "Usage: not known yet"
 
 // limitLines are the menu's usage lines: one per window, then the numbers'
 // age when they are old (say, restored from the last run).
-func limitLines(s state, now time.Time, loc *time.Location) (out [maxLimitLines]string) {
-	if !s.hasUsage {
+func limitLines(l loginState, now time.Time, loc *time.Location) (out [maxLimitLines]string) {
+	if !l.hasUsage {
 		return out
 	}
-	u := s.usage
+	u := l.usage
 	if len(u.Windows) == 0 {
 		out[0] = usageUnknown
 		return out
 	}
 	n := 0
-	for _, l := range u.Windows {
+	for _, w := range u.Windows {
 		if n == maxLimitLines-1 {
 			break
 		}
-		out[n] = menuLine(l, now, loc)
+		out[n] = menuLine(w, now, loc)
 		n++
 	}
 	if age := now.Sub(u.UpdatedAt); !u.UpdatedAt.IsZero() && age > staleAfter {
@@ -186,9 +186,9 @@ func limitLines(s state, now time.Time, loc *time.Location) (out [maxLimitLines]
 
 // spentLine is the status line while the subscription is spent:
 // "claude-max: limit reached until 18:00"; "" otherwise.
-func spentLine(s state, now time.Time, loc *time.Location) string {
-	u := s.usage
-	if !s.hasUsage || u.LimitedUntil.IsZero() || !now.Before(u.LimitedUntil) {
+func spentLine(l loginState, now time.Time, loc *time.Location) string {
+	u := l.usage
+	if !l.hasUsage || u.LimitedUntil.IsZero() || !now.Before(u.LimitedUntil) {
 		return ""
 	}
 	return fmt.Sprintf("%s: limit reached until %s", u.Provider, resetWhen(u.LimitedUntil, now, loc))
@@ -196,15 +196,15 @@ func spentLine(s state, now time.Time, loc *time.Location) string {
 
 // usageWarning is when the icon takes its warning look: a window at 90 %
 // or more, or the subscription spent.
-func usageWarning(s state, now time.Time) bool {
-	if !s.hasUsage {
+func usageWarning(l loginState, now time.Time) bool {
+	if !l.hasUsage {
 		return false
 	}
-	if !s.usage.LimitedUntil.IsZero() && now.Before(s.usage.LimitedUntil) {
+	if !l.usage.LimitedUntil.IsZero() && now.Before(l.usage.LimitedUntil) {
 		return true
 	}
-	for _, l := range s.usage.Windows {
-		if l.Spent() || l.Utilization >= iconWarnAt {
+	for _, w := range l.usage.Windows {
+		if w.Spent() || w.Utilization >= iconWarnAt {
 			return true
 		}
 	}

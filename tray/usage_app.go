@@ -43,16 +43,19 @@ func (a *app) refreshUsage(tell bool) {
 	if a.usage == nil {
 		return
 	}
-	a.st.usage, a.st.hasUsage = a.usage.Usage()
-	if a.st.signedIn(a.now()) {
-		a.noticeLimits(a.st.usage, tell)
+	for i := range a.st.logins {
+		l := &a.st.logins[i]
+		l.usage, l.hasUsage = a.usage.Usage(l.id)
+		if l.signedIn(a.now()) {
+			a.noticeLimits(l.id, l.usage, tell)
+		}
 	}
 	a.armUsageTimer()
 }
 
 // noticeLimits notifies, once per window per reset period, at 80 %, at
 // 95 % and when the window is spent.
-func (a *app) noticeLimits(u Usage, tell bool) {
+func (a *app) noticeLimits(id string, u Usage, tell bool) {
 	now := a.now()
 	limited := !u.LimitedUntil.IsZero() && now.Before(u.LimitedUntil)
 	ws := u.Windows
@@ -63,6 +66,7 @@ func (a *app) noticeLimits(u Usage, tell bool) {
 			ws = append([]Limit{l}, ws...)
 		}
 	}
+	told := a.newsOf(id).limits
 	seen := map[string]bool{}
 	for _, l := range ws {
 		if seen[l.Name] {
@@ -78,15 +82,15 @@ func (a *app) noticeLimits(u Usage, tell bool) {
 		case l.Utilization >= warnAt:
 			level = level80
 		}
-		rec := a.limitNotes[l.Name]
+		rec := told[l.Name]
 		if !samePeriod(rec.resets, l.ResetsAt) {
 			rec = limitNote{resets: l.ResetsAt}
 		}
 		if level > rec.level && tell {
-			a.notifyLimit(u, l, level, limited)
+			a.notifyLimit(id, u, l, level, limited)
 		}
 		rec.level = max(rec.level, level)
-		a.limitNotes[l.Name] = rec
+		told[l.Name] = rec
 	}
 }
 
@@ -99,7 +103,7 @@ func anySpent(ws []Limit) bool {
 	return false
 }
 
-func (a *app) notifyLimit(u Usage, l Limit, level int, limited bool) {
+func (a *app) notifyLimit(id string, u Usage, l Limit, level int, limited bool) {
 	now := a.now()
 	reset := l.ResetsAt
 	if level == levelSpent && limited {
@@ -110,14 +114,14 @@ func (a *app) notifyLimit(u Usage, l Limit, level int, limited bool) {
 		resets = " — resets " + resetWhen(reset, now, a.loc)
 	}
 	if level < levelSpent {
-		a.notify("Claude usage limit", fmt.Sprintf("Claude %s limit at %d%%%s", shortLabel(l.Name), percent(l.Utilization), resets))
+		a.notify(a.titled("Claude usage limit", id), fmt.Sprintf("Claude %s limit at %d%%%s", shortLabel(l.Name), percent(l.Utilization), resets))
 		return
 	}
 	then := " Requests will fail until then."
 	if u.Fallback != "" {
 		then = fmt.Sprintf(" Requests go to %s until then.", u.Fallback)
 	}
-	a.notify("Claude limit reached", fmt.Sprintf("Claude %s limit reached%s.%s", shortLabel(l.Name), resets, then))
+	a.notify(a.titled("Claude limit reached", id), fmt.Sprintf("Claude %s limit reached%s.%s", shortLabel(l.Name), resets, then))
 }
 
 // armUsageTimer wakes the loop at the next moment the usage lines change by
@@ -134,16 +138,18 @@ func (a *app) armUsageTimer() {
 			next = t
 		}
 	}
-	u := a.st.usage
-	consider(u.LimitedUntil)
-	for _, l := range u.Windows {
-		consider(l.ResetsAt)
-	}
-	if !u.UpdatedAt.IsZero() {
-		if stale := u.UpdatedAt.Add(staleAfter); stale.After(now) {
-			consider(stale)
-		} else {
-			consider(now.Add(10 * time.Minute)) // the age shown grows
+	for _, login := range a.st.logins {
+		u := login.usage
+		consider(u.LimitedUntil)
+		for _, l := range u.Windows {
+			consider(l.ResetsAt)
+		}
+		if !u.UpdatedAt.IsZero() {
+			if stale := u.UpdatedAt.Add(staleAfter); stale.After(now) {
+				consider(stale)
+			} else {
+				consider(now.Add(10 * time.Minute)) // the age shown grows
+			}
 		}
 	}
 	if next.IsZero() {

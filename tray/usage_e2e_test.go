@@ -54,7 +54,7 @@ func TestTrayUsageEndToEnd(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	want := []string{"Signed in as user@example.com", "5-hour limit: 95% · resets " + when(r5), "Weekly limit: 13% · resets " + when(r7),
-		"Sign out", "Proxy on " + addr, "Start at login", "Open config file", "Reload config", "Open log", "Show proxy address", "Quit"}
+		"Sign out", "Proxy on " + addr, "Start at login", "Open dashboard", "Open config file", "Reload config", "Open log", "Show proxy address", "Quit"}
 	if len(labels) != len(want) || !strings.HasPrefix(labels[0], want[0]) || strings.Join(labels[1:], "|") != strings.Join(want[1:], "|") {
 		t.Errorf("menu = %q, want %q", labels, want)
 	}

@@ -17,7 +17,7 @@ var testLoc = time.FixedZone("test", 0)
 var mon = time.Date(2026, 1, 5, 15, 0, 0, 0, testLoc)
 
 func usageState(u Usage) state {
-	return state{login: apiKeyLogin("ada@example.com"), proxyOn: true, proxyAddr: "127.0.0.1:13456", usage: u, hasUsage: true}
+	return one(loginState{login: apiKeyLogin("ada@example.com"), usage: u, hasUsage: true}, state{proxyOn: true, proxyAddr: "127.0.0.1:13456"})
 }
 
 func TestRenderUsage(t *testing.T) {
@@ -79,13 +79,13 @@ func TestRenderUsage(t *testing.T) {
 		},
 		{
 			name:   "signed out: no usage lines",
-			st:     state{proxyOn: true, usage: fresh, hasUsage: true},
+			st:     one(loginState{usage: fresh, hasUsage: true}, state{proxyOn: true}),
 			status: "Not signed in",
 			icon:   assets.SignedOut,
 		},
 		{
 			name:   "no subscription to show",
-			st:     state{login: apiKeyLogin(""), proxyOn: true},
+			st:     one(loginState{login: apiKeyLogin("")}, state{proxyOn: true}),
 			status: "Signed in",
 			icon:   assets.Active,
 		},
@@ -136,8 +136,8 @@ type fakeUsage struct {
 	changed chan struct{}
 }
 
-func (f *fakeUsage) Usage() (Usage, bool)     { f.mu.Lock(); defer f.mu.Unlock(); return f.u, true }
-func (f *fakeUsage) Changed() <-chan struct{} { return f.changed }
+func (f *fakeUsage) Usage(string) (Usage, bool) { f.mu.Lock(); defer f.mu.Unlock(); return f.u, true }
+func (f *fakeUsage) Changed() <-chan struct{}   { return f.changed }
 func (f *fakeUsage) set(u Usage) {
 	f.mu.Lock()
 	f.u = u
@@ -166,12 +166,12 @@ func TestLimitNotificationsOncePerPeriod(t *testing.T) {
 	n := &recordingNotifier{}
 	a.notes.close()
 	a.notes = newNoteQueue(n, a.log)
-	a.st.login = apiKeyLogin("")
+	a.setLogins([]string{"anthropic-max"}, "anthropic-max", map[string]auth.Account{"anthropic-max": *apiKeyLogin("")})
 	r5 := now.Add(3 * time.Hour)
 	r7 := time.Date(2026, 1, 9, 9, 0, 0, 0, testLoc)
 	step := func(u Usage) {
 		t.Helper()
-		a.noticeLimits(u, true)
+		a.noticeLimits("anthropic-max", u, true)
 	}
 	w := func(name string, u float64, reset time.Time) Limit {
 		return Limit{Name: name, Utilization: u, ResetsAt: reset}
@@ -238,7 +238,7 @@ func TestUsageBeforeSignInIsToldAfterIt(t *testing.T) {
 	reset := time.Now().Add(time.Hour)
 	src.set(Usage{Provider: "claude-max", UpdatedAt: time.Now(), Windows: []Limit{{Name: "five_hour", Utilization: 0.95, ResetsAt: reset}}})
 	h.noMoreNotes() // signed out: nothing to tell yet
-	h.auth.events <- auth.Event{Kind: auth.SignedIn, Email: "ada@example.com", APIKey: true}
+	h.auth.events <- auth.Event{Kind: auth.SignedIn, ProviderID: "anthropic-max", Email: "ada@example.com", APIKey: true}
 	h.waitNote("Signed in to Claude")
 	n := h.waitNote("Claude usage limit")
 	if !strings.HasPrefix(n.message, "Claude 5-hour limit at 95% — resets ") {
