@@ -192,12 +192,14 @@ type harness struct {
 	notes  *fakeNotifier
 	auto   *fakeAutostart
 	opened chan string
-	clicks chan action
-	views  chan view
-	last   view
-	cancel context.CancelFunc
-	done   chan error
-	usage  UsageSource
+	// openURL is the browser; nil for one that fails the test.
+	openURL func(string) error
+	clicks  chan action
+	views   chan view
+	last    view
+	cancel  context.CancelFunc
+	done    chan error
+	usage   UsageSource
 	// reload and reloads are Options.Reload and Options.Reloads.
 	reload  Reloader
 	reloads chan struct{}
@@ -232,6 +234,10 @@ func (h *harness) run() *harness {
 	exe, configPath := cmp.Or(h.exe, "/usr/local/bin/ccmux"), cmp.Or(h.configPath, "/home/ada/.claude-code-mux/config.toml")
 	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: configPath, Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return exe, nil }
+	a.openURL = h.openURL
+	if a.openURL == nil {
+		a.openURL = func(u string) error { h.t.Errorf("opened %s in the browser", u); return nil }
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.prepare(ctx)
 	h.cancel = cancel
