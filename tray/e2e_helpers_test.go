@@ -251,11 +251,12 @@ func startNotifications(t *testing.T, addr string) *fakeNotifications {
 // ---- reading and clicking the menu (com.canonical.dbusmenu) ----
 
 type menuItem struct {
-	ID      int32
-	Label   string
-	Enabled bool
-	Toggle  string // "checkmark" for checkboxes
-	Checked bool
+	ID       int32
+	Label    string
+	Enabled  bool
+	Toggle   string // "checkmark" for checkboxes
+	Checked  bool
+	Children []menuItem // a submenu's visible items
 }
 
 type trayItem struct {
@@ -295,7 +296,7 @@ func findItem(t *testing.T, conn *dbus.Conn, pid int) *trayItem {
 	return &trayItem{conn: conn, service: service, menu: conn.Object(service, path)}
 }
 
-// layout reads the top-level menu items with GetLayout.
+// layout reads the top-level menu items, and their submenus, with GetLayout.
 func (it *trayItem) layout(t *testing.T) []menuItem {
 	t.Helper()
 	var rev uint32
@@ -311,8 +312,15 @@ func (it *trayItem) layout(t *testing.T) []menuItem {
 	if err := call.Store(&rev, &root); err != nil {
 		t.Fatalf("GetLayout reply: %v", err)
 	}
+	return visibleItems(t, root.Children)
+}
+
+// visibleItems decodes GetLayout's children, leaving out separators and
+// hidden items.
+func visibleItems(t *testing.T, children []dbus.Variant) []menuItem {
+	t.Helper()
 	var items []menuItem
-	for _, c := range root.Children {
+	for _, c := range children {
 		fields, ok := c.Value().([]any)
 		if !ok || len(fields) != 3 {
 			t.Fatalf("menu child %v is not (ia{sv}av)", c)
@@ -335,6 +343,9 @@ func (it *trayItem) layout(t *testing.T) []menuItem {
 		if v, ok := props["toggle-state"]; ok {
 			state, _ := v.Value().(int32)
 			m.Checked = state == 1
+		}
+		if sub, ok := fields[2].([]dbus.Variant); ok {
+			m.Children = visibleItems(t, sub)
 		}
 		items = append(items, m)
 	}
@@ -374,6 +385,24 @@ func (it *trayItem) click(t *testing.T, prefix string) {
 	if call.Err != nil && !(prefix == "Quit" && isNoReply(call.Err)) {
 		t.Fatalf("clicking %q: %v", m.Label, call.Err)
 	}
+}
+
+// clickIn clicks the item labelled prefix… in the submenu labelled parent….
+func (it *trayItem) clickIn(t *testing.T, parent, prefix string) {
+	t.Helper()
+	sub, ok := it.item(t, parent)
+	if !ok {
+		t.Fatalf("no submenu %q in %+v", parent, it.layout(t))
+	}
+	for _, m := range sub.Children {
+		if strings.HasPrefix(m.Label, prefix) {
+			if call := it.menu.Call("com.canonical.dbusmenu.Event", 0, m.ID, "clicked", dbus.MakeVariant(""), uint32(time.Now().Unix())); call.Err != nil {
+				t.Fatalf("clicking %q in %q: %v", m.Label, sub.Label, call.Err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no item %q in the submenu %+v", prefix, sub)
 }
 
 // isNoReply reports the bus's answer when the app left before replying:
