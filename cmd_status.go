@@ -82,6 +82,7 @@ func runStatus(e *env, args []string) error {
 			fmt.Fprintln(w, line)
 		}
 	}
+	printMissingLogins(w, cfg, accounts)
 	for _, id := range foreign {
 		fmt.Fprintf(w, "%s: managed by another app (ccmux leaves it alone)\n", id)
 	}
