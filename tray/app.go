@@ -422,6 +422,9 @@ func (a *app) readLogins() (ids []string, primary string, accounts map[string]au
 // refresh failure) and its account unless it has none now or had none;
 // a login no longer listed is forgotten and its sign-in ends.
 func (a *app) setLogins(ids []string, primary string, accounts map[string]auth.Account) {
+	if len(ids) > maxLogins && len(ids) != len(a.st.logins) {
+		a.log.Warn("the tray has room for the first logins only; ccmux status lists every one", "logins", len(ids), "shown", maxLogins)
+	}
 	next := make([]loginState, 0, len(ids))
 	for _, id := range ids {
 		l := loginState{id: id}
