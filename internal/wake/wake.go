@@ -1,0 +1,152 @@
+// Package wake notices that the machine slept or moved to another network,
+// by looking every 10 seconds at the clocks and the local addresses, and
+// tells its caller. It never touches connections or tokens itself.
+package wake
+
+import (
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"time"
+)
+
+const (
+	// DefaultEvery is how often a Detector looks: often enough that a
+	// request after a wake rarely meets a dead connection, rarely enough
+	// that an idle ccmux stays idle (0.1 wake-ups a second).
+	DefaultEvery = 10 * time.Second
+	// DefaultSlack is how far the wall clock may run ahead of the
+	// monotonic one between two looks before it counts as a sleep: more
+	// than a clock adjustment (NTP slews a few ms a second), less than
+	// the shortest sleep worth acting on.
+	DefaultSlack = 5 * time.Second
+)
+
+// Clock reads two clocks at the same instant: the wall clock, which runs
+// on while the machine sleeps, and a monotonic one, which stops (Go's
+// timers run on it, so they do not count the sleep).
+type Clock interface {
+	Now() (wall time.Time, monotonic time.Duration)
+}
+
+// Change is what a Detector noticed since its last look.
+type Change struct {
+	// Slept is how far the wall clock ran ahead of the monotonic one: about
+	// how long the machine slept (0: it did not).
+	Slept time.Duration
+	// Network is set when the set of local addresses changed.
+	Network bool
+}
+
+// Detector looks for a sleep or a network change each time Check runs;
+// Run calls Check every Every.
+type Detector struct {
+	// Clock is the time source; nil means the system's.
+	Clock Clock
+	// Addrs lists the local addresses; nil means net.InterfaceAddrs.
+	Addrs func() ([]net.Addr, error)
+	// Every is how often Run checks; 0 means DefaultEvery.
+	Every time.Duration
+	// Slack is how far the wall clock may run ahead of the monotonic one
+	// without counting as a sleep; 0 means DefaultSlack.
+	Slack time.Duration
+	// OnChange is called, from Check, with what changed.
+	OnChange func(Change)
+
+	mu      sync.Mutex
+	checked bool      // a first look set the baseline
+	wall    time.Time // the last look's clocks
+	mono    time.Duration
+	addrs   []string // the last set of addresses read, sorted; nil when unknown
+}
+
+// Run checks every Every until ctx is done, the first check setting the
+// baseline.
+func (d *Detector) Run(ctx context.Context) {
+	every := d.Every
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	d.Check()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.Check()
+		}
+	}
+}
+
+// Check compares the clocks and the local addresses with the last check's
+// and, when the machine slept or the addresses changed, calls OnChange and
+// returns what changed. The first check only sets the baseline. A failed
+// read of the addresses counts as no change (and the next good read as the
+// new baseline).
+func (d *Detector) Check() Change {
+	clock := d.Clock
+	if clock == nil {
+		clock = systemClock
+	}
+	wall, mono := clock.Now()
+	addrs, err := d.readAddrs()
+
+	d.mu.Lock()
+	var ch Change
+	if d.checked {
+		slack := d.Slack
+		if slack <= 0 {
+			slack = DefaultSlack
+		}
+		if ahead := wall.Sub(d.wall) - (mono - d.mono); ahead > slack {
+			ch.Slept = ahead
+		}
+		ch.Network = err == nil && d.addrs != nil && !slices.Equal(addrs, d.addrs)
+	}
+	d.checked, d.wall, d.mono = true, wall, mono
+	if err == nil {
+		d.addrs = addrs
+	}
+	d.mu.Unlock()
+
+	if (ch.Slept > 0 || ch.Network) && d.OnChange != nil {
+		d.OnChange(ch)
+	}
+	return ch
+}
+
+// readAddrs is the sorted set of local addresses, loopback left out (it
+// never changes with the network).
+func (d *Detector) readAddrs() ([]string, error) {
+	list := d.Addrs
+	if list == nil {
+		list = net.InterfaceAddrs
+	}
+	as, err := list()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.IsLoopback() {
+			continue
+		}
+		out = append(out, a.String())
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// systemClock reads Go's clocks: time.Now carries both, and Sub between
+// two of its readings uses the monotonic one.
+var systemClock Clock = goClock{start: time.Now()}
+
+type goClock struct{ start time.Time }
+
+func (c goClock) Now() (time.Time, time.Duration) {
+	t := time.Now()
+	return t.Round(0), t.Sub(c.start)
+}
