@@ -28,11 +28,11 @@ func (e *env) watchWake(s *service) {
 // and the usage poller run once, a little later (auth.Client.Resume).
 // Requests never wait for any of it.
 func (s *service) resumed(c wake.Change) {
-	attrs := []any{"network_changed", c.Network}
+	msg, attrs := "the network changed; closing upstream connections and checking the logins", []any{"network_changed", true}
 	if c.Slept > 0 {
-		attrs = append(attrs, "slept", c.Slept.Round(time.Second))
+		msg, attrs = "the machine slept; closing upstream connections and checking the logins", []any{"slept", c.Slept.Round(time.Second), "network_changed", c.Network}
 	}
-	s.log.Info("the machine slept or its network changed; closing upstream connections and checking the logins", attrs...)
+	s.log.Info(msg, attrs...)
 	s.proxy.CloseUpstreamConns()
 	s.client.Resume()
 }

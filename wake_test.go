@@ -154,7 +154,7 @@ func TestServiceWakesAfterSleepAndNetworkChange(t *testing.T) {
 	if n := len(oauth.UsageRequests()); n != 2 {
 		t.Errorf("%d usage polls, want 2 (one at start, one after the wake)", n)
 	}
-	if !strings.Contains(logs.String(), "the machine slept or its network changed") || !strings.Contains(logs.String(), "slept=") {
+	if !strings.Contains(logs.String(), "the machine slept;") || !strings.Contains(logs.String(), "slept=59m59s") {
 		t.Errorf("no log line for the wake:\n%s", logs)
 	}
 
@@ -167,7 +167,7 @@ func TestServiceWakesAfterSleepAndNetworkChange(t *testing.T) {
 	if n := dials.Load(); n != 3 {
 		t.Errorf("%d upstream connections after the network change, want 3", n)
 	}
-	if !strings.Contains(logs.String(), "network_changed=true") {
+	if !strings.Contains(logs.String(), "the network changed;") || !strings.Contains(logs.String(), "network_changed=true") {
 		t.Errorf("no log line for the network change:\n%s", logs)
 	}
 	for _, s := range oauth.Secrets() {

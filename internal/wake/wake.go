@@ -1,5 +1,5 @@
 // Package wake notices that the machine slept or moved to another network,
-// by looking every 10 seconds at the clocks and the local addresses, and
+// by comparing the clocks and the local addresses with the last look, and
 // tells its caller. It never touches connections or tokens itself.
 package wake
 
@@ -12,15 +12,15 @@ import (
 )
 
 const (
-	// DefaultEvery is how often a Detector looks: often enough that a
-	// request after a wake rarely meets a dead connection, rarely enough
-	// that an idle ccmux stays idle (0.1 wake-ups a second).
-	DefaultEvery = 10 * time.Second
 	// DefaultSlack is how far the wall clock may run ahead of the
 	// monotonic one between two looks before it counts as a sleep: more
 	// than a clock adjustment (NTP slews a few ms a second), less than
 	// the shortest sleep worth acting on.
 	DefaultSlack = 5 * time.Second
+	// settle is the wait after the kernel reports a change before Check
+	// looks: an interface coming up brings several addresses, and a
+	// resume a clock change and then new addresses, in one burst.
+	settle = time.Second
 )
 
 // Clock reads two clocks at the same instant: the wall clock, which runs
@@ -39,14 +39,15 @@ type Change struct {
 	Network bool
 }
 
-// Detector looks for a sleep or a network change each time Check runs;
-// Run calls Check every Every.
+// Detector looks for a sleep or a network change each time Check runs.
+// Run calls Check when the kernel says the clock was set (a resume counts)
+// or an address changed, where it can (Linux), and every Every.
 type Detector struct {
 	// Clock is the time source; nil means the system's.
 	Clock Clock
 	// Addrs lists the local addresses; nil means net.InterfaceAddrs.
 	Addrs func() ([]net.Addr, error)
-	// Every is how often Run checks; 0 means DefaultEvery.
+	// Every is how often Run checks besides; 0 means DefaultEvery.
 	Every time.Duration
 	// Slack is how far the wall clock may run ahead of the monotonic one
 	// without counting as a sleep; 0 means DefaultSlack.
@@ -61,21 +62,33 @@ type Detector struct {
 	addrs   []string // the last set of addresses read, sorted; nil when unknown
 }
 
-// Run checks every Every until ctx is done, the first check setting the
-// baseline.
+// Run checks until ctx is done: at once (the baseline), a second after
+// each change the kernel reports, and every Every. Each check wakes the
+// process (several context switches in Go's runtime), so Every is long
+// where the kernel reports changes.
 func (d *Detector) Run(ctx context.Context) {
+	d.Check()
+	changes, stop := watch()
+	defer stop()
 	every := d.Every
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	d.Check()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var settled <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			d.Check()
+		case <-changes:
+			if settled == nil {
+				settled = time.After(settle)
+			}
+		case <-settled:
+			settled = nil
 			d.Check()
 		}
 	}
