@@ -8,18 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultEvery is how often a Detector looks besides the kernel's reports
-// (which cover a resume and an address change): a safety net that costs
-// an idle process almost nothing.
-const DefaultEvery = 5 * time.Minute
-
 // watch reports, on the channel it returns, what the kernel says changed:
 // an IPv4 or IPv6 address (a netlink socket in the address groups), or the
 // wall clock being set — which the kernel also says after a resume from
 // suspend (a timerfd with TFD_TIMER_CANCEL_ON_SET is cancelled by both).
-// Waiting for them costs nothing while idle. stop closes both. Either
-// failing to open is left to the ticker.
-func watch() (changes <-chan struct{}, stop func()) {
+// Waiting for them costs nothing while idle. watching is false when either
+// could not be opened (the ticker then looks often); stop closes them.
+func watch() (changes <-chan struct{}, watching bool, stop func()) {
 	ch := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -58,7 +53,7 @@ func watch() (changes <-chan struct{}, stop func()) {
 			}
 		}()
 	}
-	return ch, func() {
+	return ch, len(files) == 2, func() {
 		for _, f := range files {
 			f.Close()
 		}
