@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -321,4 +322,35 @@ func ccmConfigText(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCLIManualLoginFollowsClaudeCode: with the built-in preset (no
+// [oauth.ID] table), `ccmux login --manual` prints Claude Code 2.1.332's
+// sign-in URL and scopes. Nothing is pasted, so nothing goes out.
+func TestCLIManualLoginFollowsClaudeCode(t *testing.T) {
+	c := newLoginCLI(t)
+	c.useConfig(config.DefaultTOML)
+	stdout, stderr, code := c.run(nil, "login", "--manual")
+	if code != 1 || !strings.Contains(stderr, "no code was pasted") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	printed := regexp.MustCompile(`https://\S+`).FindString(stderr)
+	u, err := url.Parse(printed)
+	if err != nil {
+		t.Fatalf("printed URL %q: %v", printed, err)
+	}
+	if got := u.Scheme + "://" + u.Host + u.Path; got != "https://claude.com/cai/oauth/authorize" {
+		t.Errorf("authorize endpoint = %s, want https://claude.com/cai/oauth/authorize", got)
+	}
+	q := u.Query()
+	for k, want := range map[string]string{
+		"scope":        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
+		"redirect_uri": "https://platform.claude.com/oauth/code/callback",
+		"client_id":    "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+		"code":         "true",
+	} {
+		if got := q.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
 }

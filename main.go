@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
+
+	"ccmux/internal/wake"
 )
 
 func main() {
@@ -29,6 +32,12 @@ type env struct {
 	configFlag     string
 	logLevelFlag   string        // --log-level, over server.log_level
 	level          slog.LevelVar // the log level loadConfig settled on; a reload may change it
+	// wake is the sleep and network-change detector a service runs; nil
+	// means the system's (tests pass one with a fake clock).
+	wake *wake.Detector
+	// resumeDelay replaces the random wait before the background work
+	// runs after a wake (auth.Options.ResumeDelay); nil: random.
+	resumeDelay func() time.Duration
 }
 
 // command is one entry of the command table: its name, the arguments and

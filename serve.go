@@ -24,6 +24,7 @@ type service struct {
 	ctx       context.Context // ends with stop
 	cancel    context.CancelFunc
 	refresher chan struct{} // closed when RunRefresher returns
+	wakeDone  chan struct{} // closed when the wake detector returns
 
 	// poll asks the usage endpoint for the logins ids until ctx ends
 	// (auth.Client.RunUsagePoller; tests put a recorder here).
@@ -49,6 +50,7 @@ func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Lo
 	s.usage = startLimits(s.proxy, log)
 	s.pollFor(cfg)
 	go func() { client.RunRefresher(ctx); close(s.refresher) }()
+	e.watchWake(s)
 	return s, nil
 }
 
@@ -90,6 +92,9 @@ func (s *service) stop() error {
 	err := s.proxy.Stop(shutdown)
 	s.cancel()
 	<-s.refresher
+	if s.wakeDone != nil {
+		<-s.wakeDone
+	}
 	drainTokens(s.client, s.log)
 	s.pollMu.Lock()
 	s.waitPollerLocked()
@@ -106,7 +111,7 @@ func (e *env) newAuth(cfg *config.Config, log *slog.Logger) (*auth.Client, error
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewClient(cfg, auth.NewStore(path), auth.Options{Logger: log}), nil
+	return auth.NewClient(cfg, auth.NewStore(path), auth.Options{Logger: log, ResumeDelay: e.resumeDelay}), nil
 }
 
 // newProxy wires the proxy server to the auth client.

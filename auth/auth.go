@@ -92,6 +92,9 @@ type Options struct {
 	// LoginTimeout bounds a login waiting for the browser or a pasted code;
 	// 0 means 5 minutes.
 	LoginTimeout time.Duration
+	// ResumeDelay picks the wait before the background work runs after a
+	// Resume (at most 30 seconds); nil means a random one.
+	ResumeDelay func() time.Duration
 }
 
 // Client signs in, refreshes and hands out tokens. It is safe for
@@ -126,6 +129,10 @@ type Client struct {
 	pending map[string]pendingLogin // Authorize'd logins by state
 	subs    map[chan Event]struct{}
 	wake    chan struct{} // nudges RunRefresher after a login or logout
+	// resumed is closed (and replaced) by Resume; resumeWait is
+	// Options.ResumeDelay.
+	resumed    chan struct{}
+	resumeWait func() time.Duration
 }
 
 // NewClient returns a Client for cfg's [oauth.*] overrides (cfg may be nil)
@@ -145,6 +152,8 @@ func NewClient(cfg *config.Config, store *Store, opts Options) *Client {
 		pending:      map[string]pendingLogin{},
 		subs:         map[chan Event]struct{}{},
 		wake:         make(chan struct{}, 1),
+		resumed:      make(chan struct{}),
+		resumeWait:   opts.ResumeDelay,
 	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}

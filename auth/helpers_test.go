@@ -69,6 +69,17 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.waiters = kept
 }
 
+// Jump moves the clock by d as a suspend does: the wall clock runs on,
+// timers (monotonic) do not count the time, so none fires.
+func (f *fakeClock) Jump(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for i := range f.waiters {
+		f.waiters[i].at = f.waiters[i].at.Add(d)
+	}
+}
+
 // NextTimer is when the earliest pending timer fires (zero if none).
 func (f *fakeClock) NextTimer() time.Time {
 	f.mu.Lock()
@@ -141,6 +152,11 @@ func withOpener(open func(string) error) envOption {
 // withConfig replaces the default config the env starts from.
 func withConfig(text string) envOption {
 	return func(e *env, _ *Options) { e.cfgText = text }
+}
+
+// withResumeDelay makes the wait after a Resume d instead of a random one.
+func withResumeDelay(d time.Duration) envOption {
+	return func(_ *env, o *Options) { o.ResumeDelay = func() time.Duration { return d } }
 }
 
 func withLoginTimeout(d time.Duration) envOption {

@@ -242,9 +242,14 @@ func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out *gu
 		if err == nil {
 			acct, err = c.complete(ctx, id, p, code, k.state, redirect, k.verifier)
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			writePage(w, http.StatusBadRequest, "Sign-in failed", upperFirst(err.Error())+".")
-		} else {
+		case p.SuccessURL != "":
+			// Where Claude Code sends the browser: the sign-in service's
+			// own "you are signed in" page.
+			http.Redirect(w, r, p.SuccessURL, http.StatusFound)
+		default:
 			writePage(w, http.StatusOK, "Signed in to Claude — you can close this tab", "ccmux is now signed in.")
 		}
 		done <- result{acct, err}

@@ -71,7 +71,8 @@ func TestLoopbackLogin(t *testing.T) {
 	}
 	want := map[string]string{
 		"code": "true", "client_id": ClientID, "response_type": "code",
-		"scope": "org:create_api_key user:profile user:inference", "code_challenge_method": "S256",
+		"scope":                 "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
+		"code_challenge_method": "S256",
 	}
 	for k, v := range want {
 		if q.Get(k) != v {
@@ -116,9 +117,14 @@ func TestLoopbackLogin(t *testing.T) {
 		t.Error("exchange without code")
 	}
 
+	// The browser ends on the sign-in service's success page, as after a
+	// Claude Code login ([oauth.ID] success_url points it at the fake).
 	page := <-b.pages
-	if !strings.HasPrefix(page, "200 ") || !strings.Contains(page, "Signed in to Claude — you can close this tab") {
+	if !strings.HasPrefix(page, "200 ") || !strings.Contains(page, "signed in to Claude Code (fake)") {
 		t.Errorf("browser page = %.300s", page)
+	}
+	if v := e.srv.SuccessVisits(); len(v) != 1 || v[0].Get("app") != "claude-code" {
+		t.Errorf("success page visits = %v, want one with app=claude-code", v)
 	}
 	ev := nextEvent(t, events, SignedIn)
 	if ev.Email != "user@example.com" || ev.ProviderID != "anthropic-max" || ev.APIKey {
@@ -475,9 +481,9 @@ func TestPresetFor(t *testing.T) {
 		{"unconfigured", "", Claude(), ""},
 		{"unconfigured", "console", Console(), ""},
 		{"anthropic-max", "", Preset{Name: "claude", ClientID: authtest.ClientID, AuthorizeURL: e.srv.AuthorizeURL(), TokenURL: e.srv.TokenURL(),
-			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Claude().Scopes, APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
+			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Claude().Scopes, SuccessURL: e.srv.SuccessURL(), APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
 		{"console-id", "", Preset{Name: "console", ClientID: authtest.ClientID, AuthorizeURL: e.srv.AuthorizeURL(), TokenURL: e.srv.TokenURL(),
-			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Console().Scopes, APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
+			RedirectURI: e.srv.ManualRedirectURI(), Scopes: Console().Scopes, SuccessURL: e.srv.SuccessURL(), APIKeyURL: e.srv.APIKeyURL(), UsageURL: e.srv.UsageURL()}, ""},
 		{"x", "github", Preset{}, `unknown login preset "github"`},
 	}
 	for _, tt := range tests {
@@ -492,8 +498,11 @@ func TestPresetFor(t *testing.T) {
 			t.Errorf("%s/%s:\n got %+v\nwant %+v (%v)", tt.id, tt.name, got, tt.want, err)
 		}
 	}
-	if c := Claude(); c.AuthorizeURL != "https://claude.ai/oauth/authorize" || c.TokenURL != "https://platform.claude.com/v1/oauth/token" ||
-		c.RedirectURI != "https://platform.claude.com/oauth/code/callback" || strings.Join(c.Scopes, " ") != "org:create_api_key user:profile user:inference" {
+	// Claude Code 2.1.332's values.
+	if c := Claude(); c.AuthorizeURL != "https://claude.com/cai/oauth/authorize" || c.TokenURL != "https://platform.claude.com/v1/oauth/token" ||
+		c.RedirectURI != "https://platform.claude.com/oauth/code/callback" ||
+		c.SuccessURL != "https://platform.claude.com/oauth/code/success?app=claude-code" ||
+		strings.Join(c.Scopes, " ") != "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload" {
 		t.Errorf("Claude() = %+v", c)
 	}
 	if c := Console(); c.AuthorizeURL != "https://platform.claude.com/oauth/authorize" || c.APIKeyURL != "https://api.anthropic.com/api/oauth/claude_cli/create_api_key" {
@@ -505,6 +514,11 @@ func TestPresetFor(t *testing.T) {
 	e.cfg.OAuth["bad"] = o
 	if _, err := PresetFor(e.cfg, "bad", ""); err == nil || !strings.Contains(err.Error(), "oauth.bad.token_url") {
 		t.Errorf("bad token_url: %v", err)
+	}
+	o.TokenURL, o.SuccessURL = "", "signed-in.html"
+	e.cfg.OAuth["bad"] = o
+	if _, err := PresetFor(e.cfg, "bad", ""); err == nil || !strings.Contains(err.Error(), "oauth.bad.success_url") {
+		t.Errorf("bad success_url: %v", err)
 	}
 }
 

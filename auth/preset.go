@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"golang.org/x/oauth2"
 
@@ -14,12 +15,27 @@ import (
 // ClientID is Claude Code's public OAuth client id, used by both presets.
 const ClientID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"
 
-const (
-	tokenURL          = "https://platform.claude.com/v1/oauth/token"
-	manualRedirectURI = "https://platform.claude.com/oauth/code/callback"
-)
+// claudeCodeRelease is the Claude Code release the values below were read
+// from. They move between releases (claude.ai/oauth/authorize now fails at
+// the consent step for some accounts): when they move again, change them
+// here, the release with them, and the table in README.md's "OAuth
+// endpoints". Every value can be overridden in [oauth.ID].
+const claudeCodeRelease = "Claude Code 2.1.332"
 
-var defaultScopes = []string{"org:create_api_key", "user:profile", "user:inference"}
+// releaseValues are the OAuth values of claudeCodeRelease.
+var releaseValues = struct {
+	claudeAuthorize, consoleAuthorize, token, manualRedirect, success, apiKey string
+	scopes                                                                    []string
+}{
+	claudeAuthorize:  "https://claude.com/cai/oauth/authorize",
+	consoleAuthorize: "https://platform.claude.com/oauth/authorize",
+	token:            "https://platform.claude.com/v1/oauth/token",
+	manualRedirect:   "https://platform.claude.com/oauth/code/callback",
+	success:          "https://platform.claude.com/oauth/code/success?app=claude-code",
+	apiKey:           "https://api.anthropic.com/api/oauth/claude_cli/create_api_key",
+	scopes: []string{"org:create_api_key", "user:profile", "user:inference",
+		"user:sessions:claude_code", "user:mcp_servers", "user:file_upload"},
+}
 
 // Preset is an OAuth client configuration.
 type Preset struct {
@@ -29,8 +45,11 @@ type Preset struct {
 	TokenURL     string
 	RedirectURI  string // manual (paste) flow only; loopback uses http://localhost:PORT/callback
 	Scopes       []string
-	APIKeyURL    string // console preset only: where the created API key comes from
-	UsageURL     string // the subscription's 5-hour and weekly limits (GET, Bearer)
+	// SuccessURL is where the browser goes after a loopback sign-in
+	// succeeded; "" shows ccmux's own page instead.
+	SuccessURL string
+	APIKeyURL  string // console preset only: where the created API key comes from
+	UsageURL   string // the subscription's 5-hour and weekly limits (GET, Bearer)
 }
 
 // Claude is the Pro/Max subscription preset.
@@ -38,10 +57,11 @@ func Claude() Preset {
 	return Preset{
 		Name:         "claude",
 		ClientID:     ClientID,
-		AuthorizeURL: "https://claude.ai/oauth/authorize",
-		TokenURL:     tokenURL,
-		RedirectURI:  manualRedirectURI,
-		Scopes:       append([]string(nil), defaultScopes...),
+		AuthorizeURL: releaseValues.claudeAuthorize,
+		TokenURL:     releaseValues.token,
+		RedirectURI:  releaseValues.manualRedirect,
+		Scopes:       slices.Clone(releaseValues.scopes),
+		SuccessURL:   releaseValues.success,
 		UsageURL:     config.DefaultUsageURL,
 	}
 }
@@ -52,11 +72,12 @@ func Console() Preset {
 	return Preset{
 		Name:         "console",
 		ClientID:     ClientID,
-		AuthorizeURL: "https://platform.claude.com/oauth/authorize",
-		TokenURL:     tokenURL,
-		RedirectURI:  manualRedirectURI,
-		Scopes:       append([]string(nil), defaultScopes...),
-		APIKeyURL:    "https://api.anthropic.com/api/oauth/claude_cli/create_api_key",
+		AuthorizeURL: releaseValues.consoleAuthorize,
+		TokenURL:     releaseValues.token,
+		RedirectURI:  releaseValues.manualRedirect,
+		Scopes:       slices.Clone(releaseValues.scopes),
+		SuccessURL:   releaseValues.success,
+		APIKeyURL:    releaseValues.apiKey,
 	}
 }
 
@@ -93,6 +114,7 @@ func PresetFor(cfg *config.Config, providerID, name string) (Preset, error) {
 		{"authorize_url", o.AuthorizeURL, &p.AuthorizeURL, true},
 		{"token_url", o.TokenURL, &p.TokenURL, true},
 		{"redirect_uri", o.RedirectURI, &p.RedirectURI, true},
+		{"success_url", o.SuccessURL, &p.SuccessURL, true},
 		{"api_key_url", o.APIKeyURL, &p.APIKeyURL, true},
 		{"usage_url", o.UsageURL, &p.UsageURL, true},
 	} {

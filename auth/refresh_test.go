@@ -41,8 +41,12 @@ func TestRefreshBodyAndRotation(t *testing.T) {
 			}
 			reqs := e.srv.TokenRequests()
 			body := reqs[len(reqs)-1].Body
-			if len(body) != 3 || body["grant_type"] != "refresh_token" || body["refresh_token"] != old.RefreshToken || body["client_id"] != ClientID {
+			if len(body) != 4 || body["grant_type"] != "refresh_token" || body["refresh_token"] != old.RefreshToken || body["client_id"] != ClientID {
 				t.Errorf("refresh body fields %v", keys(body))
+			}
+			// The scopes Claude Code sends with a refresh: the preset's.
+			if body["scope"] != strings.Join(Claude().Scopes, " ") {
+				t.Errorf("refresh scope = %v, want %q", body["scope"], strings.Join(Claude().Scopes, " "))
 			}
 			if reqs[len(reqs)-1].ContentType != "application/json" {
 				t.Errorf("Content-Type = %q", reqs[len(reqs)-1].ContentType)

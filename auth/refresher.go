@@ -35,6 +35,7 @@ func (c *Client) RunRefresher(ctx context.Context) {
 		c.mu.Unlock()
 	}()
 	for {
+		resumed := c.resumeSignal()
 		next := c.refreshPass(ctx)
 		c.mu.Lock()
 		c.sleepUntil, c.sleeping = next, true
@@ -51,6 +52,16 @@ func (c *Client) RunRefresher(ctx context.Context) {
 			return
 		case <-wake:
 		case <-c.wake:
+		case <-resumed:
+			// The machine slept or changed networks. The timer above
+			// did not count the sleep: look again, against the wall
+			// clock, after a short random wait (no burst on wake).
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.clock.After(c.resumeDelay()):
+			case <-c.wake:
+			}
 		}
 		c.mu.Lock()
 		c.sleeping = false

@@ -185,12 +185,14 @@ func (c *Client) exchangeCode(ctx context.Context, p Preset, code, state, redire
 	return tok, nil
 }
 
-// refreshToken asks for a new access token.
+// refreshToken asks for a new access token with the preset's scopes, as
+// Claude Code does (a refresh without scope gets the token's old ones).
 func (c *Client) refreshToken(ctx context.Context, p Preset, refresh string) (*oauth2.Token, error) {
 	return c.postToken(ctx, p.TokenURL, map[string]string{
 		"grant_type":    "refresh_token",
 		"refresh_token": refresh,
 		"client_id":     p.ClientID,
+		"scope":         strings.Join(p.Scopes, " "),
 	})
 }
 

@@ -271,13 +271,17 @@ const usageBackoffMax = time.Hour
 // [oauth.ID] usage_poll_seconds while signed in, until ctx is done. Each
 // answer goes to report. A failure doubles the wait (for a 429 at least its
 // Retry-After; at most an hour) until an answer comes; logins whose poll
-// interval is 0 are never asked.
+// interval is 0 are never asked. After a Resume it asks each login once
+// more, after a short random wait, unless a 429's backoff still runs.
 func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(id string, ws []UsageWindow)) {
 	events, unsubscribe := c.Subscribe()
 	defer unsubscribe()
 	type schedule struct {
 		every, backoff time.Duration
 		next           time.Time
+		// busyUntil is the end of a 429's backoff, on the wall clock
+		// (zero when none runs): a Resume does not ask before it.
+		busyUntil time.Time
 	}
 	plan := map[string]*schedule{}
 	for _, id := range ids {
@@ -289,6 +293,7 @@ func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(i
 		return
 	}
 	for {
+		resumed := c.resumeSignal()
 		now := c.clock.Now()
 		var wake time.Time
 		for _, id := range ids {
@@ -306,15 +311,17 @@ func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(i
 				case errors.As(err, &busy):
 					s.backoff = min(max(2*max(s.backoff, s.every), busy.RetryAfter), usageBackoffMax)
 					s.next = now.Add(s.backoff)
+					s.busyUntil = s.next.Round(0)
 					c.log.Warn("usage endpoint busy; backing off", "provider", id, "retry_in", s.backoff)
 				case err != nil:
 					// Say it, then ask less often: a token without the
 					// user:profile scope gets 403 every time.
 					s.backoff = min(2*max(s.backoff, s.every), usageBackoffMax)
 					s.next = now.Add(s.backoff)
+					s.busyUntil = time.Time{}
 					c.log.Warn("could not read usage limits", "provider", id, "err", err, "retry_in", s.backoff)
 				case ws != nil:
-					s.backoff = 0
+					s.backoff, s.busyUntil = 0, time.Time{}
 					report(id, ws)
 				}
 			}
@@ -332,6 +339,18 @@ func (c *Client) RunUsagePoller(ctx context.Context, ids []string, report func(i
 			}
 			if s := plan[ev.ProviderID]; s != nil && ev.Kind == SignedIn {
 				s.next = c.clock.Now()
+			}
+		case <-resumed:
+			// The machine slept or changed networks: ask once, soon (the
+			// timer did not count the sleep), but not at the moment of the
+			// wake, and not before a 429's backoff (on the wall clock)
+			// ends. Other failures are asked again: the network may be back.
+			soon := c.clock.Now().Add(c.resumeDelay())
+			for _, s := range plan {
+				s.next = soon
+				if soon.Before(s.busyUntil) {
+					s.next = s.busyUntil
+				}
 			}
 		}
 	}

@@ -217,6 +217,8 @@ type OAuth struct {
 	RedirectURI  string   `toml:"redirect_uri"`
 	Scopes       []string `toml:"scopes"`
 	APIKeyURL    string   `toml:"api_key_url"`
+	// SuccessURL is where the browser goes after a loopback sign-in.
+	SuccessURL string `toml:"success_url"`
 	// UsageURL is the subscription's usage endpoint (see DefaultUsageURL).
 	UsageURL string `toml:"usage_url"`
 	// UsagePollSeconds is how often the usage endpoint is asked while

@@ -37,6 +37,7 @@ const (
 	AuthorizePath      = "/oauth/authorize"
 	TokenPath          = "/v1/oauth/token"
 	ManualCallbackPath = "/oauth/code/callback"
+	SuccessPath        = "/oauth/code/success"
 	APIKeyPath         = "/api/oauth/claude_cli/create_api_key"
 	UsagePath          = "/api/oauth/usage"
 )
@@ -76,6 +77,7 @@ type Server struct {
 	tokenReqs   []TokenRequest
 	authorizes  []url.Values
 	apiKeyCalls int
+	successes   []url.Values      // queries of the success page's visits
 	codes       map[string]grant  // authorization code -> what it was issued for
 	refresh     map[string]bool   // live refresh tokens
 	access      map[string]bool   // live access tokens
@@ -105,6 +107,7 @@ func NewServer() *Server {
 	mux.HandleFunc("GET "+AuthorizePath, s.authorize)
 	mux.HandleFunc("POST "+TokenPath, s.token)
 	mux.HandleFunc("GET "+ManualCallbackPath, s.manualCallback)
+	mux.HandleFunc("GET "+SuccessPath, s.success)
 	mux.HandleFunc("POST "+APIKeyPath, s.createAPIKey)
 	mux.HandleFunc("GET "+UsagePath, s.serveUsage)
 	s.ts = httptest.NewServer(mux)
@@ -124,6 +127,17 @@ func (s *Server) TokenURL() string { return s.URL + TokenPath }
 // ManualRedirectURI is the fake's "copy this code" page, for manual logins.
 func (s *Server) ManualRedirectURI() string { return s.URL + ManualCallbackPath }
 
+// SuccessURL is the fake's "signed in" page, where a loopback login sends
+// the browser (with app=claude-code, as the real one).
+func (s *Server) SuccessURL() string { return s.URL + SuccessPath + "?app=claude-code" }
+
+// SuccessVisits returns the query of every visit to the success page.
+func (s *Server) SuccessVisits() []url.Values {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]url.Values(nil), s.successes...)
+}
+
 // APIKeyURL is the fake's create_api_key endpoint.
 func (s *Server) APIKeyURL() string { return s.URL + APIKeyPath }
 
@@ -134,8 +148,8 @@ func (s *Server) OAuthTOML(id, preset string) string {
 	if !regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(id) {
 		key = strconv.Quote(id)
 	}
-	return fmt.Sprintf("\n[oauth.%s]\npreset = %q\nclient_id = %q\nauthorize_url = %q\ntoken_url = %q\nredirect_uri = %q\napi_key_url = %q\nusage_url = %q\n",
-		key, preset, ClientID, s.AuthorizeURL(), s.TokenURL(), s.ManualRedirectURI(), s.APIKeyURL(), s.UsageURL())
+	return fmt.Sprintf("\n[oauth.%s]\npreset = %q\nclient_id = %q\nauthorize_url = %q\ntoken_url = %q\nredirect_uri = %q\nsuccess_url = %q\napi_key_url = %q\nusage_url = %q\n",
+		key, preset, ClientID, s.AuthorizeURL(), s.TokenURL(), s.ManualRedirectURI(), s.SuccessURL(), s.APIKeyURL(), s.UsageURL())
 }
 
 // SetExpiresIn sets expires_in for tokens issued from now on.
@@ -352,6 +366,15 @@ func (s *Server) manualCallback(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "%s#%s\n", q.Get("code"), q.Get("state"))
 }
 
+// success is the page the real server shows after a loopback sign-in.
+func (s *Server) success(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.successes = append(s.successes, r.URL.Query())
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, "<!doctype html><title>Signed in</title><h1>Build something great</h1><p>You are signed in to Claude Code (fake).</p>\n")
+}
+
 func oauthError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -460,7 +483,7 @@ func (s *Server) issue(w http.ResponseWriter, keepRefresh string) {
 		"token_type":   "Bearer",
 		"access_token": access,
 		"expires_in":   s.expiresIn,
-		"scope":        "org:create_api_key user:profile user:inference",
+		"scope":        "org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload",
 	}
 	if keepRefresh == "" {
 		refresh := s.newSecret("refresh_token", "sk-ant-ort01-fake-")
