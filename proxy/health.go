@@ -56,6 +56,7 @@ func (c *h2Conn) Read(p []byte) (int, error) {
 // sendNote follows one upstream HTTP/2 request through the pool: which
 // connection carried it, and how much of it was written.
 type sendNote struct {
+	pool *h2Pool
 	// fresh asks the pool for a newly dialled connection (the retry).
 	fresh bool
 	// bodyWritten is set once the transport has read the whole body.
@@ -84,6 +85,16 @@ func (n *sendNote) handed(cc *http2.ClientConn, w *h2Conn) {
 	n.cc.Store(cc)
 	n.wire.Store(w)
 	n.handedAt.Store(monoNow())
+}
+
+// retire retires the connection that carried the request, if any.
+func (n *sendNote) retire() {
+	if n == nil {
+		return
+	}
+	if cc := n.cc.Load(); cc != nil {
+		n.pool.retire(cc)
+	}
 }
 
 // unprocessed reports whether an HTTP/2 request that failed with err,

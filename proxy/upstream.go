@@ -564,18 +564,11 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 	h2 := h.s.upstream.viaH2(u)
 	var note *sendNote
 	if h2 {
-		note = &sendNote{}
+		note = &sendNote{pool: h.s.upstream.pool}
 		ctx = withSendNote(ctx, note)
 	}
 	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
-	if note != nil {
-		wd.onFirstByteTimeout = func() {
-			// Dead or stuck, the connection gets no more requests.
-			if cc := note.cc.Load(); cc != nil {
-				h.s.upstream.pool.retire(cc)
-			}
-		}
-	}
+	wd.note = note
 	if h2 && body.size() > 0 {
 		ctx = withHeldHeaders(ctx) // HEADERS and the first DATA in one write
 	}
@@ -814,8 +807,10 @@ type watchdog struct {
 	firstByte time.Duration
 	idle      time.Duration
 	started   atomic.Bool
-	// onFirstByteTimeout, when set, runs when firstByte passes without a byte.
-	onFirstByteTimeout func()
+	// note, when set, is the HTTP/2 request's: its connection is retired
+	// when firstByte passes without a byte (dead or stuck, it gets no more
+	// requests).
+	note *sendNote
 }
 
 // timeoutError is the cause of a request the watchdog ended.
@@ -839,9 +834,7 @@ func (w *watchdog) fire() {
 		w.cancel(&timeoutError{"data from the upstream", w.idle})
 	} else {
 		w.cancel(&timeoutError{"answer from the upstream (server.timeouts.api_timeout_ms)", w.firstByte})
-		if w.onFirstByteTimeout != nil {
-			w.onFirstByteTimeout()
-		}
+		w.note.retire()
 	}
 }
 
