@@ -253,7 +253,7 @@ func TestDeadConnectionEndsStream(t *testing.T) {
 func TestSlowAnswerOutlivesPings(t *testing.T) {
 	hs := newHealthSetup(t, "", func(c *upstreamClient) {
 		c.h2.ReadIdleTimeout = 20 * time.Millisecond
-		c.h2.PingTimeout = 2 * time.Second
+		c.h2.PingTimeout = 5 * time.Second
 		c.pool.reuseIdle = 20 * time.Millisecond
 	})
 	hs.up.SetBehavior(fakeanthropic.Behavior{Stall: true})
@@ -275,7 +275,7 @@ func TestStaleConnectionCheckedBeforeReuse(t *testing.T) {
 	hs := newHealthSetup(t, "", func(c *upstreamClient) {
 		c.h2.ReadIdleTimeout = time.Hour // only the check before reuse
 		c.pool.reuseIdle = 50 * time.Millisecond
-		c.pool.reusePing = 300 * time.Millisecond
+		c.pool.reusePing = time.Second
 	})
 	hs.ok(t)
 	hs.relay.cut()
@@ -284,8 +284,8 @@ func TestStaleConnectionCheckedBeforeReuse(t *testing.T) {
 	if n := len(hs.up.Requests()); n != 2 {
 		t.Errorf("the upstream saw %d requests for 2 sent", n)
 	}
-	if n := hs.relay.accepts.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
+	if n := hs.relay.accepts.Load(); n < 2 {
+		t.Errorf("%d connections, want a new one", n)
 	}
 	if logs := hs.h.logs.String(); strings.Contains(logs, "once more") {
 		t.Errorf("the request went out on the dead connection and was retried:\n%s", logs)
