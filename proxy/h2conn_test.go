@@ -37,7 +37,7 @@ func TestHTTP2RequestInOneWrite(t *testing.T) {
 		s.upstream.pool.holdFor = time.Minute
 		// Nor do health pings come between, on a machine slow enough to
 		// leave the connection quiet for their 10 s.
-		s.upstream.h2.ReadIdleTimeout = 0
+		s.upstream.pool.readIdle = time.Hour
 		s.upstream.pool.reuseIdle = time.Hour
 		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 			raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)

@@ -12,30 +12,33 @@ import (
 // Health of upstream HTTP/2 connections. A laptop's connection can die
 // without a word (sleep, a new Wi-Fi, a NAT that forgot it): no FIN, no
 // reset, the bytes just go nowhere, and the kernel gives up only after
-// minutes. So ccmux asks:
+// minutes. So the pool asks:
 //
-//   - x/net pings a connection nothing was read from for healthReadIdle
-//     and closes it when the ACK takes longer than healthPingTimeout. Only
-//     a quiet connection is pinged: a busy one is read from all the time,
-//     and an idle ccmux with no connection has no timer at all. The
-//     upstream answers pings while it thinks, so a long non-streaming
-//     answer is not cut.
+//   - While a connection carries requests, one goroutine per pool looks
+//     every healthTick for a connection nothing was read from for
+//     healthReadIdle, pings it, and closes it when the ACK takes longer
+//     than healthPingTimeout. The upstream answers pings while it thinks,
+//     so a long non-streaming answer is not cut; a streaming one is read
+//     from all the time and never pinged. The goroutine ends when no
+//     connection carries a request: an idle ccmux wakes for nothing, with
+//     or without connections (x/net's ReadIdleTimeout would ping idle
+//     connections every 10 s until they close 90 s later).
 //   - Before a connection nothing was read from for reuseIdle gets a
-//     request, the pool pings it (as Chrome does with an HTTP/2 session
-//     idle for 10 s) and dials anew if no ACK comes within
-//     reusePingTimeout. With the pings above, a healthy connection is
-//     never that quiet unless its last ping is overdue.
+//     request, it is pinged (as Chrome does with an HTTP/2 session idle
+//     for 10 s), and the request goes on a new connection if no ACK comes
+//     within reusePingTimeout; it never goes out on a dead one.
 //   - A connection whose request got no answer within api_timeout_ms is
 //     retired: it finishes what it carries and is never handed out again.
 //
 // A request sent on a connection that dies unnoticed is therefore ended
-// within healthReadIdle + healthPingTimeout, and sent once more on a new
-// connection when that is safe (see sendNote.unprocessed).
+// within healthReadIdle + healthTick + healthPingTimeout, and sent once
+// more on a new connection when that is safe (see sendNote.unprocessed).
 const (
 	healthReadIdle    = 10 * time.Second
+	healthTick        = time.Second
 	healthPingTimeout = 5 * time.Second
 	reuseIdle         = 10 * time.Second
-	reusePingTimeout  = 5 * time.Second
+	reusePingTimeout  = 3 * time.Second
 )
 
 // monoBase makes monoNow a monotonic clock cheap to store atomically.
@@ -117,8 +120,7 @@ func (n *sendNote) retire() {
 //     request, and a Messages API request is not processed without its
 //     JSON. Safe.
 //   - The body was written whole, and ccmux itself found the connection
-//     dead: a health-check PING got no ACK (x/net's read-idle check, or the
-//     pool's check before reuse), and nothing at all was read from the
+//     dead: a health-check PING got no ACK, and nothing at all was read from the
 //     connection after the request was handed to it. The path went silent
 //     and the upstream gave no sign of having seen the request, so it most
 //     likely went into the void with the rest (a blackholed path, a slept
@@ -141,17 +143,7 @@ func (n *sendNote) unprocessed(err error) bool {
 	if !n.bodyWritten.Load() {
 		return true
 	}
-	if !lostPing(err) && !w.condemned.Load() {
-		return false
-	}
-	return w.lastRead.Load() <= n.handedAt.Load()
-}
-
-// lostPing reports x/net's error for streams of a connection its health
-// check closed: an unexported errors.New, so it is known by its text
-// (TestDeadConnectionRetried fails if x/net changes it).
-func lostPing(err error) bool {
-	return err != nil && err.Error() == "http2: client connection lost"
+	return w.condemned.Load() && w.lastRead.Load() <= n.handedAt.Load()
 }
 
 // retire takes cc out of the pool: the requests it carries go on, and it
@@ -180,7 +172,6 @@ func (p *h2Pool) retireAll() {
 		all = append(all, ccs...)
 		delete(p.conns, addr)
 	}
-	clear(p.wires)
 	p.mu.Unlock()
 	for _, cc := range all {
 		closeWhenIdle(cc)
@@ -196,18 +187,19 @@ func (p *h2Pool) stale(cc *http2.ClientConn) bool {
 
 // startCheckLocked pings cc in the background; requests wait on the
 // returned channel, then look again. p.mu is held.
-func (p *h2Pool) startCheckLocked(cc *http2.ClientConn) chan struct{} {
+func (p *h2Pool) startCheckLocked(cc *http2.ClientConn, timeout time.Duration) chan struct{} {
 	done := make(chan struct{})
 	p.checking[cc] = done
-	go p.check(cc, done)
+	go p.check(cc, done, timeout)
 	return done
 }
 
-// check pings cc; a connection that does not answer within reusePing is
-// retired and closed. An answered ping is a read, so cc is no longer stale.
-func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}) {
+// check pings cc; a connection that does not answer within timeout is
+// closed, its requests failing. An answered ping is a read, so cc is no
+// longer stale.
+func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}, timeout time.Duration) {
 	defer close(done)
-	ctx, cancel := context.WithTimeout(context.Background(), p.reusePing)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	err := cc.Ping(ctx)
 	cancel()
 	p.mu.Lock()
@@ -232,7 +224,43 @@ func (p *h2Pool) reserveFresh(req *http.Request, d *h2Dial) bool {
 	}
 	p.mu.Lock()
 	w := p.wires[d.cc]
+	p.watchLocked()
 	p.mu.Unlock()
 	sendNoteOf(req.Context()).handed(d.cc, w)
 	return true
+}
+
+// watchLocked starts watch unless it runs. p.mu is held.
+func (p *h2Pool) watchLocked() {
+	if !p.watching {
+		p.watching = true
+		go p.watch()
+	}
+}
+
+// watch checks the connections that carry requests and were quiet for
+// readIdle, every tick, until none carries a request.
+func (p *h2Pool) watch() {
+	t := time.NewTicker(p.tick)
+	defer t.Stop()
+	for range t.C {
+		p.mu.Lock()
+		busy := false
+		now := monoNow()
+		for cc, w := range p.wires {
+			if st := cc.State(); st.Closed || st.StreamsActive+st.StreamsReserved == 0 {
+				continue
+			}
+			busy = true
+			if p.checking[cc] == nil && now-w.lastRead.Load() > int64(p.readIdle) {
+				p.startCheckLocked(cc, p.ping)
+			}
+		}
+		if !busy {
+			p.watching = false
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
 }

@@ -252,8 +252,9 @@ func TestDeadConnectionEndsStream(t *testing.T) {
 // comes many ping periods late on a healthy connection is not cut.
 func TestSlowAnswerOutlivesPings(t *testing.T) {
 	hs := newHealthSetup(t, "", func(c *upstreamClient) {
-		c.h2.ReadIdleTimeout = 20 * time.Millisecond
-		c.h2.PingTimeout = 5 * time.Second
+		c.pool.readIdle = 20 * time.Millisecond
+		c.pool.tick = 10 * time.Millisecond
+		c.pool.ping = 5 * time.Second
 		c.pool.reuseIdle = 20 * time.Millisecond
 	})
 	hs.up.SetBehavior(fakeanthropic.Behavior{Stall: true})
@@ -266,6 +267,14 @@ func TestSlowAnswerOutlivesPings(t *testing.T) {
 	if n := hs.relay.accepts.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
+	// With no request left, nothing is watched: an idle ccmux sends no
+	// pings and wakes for none.
+	pool := hs.h.srv.upstream.pool
+	testsupport.Eventually(t, "the health checks to stop", 5*time.Second, func() bool {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		return !pool.watching
+	})
 }
 
 // A connection nothing was read from for a while is pinged before it gets
@@ -273,7 +282,7 @@ func TestSlowAnswerOutlivesPings(t *testing.T) {
 // goes out on it (and needs no retry).
 func TestStaleConnectionCheckedBeforeReuse(t *testing.T) {
 	hs := newHealthSetup(t, "", func(c *upstreamClient) {
-		c.h2.ReadIdleTimeout = time.Hour // only the check before reuse
+		c.pool.readIdle = time.Hour // only the check before reuse
 		c.pool.reuseIdle = 50 * time.Millisecond
 		c.pool.reusePing = time.Second
 	})

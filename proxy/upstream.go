@@ -95,6 +95,9 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		holdFor:   defaultHoldFor,
 		reuseIdle: reuseIdle,
 		reusePing: reusePingTimeout,
+		readIdle:  healthReadIdle,
+		tick:      healthTick,
+		ping:      healthPingTimeout,
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
 			conn, err := td.DialContext(ctx, "tcp", addr)
@@ -113,9 +116,8 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		DisableCompression: true,
 		MaxHeaderListSize:  maxUpstreamHeader,
 		IdleConnTimeout:    90 * time.Second,
-		// Health checks: see health.go.
-		ReadIdleTimeout: healthReadIdle,
-		PingTimeout:     healthPingTimeout,
+		// No ReadIdleTimeout: it would ping idle connections too; the
+		// pool's own health checks ping only busy ones (see health.go).
 	}
 	pool.t = c.h2
 	c.pool = pool
@@ -132,14 +134,18 @@ type h2Pool struct {
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
 	timeout time.Duration
 	holdFor time.Duration // see h2Conn
-	// reuseIdle and reusePing are the check before reuse (see health.go).
+	// reuseIdle and reusePing are the check before reuse; readIdle, tick
+	// and ping the check of busy connections (see health.go).
 	reuseIdle, reusePing time.Duration
+	readIdle, tick, ping time.Duration
 
-	mu       sync.Mutex
-	conns    map[string][]*http2.ClientConn // by host:port
-	dialing  map[string]*h2Dial
-	wires    map[*http2.ClientConn]*h2Conn // each pooled connection's socket
+	mu      sync.Mutex
+	conns   map[string][]*http2.ClientConn // pooled, by host:port
+	dialing map[string]*h2Dial
+	// wires has every open connection, pooled or retired, with its socket.
+	wires    map[*http2.ClientConn]*h2Conn
 	checking map[*http2.ClientConn]chan struct{}
+	watching bool // watch runs
 }
 
 // h2Dial is a connection being opened; waiters share it.
@@ -167,11 +173,12 @@ func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientCon
 				continue
 			}
 			if p.stale(cc) {
-				check = p.startCheckLocked(cc)
+				check = p.startCheckLocked(cc, p.reusePing)
 				continue
 			}
 			if cc.ReserveNewRequest() {
 				w := p.wires[cc]
+				p.watchLocked()
 				p.mu.Unlock()
 				note.handed(cc, w)
 				return cc, nil
@@ -238,12 +245,13 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 func (p *h2Pool) MarkDead(dead *http2.ClientConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(p.wires, dead)
 	p.forgetLocked(dead)
 }
 
-// forgetLocked takes dead out of the pool. p.mu is held.
+// forgetLocked takes dead out of the pool: it is handed out no more.
+// p.mu is held.
 func (p *h2Pool) forgetLocked(dead *http2.ClientConn) {
-	delete(p.wires, dead)
 	for addr, ccs := range p.conns {
 		for i, cc := range ccs {
 			if cc == dead {
