@@ -165,12 +165,20 @@ func closeWhenIdle(cc *http2.ClientConn) {
 }
 
 // retireAll retires every pooled connection; see Server.CloseUpstreamConns.
+// Those carrying requests are pinged at once: after a sleep or a network
+// change, a dead one ends its requests in healthPingTimeout (and they may
+// be sent again, see sendNote.unprocessed) instead of after healthReadIdle.
 func (p *h2Pool) retireAll() {
 	p.mu.Lock()
 	var all []*http2.ClientConn
 	for addr, ccs := range p.conns {
 		all = append(all, ccs...)
 		delete(p.conns, addr)
+	}
+	for _, cc := range all {
+		if st := cc.State(); st.StreamsActive+st.StreamsReserved > 0 && p.checking[cc] == nil {
+			p.startCheckLocked(cc, p.ping)
+		}
 	}
 	p.mu.Unlock()
 	for _, cc := range all {

@@ -373,6 +373,32 @@ func TestReloadClosesIdleUpstreamConns(t *testing.T) {
 	}
 }
 
+// After CloseUpstreamConns, a stream on a connection that died with the
+// network ends at once (a ping), not after the connection's quiet time.
+func TestCloseUpstreamConnsChecksStreams(t *testing.T) {
+	t.Parallel()
+	hs := newHealthSetup(t, "", nil)
+	hs.up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	resp := hs.h.post("/v1/messages", healthStream, nil)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	hs.relay.cut()
+	start := time.Now()
+	hs.h.srv.CloseUpstreamConns()
+	rest, _ := io.ReadAll(br)
+	took := time.Since(start)
+	t.Logf("event: error %v after CloseUpstreamConns", took.Round(time.Millisecond))
+	if !strings.Contains(string(rest), "event: error") {
+		t.Fatalf("want an error event, got %q", rest)
+	}
+	if took > healthReadIdle {
+		t.Errorf("the stream ended %v later, want within the ping timeout (%v)", took, healthPingTimeout)
+	}
+}
+
 // CloseUpstreamConns (the machine slept, the network changed) hands no
 // pooled connection out again; a stream running on one is not cut.
 func TestCloseUpstreamConns(t *testing.T) {
