@@ -277,6 +277,41 @@ func TestSlowAnswerOutlivesPings(t *testing.T) {
 	})
 }
 
+// A request the upstream was seen working on (ping ACKs came back after
+// it went out) is not sent again when the path then dies: the upstream may
+// be generating its answer.
+func TestDeadConnectionAfterSignOfLifeNotRetried(t *testing.T) {
+	hs := newHealthSetup(t, "", func(c *upstreamClient) {
+		c.pool.readIdle = 20 * time.Millisecond
+		c.pool.tick = 10 * time.Millisecond
+		c.pool.ping = 300 * time.Millisecond
+		c.pool.reuseIdle = time.Hour
+	})
+	hs.up.Queue(fakeanthropic.Behavior{Stall: true})
+	done := make(chan *http.Response, 1)
+	go func() { done <- hs.h.post("/v1/messages", healthMessage, nil) }()
+	testsupport.Eventually(t, "the upstream to read the request", 10*time.Second, func() bool { return len(hs.up.Requests()) == 1 })
+	pool := hs.h.srv.upstream.pool
+	lastRead := func() (n int64) {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		for _, w := range pool.wires {
+			n = max(n, w.lastRead.Load())
+		}
+		return n
+	}
+	seen := lastRead()
+	testsupport.Eventually(t, "a ping to be answered", 10*time.Second, func() bool { return lastRead() > seen })
+	hs.relay.cut()
+	resp := <-done
+	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", resp.StatusCode, got)
+	}
+	if n := len(hs.up.Requests()); n != 1 {
+		t.Errorf("the upstream saw %d requests for 1 sent", n)
+	}
+}
+
 // A connection nothing was read from for a while is pinged before it gets
 // a request; one that does not answer is not used, so the request never
 // goes out on it (and needs no retry).
