@@ -36,6 +36,9 @@ type h2Conn struct {
 	holdFor  time.Duration
 	holdTime *time.Timer
 	done     chan struct{} // the writer ended
+	// lastRead (monoNow) and condemned are for health checks (health.go).
+	lastRead  atomic.Int64
+	condemned atomic.Bool
 }
 
 // defaultHoldFor bounds how long held HEADERS wait for the next write:

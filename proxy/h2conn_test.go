@@ -35,6 +35,10 @@ func TestHTTP2RequestInOneWrite(t *testing.T) {
 		// However slow the machine, the DATA write comes before the hold
 		// would end (TestHeldHeadersWithNoWindow tests the end).
 		s.upstream.pool.holdFor = time.Minute
+		// Nor do health pings come between, on a machine slow enough to
+		// leave the connection quiet for their 10 s.
+		s.upstream.pool.readIdle = time.Hour
+		s.upstream.pool.reuseIdle = time.Hour
 		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 			raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 			if err != nil {

@@ -198,6 +198,9 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (moved bool, er
 	if err != nil {
 		return false, err
 	}
+	// A reload also drops the idle upstream connections: SIGHUP is what a
+	// user tries when the upstream moved and requests fail.
+	defer s.upstream.closeIdle()
 	if s.srv == nil || cfg.Addr() == s.CurrentConfig().Addr() {
 		s.cur.Store(st)
 		return false, nil
@@ -360,11 +363,15 @@ func waitIdle(n *atomic.Int64, d time.Duration) {
 // CloseUpstreamConns closes the pooled upstream connections (HTTP/2 and
 // HTTP/1.1), so the next requests dial anew: the machine slept or its
 // network changed, and a pooled connection may be dead without knowing it.
+// A connection carrying requests is not cut (it may have survived, say a
+// VPN toggled on another route) but retired: never handed out again, closed
+// when its requests end, and ended sooner by its health check if it is
+// dead (see closeAll and health.go).
 func (s *Server) CloseUpstreamConns() {
 	s.mu.Lock()
 	u := s.upstream
 	s.mu.Unlock()
-	u.closeIdle()
+	u.closeAll()
 }
 
 // Running reports whether the listener is open.

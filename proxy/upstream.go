@@ -87,10 +87,17 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 	h2TLS := tlsConfig.Clone()
 	h2TLS.NextProtos = []string{"h2", "http/1.1"}
 	pool := &h2Pool{
-		conns:   map[string][]*http2.ClientConn{},
-		dialing: map[string]*h2Dial{},
-		timeout: 2 * connect, // TCP, the handshake, then the server's SETTINGS
-		holdFor: defaultHoldFor,
+		conns:     map[string][]*http2.ClientConn{},
+		dialing:   map[string]*h2Dial{},
+		wires:     map[*http2.ClientConn]*h2Conn{},
+		checking:  map[*http2.ClientConn]chan struct{}{},
+		timeout:   2 * connect, // TCP, the handshake, then the server's SETTINGS
+		holdFor:   defaultHoldFor,
+		reuseIdle: reuseIdle,
+		reusePing: reusePingTimeout,
+		readIdle:  healthReadIdle,
+		tick:      healthTick,
+		ping:      healthPingTimeout,
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
 			conn, err := td.DialContext(ctx, "tcp", addr)
@@ -109,6 +116,8 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		DisableCompression: true,
 		MaxHeaderListSize:  maxUpstreamHeader,
 		IdleConnTimeout:    90 * time.Second,
+		// No ReadIdleTimeout: it would ping idle connections too; the
+		// pool's own health checks ping only busy ones (see health.go).
 	}
 	pool.t = c.h2
 	c.pool = pool
@@ -125,27 +134,64 @@ type h2Pool struct {
 	dial    func(ctx context.Context, addr string) (net.Conn, error)
 	timeout time.Duration
 	holdFor time.Duration // see h2Conn
+	// reuseIdle and reusePing are the check before reuse; readIdle, tick
+	// and ping the check of busy connections (see health.go).
+	reuseIdle, reusePing time.Duration
+	readIdle, tick, ping time.Duration
 
 	mu      sync.Mutex
-	conns   map[string][]*http2.ClientConn // by host:port
+	conns   map[string][]*http2.ClientConn // pooled, by host:port
 	dialing map[string]*h2Dial
+	// wires has every open connection, pooled or retired, with its socket.
+	wires    map[*http2.ClientConn]*h2Conn
+	checking map[*http2.ClientConn]chan struct{}
+	watching bool // watch runs
 }
 
 // h2Dial is a connection being opened; waiters share it.
 type h2Dial struct {
 	done chan struct{}
+	cc   *http2.ClientConn
 	err  error
 }
 
-// GetClientConn returns a connection to addr with a stream reserved for req.
+// GetClientConn returns a connection to addr with a stream reserved for
+// req: a pooled one that is not stale, one that passed its check, or a new
+// one (always a new one for a retry, see sendNote.fresh).
 func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
+	note := sendNoteOf(req.Context())
+	fresh := note != nil && note.fresh
 	for {
 		p.mu.Lock()
+		var check chan struct{}
 		for _, cc := range p.conns[addr] {
+			if fresh {
+				break
+			}
+			if c := p.checking[cc]; c != nil {
+				check = c
+				continue
+			}
+			if p.stale(cc) {
+				check = p.startCheckLocked(cc, p.reusePing)
+				continue
+			}
 			if cc.ReserveNewRequest() {
+				w := p.wires[cc]
+				p.watchLocked()
 				p.mu.Unlock()
+				note.handed(cc, w)
 				return cc, nil
 			}
+		}
+		if check != nil {
+			p.mu.Unlock()
+			select {
+			case <-check:
+			case <-req.Context().Done():
+				return nil, req.Context().Err()
+			}
+			continue
 		}
 		d := p.dialing[addr]
 		if d == nil {
@@ -162,6 +208,9 @@ func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientCon
 		if d.err != nil {
 			return nil, d.err
 		}
+		if fresh && p.reserveFresh(req, d) {
+			return d.cc, nil
+		}
 	}
 }
 
@@ -171,9 +220,10 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	var cc *http2.ClientConn
+	var hc *h2Conn
 	conn, err := p.dial(ctx, addr)
 	if err == nil {
-		hc := newH2Conn(conn, p.holdFor)
+		hc = newH2Conn(conn, p.holdFor)
 		if cc, err = p.t.NewClientConn(hc); err != nil {
 			hc.Close()
 		} else if err = cc.Ping(ctx); err != nil { // the server's SETTINGS come before its PING's ACK
@@ -184,8 +234,9 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 	delete(p.dialing, addr)
 	if err == nil {
 		p.conns[addr] = append(p.conns[addr], cc)
+		p.wires[cc] = hc
 	}
-	d.err = err
+	d.cc, d.err = cc, err
 	p.mu.Unlock()
 	close(d.done)
 }
@@ -194,6 +245,13 @@ func (p *h2Pool) open(d *h2Dial, addr string) {
 func (p *h2Pool) MarkDead(dead *http2.ClientConn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	delete(p.wires, dead)
+	p.forgetLocked(dead)
+}
+
+// forgetLocked takes dead out of the pool: it is handed out no more.
+// p.mu is held.
+func (p *h2Pool) forgetLocked(dead *http2.ClientConn) {
 	for addr, ccs := range p.conns {
 		for i, cc := range ccs {
 			if cc == dead {
@@ -262,6 +320,19 @@ func (c *upstreamClient) closeIdle() {
 	if c != nil {
 		c.h1.CloseIdleConnections()
 		c.pool.closeIdle()
+	}
+}
+
+// closeAll makes sure no connection pooled before the call is handed out
+// again: idle ones are closed, HTTP/2 connections carrying requests are
+// retired (their requests go on, and a health check ends them if the
+// connection died). An HTTP/1.1 connection carries one request and is
+// pooled again only after its answer arrived whole, which proves it alive;
+// net/http has no way to retire it earlier.
+func (c *upstreamClient) closeAll() {
+	if c != nil {
+		c.h1.CloseIdleConnections()
+		c.pool.retireAll()
 	}
 }
 
@@ -497,9 +568,15 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 // send makes one upstream request for candidate c and waits for its
 // headers. body is not read after the answer is closed.
 func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred auth.Credential) (*answer, error) {
-	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
 	u := upstreamURL(h.st.upstreams[c.Index], r.URL)
 	h2 := h.s.upstream.viaH2(u)
+	var note *sendNote
+	if h2 {
+		note = &sendNote{pool: h.s.upstream.pool}
+		ctx = withSendNote(ctx, note)
+	}
+	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
+	wd.note = note
 	if h2 && body.size() > 0 {
 		ctx = withHeldHeaders(ctx) // HEADERS and the first DATA in one write
 	}
@@ -525,10 +602,23 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		out.Body = io.NopCloser(bytes.NewReader(b))
 		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
 	} else {
-		out.Body = body.reader()
-		out.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+		var written *atomic.Bool
+		if note != nil {
+			written = &note.bodyWritten
+		}
+		out.Body = body.reader(written)
+		out.GetBody = func() (io.ReadCloser, error) { return body.reader(written), nil }
 	}
 	resp, err := h.s.upstream.RoundTrip(out, h2)
+	if err != nil && note != nil && ctx.Err() == nil && note.unprocessed(err) {
+		h.s.logger().Warn("upstream connection failed before the request could have been processed; sending it once more on a new connection",
+			"provider", c.Provider, "model", clip(c.Model), "error", err)
+		note.fresh = true
+		note.bodyWritten.Store(false)
+		again := *out
+		again.Body, _ = out.GetBody()
+		resp, err = h.s.upstream.RoundTrip(&again, h2)
+	}
 	if err != nil {
 		wd.stop()
 		if c := wd.cause(); c != nil {
@@ -571,16 +661,18 @@ func (b sentBody) bytes() []byte {
 
 // reader returns the body for one request; the payload stays held until
 // the transport closes it (it may still be writing when RoundTrip returns).
-func (b sentBody) reader() io.ReadCloser {
+// written, when not nil, is set once the transport has read it all.
+func (b sentBody) reader(written *atomic.Bool) io.ReadCloser {
 	b.p.retain()
-	return &sentReader{parts: b.parts, p: b.p}
+	return &sentReader{parts: b.parts, p: b.p, written: written}
 }
 
 type sentReader struct {
-	parts [3][]byte
-	i     int
-	p     *payload
-	once  sync.Once
+	parts   [3][]byte
+	i       int
+	p       *payload
+	once    sync.Once
+	written *atomic.Bool
 }
 
 // Read fills dst from as many parts as fit: the transport writes each Read
@@ -595,6 +687,9 @@ func (r *sentReader) Read(dst []byte) (int, error) {
 		if len(r.parts[r.i]) == 0 {
 			r.i++
 		}
+	}
+	if r.i == len(r.parts) && r.written != nil {
+		r.written.Store(true)
 	}
 	if n == 0 && r.i == len(r.parts) {
 		return 0, io.EOF
@@ -720,6 +815,10 @@ type watchdog struct {
 	firstByte time.Duration
 	idle      time.Duration
 	started   atomic.Bool
+	// note, when set, is the HTTP/2 request's: its connection is retired
+	// when firstByte passes without a byte (dead or stuck, it gets no more
+	// requests).
+	note *sendNote
 }
 
 // timeoutError is the cause of a request the watchdog ended.
@@ -743,6 +842,7 @@ func (w *watchdog) fire() {
 		w.cancel(&timeoutError{"data from the upstream", w.idle})
 	} else {
 		w.cancel(&timeoutError{"answer from the upstream (server.timeouts.api_timeout_ms)", w.firstByte})
+		w.note.retire()
 	}
 }
 
