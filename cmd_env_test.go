@@ -60,8 +60,12 @@ func TestCLIEnv(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh to evaluate the output with")
 	}
-	out, err := exec.Command(sh, "-c", r.stdout+`printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_AUTH_TOKEN"`).CombinedOutput()
-	if err != nil || string(out) != url+"|it's a key" {
-		t.Errorf("sh evaluated %q (%v), want %q", out, err, url+"|it's a key")
+	// A stray ANTHROPIC_API_KEY, which Claude Code would send instead of
+	// the token, is unset.
+	cmd := exec.Command(sh, "-c", r.stdout+`printf '%s|%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_AUTH_TOKEN" "${ANTHROPIC_API_KEY-unset}"`)
+	cmd.Env = append(os.Environ(), "ANTHROPIC_API_KEY=wrong")
+	out, err := cmd.CombinedOutput()
+	if want := url + "|it's a key|unset"; err != nil || string(out) != want {
+		t.Errorf("sh evaluated %q (%v), want %q", out, err, want)
 	}
 }
