@@ -728,13 +728,18 @@ func (h *handler) models(w http.ResponseWriter) {
 }
 
 // model answers GET /v1/models/{id} (the SDKs' models.retrieve) for every
-// id /v1/models lists.
+// id /v1/models lists and every other id the router would serve without
+// falling back to router.default: one a provider's models pattern matches.
 func (h *handler) model(w http.ResponseWriter, id string) {
 	for _, m := range h.modelList() {
 		if strings.EqualFold(m.ID, id) {
 			writeJSON(w, http.StatusOK, m)
 			return
 		}
+	}
+	if !strings.ContainsAny(id, "*?") && len(h.st.router.resolve(id)) > 0 {
+		writeJSON(w, http.StatusOK, modelInfo{Type: "model", ID: id, DisplayName: id, CreatedAt: "1970-01-01T00:00:00Z"})
+		return
 	}
 	writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("model %q is not configured in ccmux", clip(id)))
 }
