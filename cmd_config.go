@@ -39,7 +39,7 @@ func runConfig(e *env, args []string) error {
 		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
 			if _, err := cfg.ProviderAPIKey(i); err != nil {
-				fmt.Fprintf(w, "    warning: %v\n", err)
+				fmt.Fprintf(w, "    warning: %v\n", cfg.Locate(err))
 			}
 		}
 	}

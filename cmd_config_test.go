@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,8 @@ func TestCLIMissingEnvVarIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "--config", file, "config", "check")
-	if !strings.Contains(r.stdout, "environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set") {
+	line := strings.Count(config.DefaultTOML, "\n") + 4
+	if !strings.Contains(r.stdout, fmt.Sprintf("%s: line %d: environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set", file, line)) {
 		t.Errorf("missing variable not named:\n%s%s", r.stdout, r.stderr)
 	}
 }
@@ -162,7 +164,8 @@ func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "config", "check", "--config", path)
-	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
+	// The key's line, like every other problem: [server] is line 4.
+	if r.code != 1 || !strings.Contains(r.stderr, path+": line 5: environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

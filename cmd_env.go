@@ -20,7 +20,7 @@ const placeholderAuthToken = "ccmux"
 func clientToken(cfg *config.Config) (string, error) {
 	token, err := cfg.ServerAPIKey()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
+		return "", cfg.Locate(err) // as config check says it
 	}
 	if token == "" {
 		token = placeholderAuthToken

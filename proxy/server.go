@@ -404,7 +404,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 	}
 	key, err := cfg.ServerAPIKey()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", configName(cfg), err)
+		return nil, cfg.Locate(err)
 	}
 	t := cfg.Server.Timeouts
 	st := &state{
