@@ -518,8 +518,10 @@ func (v *validator) check() {
 func (v *validator) upstream(key string, p Provider) {
 	typ := strings.ToLower(p.ProviderType)
 	switch {
+	case !knownType(p.ProviderType):
+		v.unknownType(key, p.ProviderType)
 	case !p.SpeaksAnthropic():
-		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", key, p.Name, p.ProviderType)
+		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips this provider (%s) and every mapping to it", key, p.Name, p.ProviderType, modelsOf(p))
 	case p.Upstream() == "":
 		v.fail(key+".base_url", "provider_type %q has no built-in URL: set base_url to the vendor's Anthropic-compatible endpoint", p.ProviderType)
 	case typ != "anthropic" && isAnthropicHost(p.Upstream()):
