@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -671,12 +672,17 @@ func (h *handler) health(w http.ResponseWriter) {
 		}
 	}
 	// "service" tells `ccmux status` a ccmux from another program on the
-	// port, and "config" which file that ccmux runs on.
+	// port, and "config" which file that ccmux runs on: absolute, as a
+	// path relative to this process's directory means nothing to status.
+	cfgPath := h.st.cfg.Path
+	if abs, err := filepath.Abs(cfgPath); err == nil && cfgPath != "" {
+		cfgPath = abs
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":    "ok",
 		"service":   "ccmux",
 		"version":   h.s.Version,
-		"config":    h.st.cfg.Path,
+		"config":    cfgPath,
 		"providers": signedIn,
 	})
 }
