@@ -2,8 +2,11 @@ package proxy
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
+	"ccmux/auth"
 	"ccmux/config"
 )
 
@@ -37,5 +40,20 @@ func TestModelRetrieveServedIDs(t *testing.T) {
 		} else if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Type != "not_found_error" {
 			t.Errorf("%s: %s, want not_found_error", tt.id, w.Body)
 		}
+	}
+}
+
+// GET /api/oauth/tokens says when refreshing a login fails, in words, so
+// that `ccmux status` can tell a failing login from one the next request
+// renews; a healthy login carries no such field.
+func TestTokenJSONSaysRefreshFails(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	failing, _ := json.Marshal(newTokenJSON(auth.Account{ProviderID: "anthropic-max", ExpiresAt: now.Add(-time.Hour), LastError: "the token endpoint answered 503"}, now))
+	if !strings.Contains(string(failing), `"last_refresh_error":"the token endpoint answered 503"`) {
+		t.Errorf("a failing login: %s", failing)
+	}
+	fine, _ := json.Marshal(newTokenJSON(auth.Account{ProviderID: "anthropic-max", ExpiresAt: now.Add(time.Hour)}, now))
+	if strings.Contains(string(fine), "last_refresh_error") {
+		t.Errorf("a healthy login: %s", fine)
 	}
 }
