@@ -32,9 +32,9 @@ func TestCLIEnv(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"sh", []string{"env", "--config", plain, "--shell", "sh"}, []string{"export ANTHROPIC_BASE_URL=" + url, "export ANTHROPIC_AUTH_TOKEN=ccmux"}},
-		{"fish", []string{"env", "--shell", "fish", "--config", plain}, []string{"set -gx ANTHROPIC_BASE_URL " + url + ";", "set -gx ANTHROPIC_AUTH_TOKEN ccmux;"}},
-		{"powershell", []string{"--config", plain, "env", "--shell", "powershell"}, []string{"$env:ANTHROPIC_BASE_URL = '" + url + "'", "$env:ANTHROPIC_AUTH_TOKEN = 'ccmux'"}},
+		{"sh", []string{"env", "--config", plain, "--shell", "sh"}, []string{"export ANTHROPIC_BASE_URL=" + url, "export ANTHROPIC_AUTH_TOKEN=ccmux", "unset ANTHROPIC_API_KEY"}},
+		{"fish", []string{"env", "--shell", "fish", "--config", plain}, []string{"set -gx ANTHROPIC_BASE_URL " + url + ";", "set -gx ANTHROPIC_AUTH_TOKEN ccmux;", "set -e ANTHROPIC_API_KEY;"}},
+		{"powershell", []string{"--config", plain, "env", "--shell", "powershell"}, []string{"$env:ANTHROPIC_BASE_URL = '" + url + "'", "$env:ANTHROPIC_AUTH_TOKEN = 'ccmux'", "Remove-Item Env:ANTHROPIC_API_KEY -ErrorAction SilentlyContinue"}},
 		{"server.api_key", []string{"env", "--config", keyed, "--shell", "powershell"}, []string{"$env:ANTHROPIC_AUTH_TOKEN = 'it''s a key'"}},
 	}
 	for _, tt := range tests {

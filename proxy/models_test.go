@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +58,24 @@ func TestTokenJSONSaysRefreshFails(t *testing.T) {
 	fine, _ := json.Marshal(newTokenJSON(auth.Account{ProviderID: "anthropic-max", ExpiresAt: now.Add(time.Hour)}, now))
 	if strings.Contains(string(fine), "last_refresh_error") {
 		t.Errorf("a healthy login: %s", fine)
+	}
+}
+
+// A non-streaming answer goes back as the upstream wrote it: its model is
+// the name the upstream was sent (after a [[models]] mapping), not the one
+// the client asked for (claude-code-mux writes that one back; the README's
+// differences table says so).
+func TestAnswerKeepsTheUpstreamsModel(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	answer := `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, answer)
+	}))
+	defer up.Close()
+	h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)))
+	resp := h.post("/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	if got := readAll(t, resp); resp.StatusCode != 200 || got != answer {
+		t.Errorf("status %d, body %s\nwant the upstream's answer unchanged: %s", resp.StatusCode, got, answer)
 	}
 }
