@@ -18,11 +18,14 @@ import (
 const claudeHelp = `Runs Claude Code ("claude" on PATH; --claude PATH or CCMUX_CLAUDE for another)
 with ANTHROPIC_BASE_URL pointing at this proxy and ANTHROPIC_AUTH_TOKEN set to
 server.api_key, or to a placeholder so that Claude Code does not ask for a login
-of its own. Every argument after "claude" (and after --claude PATH) goes to
+of its own. ANTHROPIC_API_KEY is removed from Claude Code's environment: Claude
+Code would send a key left in the shell instead, and the proxy would refuse it.
+Every argument after "claude" (and after --claude PATH) goes to
 Claude Code unchanged, --help and --config included (put ccmux's --config
 before "claude"); Claude Code's exit status is ccmux's.
 When no proxy answers on the configured address, ccmux runs one until Claude
-Code exits, and says so.`
+Code exits, and says so.
+`
 
 // claudeFlags is the one flag of ccmux's own that `ccmux claude` takes, for
 // its help: runClaude reads it by hand, because every other argument,
@@ -52,7 +55,7 @@ func runClaude(e *env, args []string) error {
 	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return fmt.Errorf("cannot find Claude Code (%s): install it, or give its path with --claude or CCMUX_CLAUDE", bin)
+		return fmt.Errorf("cannot find Claude Code (%s): install it with npm install -g @anthropic-ai/claude-code, or give its path with --claude or CCMUX_CLAUDE", bin)
 	}
 	cfg, err := e.loadConfig()
 	if err != nil {
@@ -73,8 +76,7 @@ func runClaude(e *env, args []string) error {
 
 	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
-	// Later entries win, so these replace any the user's environment has.
-	cmd.Env = append(os.Environ(), "ANTHROPIC_BASE_URL="+cfg.BaseURL(), "ANTHROPIC_AUTH_TOKEN="+token)
+	cmd.Env = claudeEnv(os.Environ(), cfg.BaseURL(), token)
 	// Ctrl-C reaches Claude Code from the terminal itself (same process
 	// group); ccmux only must not die of it. Signals sent to ccmux alone
 	// (SIGTERM, SIGHUP) are passed on.
@@ -121,4 +123,21 @@ func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { svc.stop() }, nil
+}
+
+// claudeEnv is Claude Code's environment: the user's, with ccmux's
+// ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN in place of any there and
+// without ANTHROPIC_API_KEY, which Claude Code would send instead of the
+// token (`ccmux env` unsets it too).
+func claudeEnv(environ []string, baseURL, token string) []string {
+	env := make([]string, 0, len(environ)+2)
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "ANTHROPIC_BASE_URL="+baseURL, "ANTHROPIC_AUTH_TOKEN="+token)
 }

@@ -20,6 +20,9 @@ const stubClaudeEnv = "CCMUX_TEST_STUB_CLAUDE"
 func stubClaude(args []string) int {
 	fmt.Printf("args=%q\n", args)
 	fmt.Printf("base=%s\ntoken=%s\n", os.Getenv("ANTHROPIC_BASE_URL"), os.Getenv("ANTHROPIC_AUTH_TOKEN"))
+	if v, ok := os.LookupEnv("ANTHROPIC_API_KEY"); ok {
+		fmt.Printf("api key set (%d bytes)\n", len(v))
+	}
 	resp, err := http.Get(os.Getenv("ANTHROPIC_BASE_URL") + "/health")
 	if err != nil {
 		fmt.Println("health: no answer")
@@ -93,4 +96,55 @@ func TestCLIClaude(t *testing.T) {
 	if r := runCLI(t, "help", "claude"); r.code != 0 || !strings.Contains(r.stdout, "--claude PATH") {
 		t.Errorf("help claude: exit %d, %q", r.code, r.stdout)
 	}
+}
+
+// A stray ANTHROPIC_API_KEY in the user's shell would make Claude Code send
+// it instead of the proxy's key, and get 401: the child never sees one.
+func TestCLIClaudeDropsStrayAPIKey(t *testing.T) {
+	home := isolateHome(t)
+	port := testsupport.FreePort(t)
+	cfgPath := writeConfig(t, home, port, "")
+	installStubClaude(t)
+	env := append(os.Environ(), "ANTHROPIC_API_KEY=wrong", "ANTHROPIC_AUTH_TOKEN=stale")
+	r := runBinary(t, home, env, "--config", cfgPath, "claude")
+	if r.code != 0 {
+		t.Fatalf("ccmux claude: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "api key set") {
+		t.Errorf("Claude Code got the shell's ANTHROPIC_API_KEY:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "token=ccmux\n") {
+		t.Errorf("Claude Code did not get ccmux's ANTHROPIC_AUTH_TOKEN:\n%s", r.stdout)
+	}
+	help := runCLI(t, "help", "claude")
+	if !strings.Contains(help.stdout, "ANTHROPIC_API_KEY") {
+		t.Errorf("help claude does not say ANTHROPIC_API_KEY is removed:\n%s", help.stdout)
+	}
+}
+
+// A missing Claude Code comes with the command that installs it; the
+// commands' help ends with a newline, so the shell prompt starts on a line
+// of its own.
+func TestCLIClaudeMissingAndHelpEndings(t *testing.T) {
+	home := isolateHome(t)
+	cfgPath := writeConfig(t, home, testsupport.FreePort(t), "")
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("CCMUX_CLAUDE", "")
+	r := runCLI(t, "--config", cfgPath, "claude")
+	if r.code != 1 || !strings.Contains(r.stderr, "npm install -g @anthropic-ai/claude-code") {
+		t.Errorf("missing Claude Code: exit %d, %q", r.code, r.stderr)
+	}
+	for _, c := range commands {
+		h := runCLI(t, "help", c.name)
+		if !strings.HasSuffix(h.stdout, "\n") || strings.HasSuffix(h.stdout, "\n\n") {
+			t.Errorf("help %s does not end with exactly one newline: %q", c.name, tail(h.stdout))
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 40 {
+		return "…" + s[len(s)-40:]
+	}
+	return s
 }

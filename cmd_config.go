@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"ccmux/config"
+	"ccmux/proxy"
 )
 
 func runConfig(e *env, args []string) error {
@@ -39,23 +41,57 @@ func runConfig(e *env, args []string) error {
 		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
 			if _, err := cfg.ProviderAPIKey(i); err != nil {
-				fmt.Fprintf(w, "    warning: %v\n", err)
+				fmt.Fprintf(w, "    warning: %v\n", cfg.Locate(err))
 			}
 		}
+	}
+	router, err := proxy.NewRouter(cfg)
+	if err != nil {
+		return err
 	}
 	if len(cfg.Models) > 0 {
 		fmt.Fprintf(w, "Models:\n")
 		for _, m := range cfg.Models {
-			var to []string
+			reached := router.Serves(m.Name)
+			var skipped []string
 			for _, mp := range m.ByPriority() {
-				to = append(to, mp.Provider+":"+mp.ActualModel)
+				if !slices.ContainsFunc(reached, func(c proxy.Candidate) bool { return c.Provider == mp.Provider && c.Model == mp.ActualModel }) {
+					skipped = append(skipped, mp.Provider+":"+mp.ActualModel)
+				}
 			}
-			fmt.Fprintf(w, "  %s -> %s\n", m.Name, strings.Join(to, ", "))
+			fmt.Fprintf(w, "  %s -> %s", m.Name, candidates(reached))
+			if len(skipped) > 0 {
+				fmt.Fprintf(w, " (skipped: %s)", strings.Join(skipped, ", "))
+			}
+			fmt.Fprintln(w)
 		}
 	}
-	fmt.Fprintf(w, "Default model: %s\n", cfg.Router.Default)
+	fmt.Fprintf(w, "Rules:\n")
+	for _, r := range []struct{ key, model string }{
+		{"router.default", cfg.Router.Default},
+		{"router.background", cfg.Router.Background},
+		{"router.think", cfg.Router.Think},
+		{"router.websearch", cfg.Router.WebSearch},
+		{"router.long_context", cfg.Router.LongContext},
+	} {
+		if r.model != "" {
+			fmt.Fprintf(w, "  %s %s -> %s\n", r.key, r.model, candidates(router.Serves(r.model)))
+		}
+	}
 	fmt.Fprintf(w, "Tokens: %s\n", tokens)
 	return nil
+}
+
+// candidates names where a model goes, in order, as provider:model.
+func candidates(cs []proxy.Candidate) string {
+	if len(cs) == 0 {
+		return "no provider (requests for it go to router.default)"
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Provider + ":" + c.Model
+	}
+	return strings.Join(names, ", ")
 }
 
 func modelList(globs []string) string {

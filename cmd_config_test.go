@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,7 +98,8 @@ func TestCLIMissingEnvVarIsNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "--config", file, "config", "check")
-	if !strings.Contains(r.stdout, "environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set") {
+	line := strings.Count(config.DefaultTOML, "\n") + 4
+	if !strings.Contains(r.stdout, fmt.Sprintf("%s: line %d: environment variable CCMUX_NOT_SET_ANYWHERE (providers[1].api_key) is not set", file, line)) {
 		t.Errorf("missing variable not named:\n%s%s", r.stdout, r.stderr)
 	}
 }
@@ -162,7 +164,59 @@ func TestCLIConfigCheckServerKeyFromMissingVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "config", "check", "--config", path)
-	if r.code != 1 || !strings.Contains(r.stderr, "environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
+	// The key's line, like every other problem: [server] is line 4.
+	if r.code != 1 || !strings.Contains(r.stderr, path+": line 5: environment variable CCMUX_TEST_UNSET_KEY (server.api_key) is not set") || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// config check says which provider each rule's model and each [[models]]
+// name reaches, globs included, and what is skipped on the way; a
+// provider_type typo is an error with the type it likely meant.
+func TestCLIConfigCheckListsWhereModelsGo(t *testing.T) {
+	home := isolateHome(t)
+	text := strings.Replace(config.DefaultTOML, "[router]\n", "[router]\nthink = \"claude-opus-4-5\"\n", 1) + `
+[[providers]]
+name = "gpt"
+provider_type = "openai"
+api_key = "k"
+models = []
+
+[[models]]
+name = "fast"
+[[models.mappings]]
+actual_model = "gpt-4o-mini"
+priority = 1
+provider = "gpt"
+[[models.mappings]]
+actual_model = "claude-haiku-4-5"
+priority = 2
+provider = "claude-max"
+`
+	path := filepath.Join(home, "c.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "config", "check", "--config", path)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"  fast -> claude-max:claude-haiku-4-5 (skipped: gpt:gpt-4o-mini)\n",
+		"  router.default claude-sonnet-4-5 -> claude-max:claude-sonnet-4-5\n",
+		"  router.think claude-opus-4-5 -> claude-max:claude-opus-4-5\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config check lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	typo := filepath.Join(home, "typo.toml")
+	if err := os.WriteFile(typo, []byte(strings.Replace(config.DefaultTOML, `provider_type = "anthropic"`, `provider_type = "antropic"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runCLI(t, "config", "check", "--config", typo)
+	if r.code != 1 || !strings.Contains(r.stderr, `providers[0].provider_type: unknown provider_type "antropic"; did you mean "anthropic"?`) || strings.Contains(r.stdout, "is valid") {
+		t.Errorf("a provider_type typo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -20,7 +20,7 @@ const placeholderAuthToken = "ccmux"
 func clientToken(cfg *config.Config) (string, error) {
 	token, err := cfg.ServerAPIKey()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", cfg.Path, err) // as config check says it
+		return "", cfg.Locate(err) // as config check says it
 	}
 	if token == "" {
 		token = placeholderAuthToken
@@ -30,11 +30,13 @@ func clientToken(cfg *config.Config) (string, error) {
 
 const envHelp = `Prints the variables that point Claude Code (or an SDK) at this proxy:
 ANTHROPIC_BASE_URL, and ANTHROPIC_AUTH_TOKEN set to server.api_key when the
-proxy needs one, else to a placeholder. Use it as
+proxy needs one, else to a placeholder; it also unsets ANTHROPIC_API_KEY, which
+Claude Code would send instead of the token. Use it as
   eval "$(ccmux env)"                       # sh, bash, zsh
   ccmux env --shell fish | source           # fish
   ccmux env --shell powershell | Invoke-Expression
-The shell defaults to fish when $SHELL is fish, powershell on Windows, else sh.`
+The shell defaults to fish when $SHELL is fish, powershell on Windows, else sh.
+`
 
 func runEnv(e *env, args []string) error {
 	fs := flags("env")
@@ -59,6 +61,15 @@ func runEnv(e *env, args []string) error {
 		default:
 			return usageError{fmt.Sprintf("--shell: want sh, fish or powershell, got %q", *shell)}
 		}
+	}
+	// A key left in the shell would be sent instead of the token.
+	switch *shell {
+	case "sh", "bash", "zsh":
+		fmt.Fprintln(e.stdout, "unset ANTHROPIC_API_KEY")
+	case "fish":
+		fmt.Fprintln(e.stdout, "set -e ANTHROPIC_API_KEY;")
+	case "powershell", "pwsh":
+		fmt.Fprintln(e.stdout, "Remove-Item Env:ANTHROPIC_API_KEY -ErrorAction SilentlyContinue")
 	}
 	return nil
 }

@@ -32,9 +32,9 @@ func TestCLIEnv(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"sh", []string{"env", "--config", plain, "--shell", "sh"}, []string{"export ANTHROPIC_BASE_URL=" + url, "export ANTHROPIC_AUTH_TOKEN=ccmux"}},
-		{"fish", []string{"env", "--shell", "fish", "--config", plain}, []string{"set -gx ANTHROPIC_BASE_URL " + url + ";", "set -gx ANTHROPIC_AUTH_TOKEN ccmux;"}},
-		{"powershell", []string{"--config", plain, "env", "--shell", "powershell"}, []string{"$env:ANTHROPIC_BASE_URL = '" + url + "'", "$env:ANTHROPIC_AUTH_TOKEN = 'ccmux'"}},
+		{"sh", []string{"env", "--config", plain, "--shell", "sh"}, []string{"export ANTHROPIC_BASE_URL=" + url, "export ANTHROPIC_AUTH_TOKEN=ccmux", "unset ANTHROPIC_API_KEY"}},
+		{"fish", []string{"env", "--shell", "fish", "--config", plain}, []string{"set -gx ANTHROPIC_BASE_URL " + url + ";", "set -gx ANTHROPIC_AUTH_TOKEN ccmux;", "set -e ANTHROPIC_API_KEY;"}},
+		{"powershell", []string{"--config", plain, "env", "--shell", "powershell"}, []string{"$env:ANTHROPIC_BASE_URL = '" + url + "'", "$env:ANTHROPIC_AUTH_TOKEN = 'ccmux'", "Remove-Item Env:ANTHROPIC_API_KEY -ErrorAction SilentlyContinue"}},
 		{"server.api_key", []string{"env", "--config", keyed, "--shell", "powershell"}, []string{"$env:ANTHROPIC_AUTH_TOKEN = 'it''s a key'"}},
 	}
 	for _, tt := range tests {
@@ -60,8 +60,12 @@ func TestCLIEnv(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh to evaluate the output with")
 	}
-	out, err := exec.Command(sh, "-c", r.stdout+`printf '%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_AUTH_TOKEN"`).CombinedOutput()
-	if err != nil || string(out) != url+"|it's a key" {
-		t.Errorf("sh evaluated %q (%v), want %q", out, err, url+"|it's a key")
+	// A stray ANTHROPIC_API_KEY, which Claude Code would send instead of
+	// the token, is unset.
+	cmd := exec.Command(sh, "-c", r.stdout+`printf '%s|%s|%s' "$ANTHROPIC_BASE_URL" "$ANTHROPIC_AUTH_TOKEN" "${ANTHROPIC_API_KEY-unset}"`)
+	cmd.Env = append(os.Environ(), "ANTHROPIC_API_KEY=wrong")
+	out, err := cmd.CombinedOutput()
+	if want := url + "|it's a key|unset"; err != nil || string(out) != want {
+		t.Errorf("sh evaluated %q (%v), want %q", out, err, want)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -49,8 +51,14 @@ func runStatus(e *env, args []string) error {
 		fmt.Fprintf(w, "Not signed in (run ccmux login).\n")
 	}
 	probe := probeProxy(cfg)
-	running := probe.ccmux
-	usage := statusUsage(cfg, client, probe.answers, accounts)
+	running := probe.ccmux && !probe.otherConfig
+	if running {
+		// The running proxy knows refresh failures it has not written to
+		// the store (one cut short when its client gave up, a backoff in
+		// progress): its view of the logins wins.
+		accounts = withProxyRefreshErrors(cfg, accounts)
+	}
+	usage := statusUsage(cfg, client, running, accounts)
 	now := time.Now()
 	for _, a := range accounts {
 		if a.Foreign {
@@ -70,12 +78,21 @@ func runStatus(e *env, args []string) error {
 			exp = "no expiry"
 		case a.Expired(now) && a.Usable(now):
 			// Lazily refreshed: the proxy renews it on its next request.
-			exp = "token expired " + a.ExpiresAt.Local().Format(time.DateTime) + "; it is refreshed on the next request"
+			exp = "token expired " + statusTime(a.ExpiresAt) + "; it is refreshed on the next request"
 		case a.Expired(now):
-			exp = "expired " + a.ExpiresAt.Local().Format(time.DateTime)
+			// Not signed in any more, whatever the file says: say why.
+			exp = "token expired " + statusTime(a.ExpiresAt) + " and refreshing it fails: " + a.LastError
+			if a.Email != "" {
+				exp += " (" + a.Email + ")"
+			}
+			who = ""
 		}
-		fmt.Fprintf(w, "%s: %s, %s\n", a.ProviderID, who, exp)
-		if a.LastError != "" {
+		if who == "" {
+			fmt.Fprintf(w, "%s: %s\n", a.ProviderID, exp)
+		} else {
+			fmt.Fprintf(w, "%s: %s, %s\n", a.ProviderID, who, exp)
+		}
+		if a.LastError != "" && !a.Expired(now) {
 			fmt.Fprintf(w, "  last refresh failed: %s\n", a.LastError)
 		}
 		for _, line := range usage[a.ProviderID] {
@@ -88,6 +105,8 @@ func runStatus(e *env, args []string) error {
 	}
 	proxyState := "not running"
 	switch {
+	case probe.otherConfig:
+		proxyState = fmt.Sprintf("another ccmux answers here, running %s, not %s (stop it, or give this config another port)", probe.config, cfg.Path)
 	case probe.ccmux && probe.config != "":
 		proxyState = "ccmux answering (config " + probe.config + ")"
 	case probe.ccmux:
@@ -107,9 +126,12 @@ func runStatus(e *env, args []string) error {
 
 const statusHelp = `Exit status:
   0  the proxy answers and you are signed in (or no OAuth provider is configured)
-  3  the proxy is not running (whether or not you are signed in)
+  3  the proxy is not running (whether or not you are signed in), or what
+     answers on its address is another program or a ccmux running another
+     config file
   4  the proxy answers, but an enabled OAuth provider is not signed in or its
-     session ended (the token expired and could not be refreshed)
+     session ended (the token expired and refreshing it fails: status asks
+     the running proxy, which knows failures not yet in the token file)
   1  the config or the token store could not be read
 `
 
@@ -142,9 +164,10 @@ func humanDuration(d time.Duration) string {
 
 // proxyProbe is what answers /health at the configured address.
 type proxyProbe struct {
-	answers bool   // something answers 200
-	ccmux   bool   // and says it is ccmux
-	config  string // the config file that ccmux runs on, when it says
+	answers     bool   // something answers 200
+	ccmux       bool   // and says it is ccmux
+	config      string // the config file that ccmux runs on, when it says
+	otherConfig bool   // and that file is not the one this command reads
 }
 
 func probeProxy(cfg *config.Config) proxyProbe {
@@ -161,7 +184,59 @@ func probeProxy(cfg *config.Config) proxyProbe {
 		Config  string `json:"config"`
 	}
 	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&health)
-	return proxyProbe{answers: true, ccmux: health.Service == "ccmux", config: health.Config}
+	p := proxyProbe{answers: true, ccmux: health.Service == "ccmux", config: health.Config}
+	p.otherConfig = p.ccmux && p.config != "" && !sameFile(p.config, cfg.Path)
+	return p
+}
+
+// sameFile reports whether the config file a running ccmux names (an
+// absolute path) is ours: the same path, or the same file by another name.
+func sameFile(running, ours string) bool {
+	if abs, err := filepath.Abs(ours); err == nil && abs == running {
+		return true
+	}
+	a, errA := os.Stat(running)
+	b, errB := os.Stat(ours)
+	return errA == nil && errB == nil && os.SameFile(a, b)
+}
+
+// statusTime writes a moment in the local time zone, naming the zone.
+func statusTime(t time.Time) string {
+	return t.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// withProxyRefreshErrors adds to accounts the refresh failures the running
+// proxy reports in GET /api/oauth/tokens. An older ccmux that does not
+// report them, or an answer that cannot be read, leaves accounts as they are.
+func withProxyRefreshErrors(cfg *config.Config, accounts []auth.Account) []auth.Account {
+	req, err := http.NewRequest(http.MethodGet, cfg.BaseURL()+"/api/oauth/tokens", nil)
+	if err != nil {
+		return accounts
+	}
+	if key, err := cfg.ServerAPIKey(); err == nil && key != "" {
+		req.Header.Set("X-Api-Key", key)
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return accounts
+	}
+	defer resp.Body.Close()
+	var logins []struct {
+		ProviderID       string `json:"provider_id"`
+		LastRefreshError string `json:"last_refresh_error"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&logins) != nil {
+		return accounts
+	}
+	out := slices.Clone(accounts)
+	for _, l := range logins {
+		for i := range out {
+			if out[i].ProviderID == l.ProviderID && !out[i].Foreign && l.LastRefreshError != "" {
+				out[i].LastError = l.LastRefreshError
+			}
+		}
+	}
+	return out
 }
 
 // statusClient asks the local proxy whether it answers; never used upstream.

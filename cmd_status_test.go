@@ -66,7 +66,7 @@ func TestCLIStatusExitCodes(t *testing.T) {
 		{"running, no OAuth provider configured", true, "", apiKeyOnly, 0, "answering"},
 		{"running, never signed in", true, "", nil, 4, "Not signed in"},
 		{"running, only another app's login", true, gemini, nil, 4, "managed by another app"},
-		{"running, session ended", true, login(past, `,"last_refresh_error":"invalid_grant: refresh token revoked"`), nil, 4, "last refresh failed"},
+		{"running, session ended", true, login(past, `,"last_refresh_error":"invalid_grant: refresh token revoked"`), nil, 4, "and refreshing it fails: invalid_grant: refresh token revoked"},
 		{"not running, signed in", false, login(future, ""), nil, 3, "not running"},
 		{"not running, not signed in", false, "", nil, 3, "not running"},
 	}
@@ -124,14 +124,18 @@ func TestCLIStatusTellsCcmuxFromOthers(t *testing.T) {
 		code         int
 		out          string
 	}{
-		{"ccmux", `{"status":"ok","service":"ccmux","config":"/home/u/other.toml"}`, 0, "ccmux answering (config /home/u/other.toml)"},
+		{"ccmux", `{"status":"ok","service":"ccmux","config":"CONFIG"}`, 0, "ccmux answering (config CONFIG)"},
+		{"ccmux, an older one that does not say its config", `{"status":"ok","service":"ccmux"}`, 0, "ccmux answering"},
+		{"ccmux with another config", `{"status":"ok","service":"ccmux","config":"/home/u/other.toml"}`, 3, "another ccmux answers here, running /home/u/other.toml, not CONFIG"},
 		{"another program", `{"status":"healthy"}`, 3, "another program answers here, not ccmux"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			home := isolateHome(t)
+			path := filepath.Join(home, "c.toml")
+			tt.out = strings.ReplaceAll(tt.out, "CONFIG", path)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/health" {
-					fmt.Fprint(w, tt.health)
+					fmt.Fprint(w, strings.ReplaceAll(tt.health, "CONFIG", path))
 					return
 				}
 				http.NotFound(w, r)
@@ -141,7 +145,6 @@ func TestCLIStatusTellsCcmuxFromOthers(t *testing.T) {
 			// An API-key config: nobody needs to sign in.
 			text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1)
 			text = strings.Replace(text, "auth_type = \"oauth\"\noauth_provider = \"anthropic-max\"", "auth_type = \"apikey\"\napi_key = \"sk-ant-test\"", 1)
-			path := filepath.Join(home, "c.toml")
 			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -214,5 +217,49 @@ func TestCLIStatusBesideClaudeCodeMux(t *testing.T) {
 	_, stderr, code = c.run(nil, "status")
 	if code != 1 || !strings.Contains(stderr, c.tokenFile()+" is a named pipe") || time.Since(start) > 20*time.Second {
 		t.Errorf("status on a named pipe: exit %d after %s\n%s", code, time.Since(start), stderr)
+	}
+}
+
+// An expired token that the running proxy fails to refresh is not "signed
+// in": status asks that proxy (its admin API knows the failures it has not
+// written to the file, such as one cut short by the client) and says why,
+// exit 4. Times carry their zone.
+func TestCLIStatusSaysRefreshFails(t *testing.T) {
+	home := isolateHome(t)
+	dir := filepath.Join(home, ".claude-code-mux")
+	path := filepath.Join(dir, "config.toml")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/health":
+			fmt.Fprintf(w, `{"status":"ok","service":"ccmux","config":%q}`, path)
+		case "/api/oauth/tokens":
+			fmt.Fprint(w, `[{"provider_id":"anthropic-max","expires_at":"2020-01-01T00:00:00Z","is_expired":true,"needs_refresh":true,"kind":"oauth","last_refresh_error":"the token endpoint answered 503"}]`)
+		case "/api/usage":
+			fmt.Fprint(w, `{"providers":[]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	text := strings.Replace(config.DefaultTOML, "port = 13456", "port = "+strconv.Itoa(port), 1)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The file has no error: the proxy's failures were not written yet.
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	tokens := `{"anthropic-max":{"provider_id":"anthropic-max","access_token":"at-SECRET","refresh_token":"rt-SECRET","expires_at":"` + past + `","enterprise_url":null}}`
+	if err := os.WriteFile(filepath.Join(dir, "oauth_tokens.json"), []byte(tokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, "status")
+	if r.code != 4 || !strings.Contains(r.stdout, "refreshing it fails: the token endpoint answered 503") || strings.Contains(r.stdout, "refreshed on the next request") {
+		t.Errorf("exit %d, want 4 saying the refresh fails and why\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if !regexp.MustCompile(`token expired \d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([A-Z]{3,5}|[+-]\d{2,4})`).MatchString(r.stdout) {
+		t.Errorf("the expiry has no time zone:\n%s", r.stdout)
 	}
 }

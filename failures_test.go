@@ -83,15 +83,15 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 		{"unknown provider, login", nil, []string{"login", "--provider", "nope", "--config", good}, 2, "--provider nope: not an oauth_provider", ""},
 		{"unknown provider, logout", nil, []string{"logout", "--provider", "nope", "--config", good}, 2, "--provider nope: no login is stored under that id", ""},
 		{"port in use, claude", withClaude, []string{"--config", taken, "claude"}, 1, "127.0.0.1:" + strconv.Itoa(busyPort) + ": the address is already in use", ""},
-		{"unset api_key variable, env", nil, []string{"env", "--config", unsetKey}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
-		{"unset api_key variable, claude", withClaude, []string{"--config", unsetKey, "claude"}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
-		{"unset api_key variable, start", nil, []string{"start", "--config", unsetKey}, 1, unsetKey + ": environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
+		{"unset api_key variable, env", nil, []string{"env", "--config", unsetKey}, 1, unsetKey + ": line 5: environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
+		{"unset api_key variable, claude", withClaude, []string{"--config", unsetKey, "claude"}, 1, unsetKey + ": line 5: environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
+		{"unset api_key variable, start", nil, []string{"start", "--config", unsetKey}, 1, unsetKey + ": line 5: environment variable CCMUX_TEST_UNSET (server.api_key) is not set", ""},
 		{"no claude on PATH", noPath, []string{"claude", "--config", good}, 1, "cannot find Claude Code", ""},
 		{"unknown command", nil, []string{"stop"}, 2, `unknown command "stop"`, ""},
 		{"unknown flag", nil, []string{"status", "--verbose"}, 2, "unknown flag --verbose", ""},
 		{"unknown shell", nil, []string{"env", "--shell", "tcsh", "--config", good}, 2, "tcsh", ""},
 		{"autostart without a word", nil, []string{"autostart"}, 2, "on|off|status", ""},
-		{"pasted code refused", nil, []string{"login", "--manual", "--config", fakeOAuth}, 1, "the sign-in code was refused", "not-a-code\n"},
+		{"pasted code without state", nil, []string{"login", "--manual", "--config", fakeOAuth}, 1, "no code#state was pasted", "not-a-code\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,9 +101,9 @@ func TestCLIFailuresPrintOneLine(t *testing.T) {
 			}
 			r := runBinaryIn(t, home, e, tt.stdin, tt.args...)
 			if tt.stdin != "" {
-				// The lines up to the prompt say what to do; after it
-				// comes the failure.
-				_, r.stderr, _ = strings.Cut(r.stderr, "Code: ")
+				// The lines up to the last prompt say what to do; after
+				// it (and the end of its line) comes the failure.
+				r.stderr = strings.TrimPrefix(r.stderr[strings.LastIndex(r.stderr, "Code: ")+len("Code: "):], "\n")
 			}
 			if r.code != tt.code {
 				t.Errorf("exit %d, want %d\nstderr: %s", r.code, tt.code, r.stderr)
@@ -202,7 +202,7 @@ func TestCLILoginWithoutABrowser(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit %d after Ctrl-C (%v), want 1", code, err)
 	}
-	if n := strings.Count(out, "Could not open a browser"); n != 1 {
+	if n := strings.Count(out, "No browser could be opened"); n != 1 || strings.Contains(out, "executable file not found") {
 		t.Errorf("the browser failure is said %d times, want once:\n%s", n, out)
 	}
 	if strings.Contains(out, "level=") {
@@ -214,7 +214,7 @@ func TestCLILoginWithoutABrowser(t *testing.T) {
 			errLines = append(errLines, line)
 		}
 	}
-	if len(errLines) != 1 || !strings.Contains(errLines[0], "cancelled") {
+	if len(errLines) != 1 || !strings.HasSuffix(errLines[0], ": sign-in cancelled") {
 		t.Errorf("error lines after Ctrl-C = %q, want one saying the sign-in was cancelled", errLines)
 	}
 	if len(oauth.TokenRequests()) != 0 {

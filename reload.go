@@ -103,7 +103,7 @@ func (r *reloader) Reload(ctx context.Context) (string, error) {
 // (that provider alone fails), so it is an error, not a warning.
 func startable(cfg *config.Config) error {
 	if _, err := cfg.ServerAPIKey(); err != nil {
-		return fmt.Errorf("%s: %w", cfg.Path, err)
+		return cfg.Locate(err)
 	}
 	return nil
 }

@@ -289,15 +289,17 @@ func (c *Client) loopbackLogin(ctx context.Context, id string, p Preset, out *gu
 		default:
 			// Said at once, and once: a user with no browser on this
 			// computer should not wait for the login timeout to learn
-			// about --manual.
-			fmt.Fprintf(out, "Could not open a browser (%v): open the URL above in a browser on this computer, or stop (Ctrl-C) and run `ccmux login --manual` to sign in from any device by pasting a code.\n", err)
+			// about --manual. The launcher's own error ("exec: xdg-open,…")
+			// says nothing a user can act on. The URL comes again, so it is
+			// on screen under the hint.
+			fmt.Fprintf(out, "No browser could be opened; open this URL yourself, or use --manual (stop with Ctrl-C, then run `ccmux login --manual` to sign in from any device by pasting a code):\n\n  %s\n\n", authURL)
 		}
 	}()
 	select {
 	case r := <-done:
 		return r.acct, r.err
 	case <-ctx.Done():
-		return Account{}, fmt.Errorf("sign-in cancelled: %w", ctx.Err())
+		return Account{}, cancelled{ctx.Err()}
 	case <-c.clock.After(c.loginTimeout):
 		return Account{}, fmt.Errorf("sign-in timed out after %s without an answer from the browser; run the login again, or use --manual", c.loginTimeout)
 	}
@@ -327,18 +329,22 @@ func (c *Client) manualLogin(ctx context.Context, id string, p Preset, out io.Wr
 		}
 	}()
 	timeout := c.clock.After(c.loginTimeout)
+	rejected := false // a paste was refused
 	for {
 		fmt.Fprint(out, "Code: ")
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(out) // end the "Code: " line before the error
-			return Account{}, fmt.Errorf("sign-in cancelled: %w", ctx.Err())
+			return Account{}, cancelled{ctx.Err()}
 		case <-timeout:
 			fmt.Fprintln(out)
 			return Account{}, fmt.Errorf("sign-in timed out after %s waiting for the code", c.loginTimeout)
 		case line, ok := <-lines:
 			if !ok {
 				fmt.Fprintln(out)
+				if rejected {
+					return Account{}, errors.New("no code#state was pasted (the input ended)")
+				}
 				return Account{}, errors.New("no code was pasted (the input ended)")
 			}
 			if strings.TrimSpace(line) == "" {
@@ -348,11 +354,17 @@ func (c *Client) manualLogin(ctx context.Context, id string, p Preset, out io.Wr
 			if errors.Is(err, ErrAccessDenied) {
 				return Account{}, err
 			}
+			if err == nil && state == "" {
+				// The token endpoint would refuse a code without its state
+				// (it is part of the exchange); say so without asking it.
+				err = errors.New("that is not the code#state the page shows (the part from # on is missing); paste all of it")
+			}
 			if err != nil {
+				rejected = true
 				fmt.Fprintf(out, "%s; try again.\n", upperFirst(err.Error()))
 				continue
 			}
-			if state != "" && subtle.ConstantTimeCompare([]byte(state), []byte(k.state)) != 1 {
+			if subtle.ConstantTimeCompare([]byte(state), []byte(k.state)) != 1 {
 				fmt.Fprintln(out, "That code is from a different sign-in attempt (its state does not match); paste the code for the URL above.")
 				continue
 			}
@@ -517,3 +529,11 @@ func (g *guardedWriter) close() {
 	g.closed = true
 	g.mu.Unlock()
 }
+
+// cancelled is a sign-in stopped by its context (Ctrl-C, the tray's Cancel
+// sign-in): it reads as the user's words, not "context canceled", and is
+// still the context's error for errors.Is.
+type cancelled struct{ cause error }
+
+func (e cancelled) Error() string { return "sign-in cancelled" }
+func (e cancelled) Unwrap() error { return e.cause }

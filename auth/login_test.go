@@ -350,7 +350,10 @@ func TestManualLogin(t *testing.T) {
 			case "code#state":
 				paste("  " + shown + "  ")
 			case "code":
+				// Without its state it is not what the page shows: refused
+				// without a token request, and the prompt asks again.
 				paste(code)
+				paste(shown)
 			case "url":
 				paste(loc.String())
 			case "query":
@@ -358,6 +361,9 @@ func TestManualLogin(t *testing.T) {
 			}
 			if err := <-result; err != nil {
 				t.Fatal(err)
+			}
+			if n := len(e.srv.TokenRequests()); n != 1 {
+				t.Errorf("%d token requests, want 1", n)
 			}
 			body := e.srv.TokenRequests()[0].Body
 			if body["code"] != code || body["state"] != state || body["redirect_uri"] != e.srv.ManualRedirectURI() {

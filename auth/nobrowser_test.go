@@ -29,12 +29,18 @@ func TestLoginWithoutABrowserSaysManualAtOnce(t *testing.T) {
 		// Long before the hour-long login timeout.
 		testsupport.Eventually(t, "the --manual hint", 10*time.Second, func() bool { return strings.Contains(out.String(), "--manual") })
 		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("login = %v, want cancelled", err)
+		if err := <-done; !errors.Is(err, context.Canceled) || err.Error() != "sign-in cancelled" {
+			t.Errorf("login = %v, want \"sign-in cancelled\" (wrapping context.Canceled)", err)
 		}
+		// Said in the user's words, the launcher's error left out, and the
+		// URL shown again under it so that it is still on screen.
 		said := out.String()
-		if n := strings.Count(said, "Could not open a browser"); n != 1 || !strings.Contains(said, "xdg-open") {
-			t.Errorf("the failure is said %d times, want once with the reason:\n%s", n, said)
+		const hint = "No browser could be opened; open this URL yourself, or use --manual"
+		if n := strings.Count(said, hint); n != 1 || strings.Contains(said, "xdg-open") {
+			t.Errorf("the failure is said %d times, want once as %q, without the launcher's error:\n%s", n, hint, said)
+		}
+		if i := strings.Index(said, hint); i < 0 || !strings.Contains(said[i:], "/oauth/authorize?") {
+			t.Errorf("the URL is not shown after the hint:\n%s", said)
 		}
 		if logs := e.logs.String(); strings.Contains(logs, "browser") {
 			t.Errorf("the log repeats what the terminal was told:\n%s", logs)
@@ -68,5 +74,23 @@ func TestManualLoginEndsThePromptLine(t *testing.T) {
 	}
 	if said := out.String(); !strings.HasSuffix(said, "Code: \n") {
 		t.Errorf("the output does not end the prompt line: %q", said[max(0, len(said)-40):])
+	}
+}
+
+// A manual login takes only what the page shows, code#state (or the
+// callback URL with both): a paste without the state is refused on the
+// spot, without asking the token endpoint, and the prompt asks again.
+func TestManualLoginWantsCodeAndState(t *testing.T) {
+	e := newEnv(t)
+	var out testsupport.Buffer
+	_, err := e.c.Login(context.Background(), "anthropic-max", LoginOptions{Manual: true, Out: &out, In: strings.NewReader("not-a-code\n")})
+	if n := len(e.srv.TokenRequests()); n != 0 {
+		t.Errorf("%d token requests for a paste without #state, want none", n)
+	}
+	if said := out.String(); !strings.Contains(said, "not the code#state") {
+		t.Errorf("the paste is not said to lack the state:\n%s", said)
+	}
+	if err == nil || !strings.Contains(err.Error(), "no code#state was pasted") {
+		t.Errorf("login = %v, want no code#state was pasted", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
 	"time"
 )
 
@@ -100,19 +102,27 @@ func (r *record) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// MarshalJSON writes the entry as read, with only the known fields whose
-// value changed re-encoded. A new record gets every field of the
-// claude-code-mux shape (enterprise_url as null) plus the set extras.
+// MarshalJSON writes the entry as read: its original bytes when no known
+// field changed, else its fields in their original order with only the
+// changed ones re-encoded (compact). A new record gets every field of the
+// claude-code-mux shape, in its order (enterprise_url as null), plus the
+// set extras.
 func (r record) MarshalJSON() ([]byte, error) {
 	if r.opaque {
 		return r.orig, nil
 	}
 	fields := map[string]json.RawMessage{}
+	var order []string
 	if r.orig != nil {
 		if err := json.Unmarshal(r.orig, &fields); err != nil {
 			return nil, errors.New("a stored entry changed shape")
 		}
+		var err error
+		if order, err = objectKeys(r.orig); err != nil {
+			return nil, errors.New("a stored entry changed shape")
+		}
 	}
+	changed := r.base == nil
 	for _, f := range recordFields {
 		cur, err := json.Marshal(f.value(&r))
 		if err != nil {
@@ -124,11 +134,102 @@ func (r record) MarshalJSON() ([]byte, error) {
 				continue // unchanged: keep its bytes, or its absence
 			}
 		}
+		changed = true
 		if f.omitEmpty && string(cur) == `""` {
 			delete(fields, f.key)
 			continue
 		}
+		if _, ok := fields[f.key]; !ok {
+			order = append(order, f.key)
+		}
 		fields[f.key] = cur
 	}
-	return json.Marshal(fields)
+	if !changed {
+		return r.orig, nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	n := 0
+	for _, k := range order {
+		v, ok := fields[k]
+		if !ok {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		key, _ := json.Marshal(k)
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// objectKeys returns the keys of the JSON object data in their order, each
+// once (the value decoded last wins a repeated key, as in json.Unmarshal).
+func objectKeys(data []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not an object")
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := t.(string)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// encodeStore writes the token file: one entry per line group, 2-space
+// indent, as claude-code-mux (serde_json's pretty printer) writes it. An
+// entry ccmux did not change keeps its bytes exactly as read (it sits at
+// the same depth, so its indentation is still right); a changed or new one
+// is indented for its place.
+func encodeStore(recs map[string]record) ([]byte, error) {
+	ids := make([]string, 0, len(recs))
+	for id := range recs {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, id := range ids {
+		r := recs[id]
+		v, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		key, _ := json.Marshal(id)
+		b.WriteString("\n  ")
+		b.Write(key)
+		b.WriteString(": ")
+		if r.orig != nil && bytes.Equal(v, r.orig) {
+			b.Write(v)
+		} else if err := json.Indent(&b, v, "  ", "  "); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+	}
+	if len(ids) > 0 {
+		b.WriteByte('\n')
+	}
+	b.WriteString("}\n")
+	return b.Bytes(), nil
 }

@@ -450,7 +450,7 @@ func (s *Store) target() (string, error) {
 // target's directory, fsync, rename, fsync of the directory. The caller
 // holds the lock.
 func (s *Store) writeLocked(recs map[string]record) error {
-	data, err := json.MarshalIndent(recs, "", "  ")
+	data, err := encodeStore(recs)
 	if err != nil {
 		return fmt.Errorf("encoding the token store: %w", err)
 	}
@@ -459,7 +459,7 @@ func (s *Store) writeLocked(recs map[string]record) error {
 		return err
 	}
 	s.removeStaleTemps(target)
-	if err := s.writeFileAtomic(target, append(data, '\n')); err != nil {
+	if err := s.writeFileAtomic(target, data); err != nil {
 		return fmt.Errorf("writing the token store %s: %w", s.path, err)
 	}
 	return nil

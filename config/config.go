@@ -35,6 +35,8 @@ type Config struct {
 	// Warnings are problems that do not stop ccmux, such as claude-code-mux
 	// keys it accepts but ignores. Each is one sentence.
 	Warnings []string `toml:"-"`
+
+	lines map[string]int // each key's line in the file, for Locate
 }
 
 // Server is the [server] table.

@@ -165,18 +165,25 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		return nil, &Error{File: name, Problems: []Problem{decodeProblem(err)}}
 	}
-	cfg.Path = file
-	v := validator{cfg: &cfg, lines: locateKeys(data)}
+	cfg.Path, cfg.lines = file, locateKeys(data)
+	v := validator{cfg: &cfg, lines: cfg.lines}
+	// An unknown key is usually a typo and the cause of the problems that
+	// follow from it (auth_typ leaves auth_type unset): it comes first.
+	v.unknownKeys(md)
+	unknown := len(v.problems)
 	v.portableSpellings(md)
 	if md.IsDefined("server", "port") && cfg.Server.Port == 0 {
 		// 0 would otherwise read as "unset" and quietly become the default.
 		v.fail("server.port", "want a port from 1 to 65535, got 0 (leave server.port out for the default %d)", DefaultPort)
 	}
 	cfg.applyDefaults()
-	v.unknownKeys(md)
 	v.check()
 	if len(v.problems) > 0 {
-		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
+		byLine := func(ps []Problem) {
+			sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+		}
+		byLine(v.problems[:unknown])
+		byLine(v.problems[unknown:])
 		return nil, &Error{File: name, Problems: v.problems}
 	}
 	cfg.Warnings = v.warnings
@@ -280,19 +287,7 @@ func (v *validator) fail(key, format string, args ...any) {
 }
 
 // line finds key's line, falling back to its enclosing table's.
-func (v *validator) line(key string) int {
-	for k := key; k != ""; {
-		if n, ok := v.lines[k]; ok {
-			return n
-		}
-		i := strings.LastIndexAny(k, ".[")
-		if i < 0 {
-			break
-		}
-		k = k[:i]
-	}
-	return 0
-}
+func (v *validator) line(key string) int { return v.cfg.line(key) }
 
 func (v *validator) warn(format string, args ...any) {
 	v.warnings = append(v.warnings, fmt.Sprintf(format, args...))
@@ -523,8 +518,10 @@ func (v *validator) check() {
 func (v *validator) upstream(key string, p Provider) {
 	typ := strings.ToLower(p.ProviderType)
 	switch {
+	case !knownType(p.ProviderType):
+		v.unknownType(key, p.ProviderType)
 	case !p.SpeaksAnthropic():
-		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", key, p.Name, p.ProviderType)
+		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips this provider (%s) and every mapping to it", key, p.Name, p.ProviderType, modelsOf(p))
 	case p.Upstream() == "":
 		v.fail(key+".base_url", "provider_type %q has no built-in URL: set base_url to the vendor's Anthropic-compatible endpoint", p.ProviderType)
 	case typ != "anthropic" && isAnthropicHost(p.Upstream()):

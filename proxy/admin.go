@@ -151,13 +151,17 @@ type tokenJSON struct {
 	NeedsRefresh bool      `json:"needs_refresh"`
 	Email        string    `json:"email,omitempty"`
 	Kind         string    `json:"kind"` // "oauth", or "api_key" for a console login's key
+	// LastRefreshError is the last refresh failure this process saw, in
+	// words (no secret), including one not written to the store yet;
+	// `ccmux status` reads it.
+	LastRefreshError string `json:"last_refresh_error,omitempty"`
 }
 
 // needsRefreshWithin is claude-code-mux's needs_refresh window.
 const needsRefreshWithin = 5 * time.Minute
 
 func newTokenJSON(t auth.Account, now time.Time) tokenJSON {
-	j := tokenJSON{ProviderID: t.ProviderID, ExpiresAt: t.ExpiresAt.UTC(), Email: t.Email, Kind: "oauth"}
+	j := tokenJSON{ProviderID: t.ProviderID, ExpiresAt: t.ExpiresAt.UTC(), Email: t.Email, Kind: "oauth", LastRefreshError: t.LastError}
 	if t.APIKey {
 		j.Kind = "api_key" // an API key does not expire
 		return j

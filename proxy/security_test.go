@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -363,6 +365,10 @@ provider = "api"
 `)
 	admin := &fakeAdmin{tokens: []auth.Account{{ProviderID: "anthropic-max", ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Email: "secret@example.com"}}}
 	h := testHandler(t, cfg, admin)
+	absTestConfig, err := filepath.Abs("test.toml") // /health names the config absolute
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, method, path string
 		status             int
@@ -370,7 +376,7 @@ provider = "api"
 	}{
 		{"models", "GET", "/v1/models", 200, `"data":[{"type":"model","id":"sonnet","display_name":"sonnet","created_at":"1970-01-01T00:00:00Z"},{"type":"model","id":"glm-4.6","display_name":"glm-4.6","created_at":"1970-01-01T00:00:00Z"}]`},
 		{"models query ignored", "GET", "/v1/models?beta=true", 200, `"first_id":"sonnet"`},
-		{"health", "GET", "/health", 200, `{"config":"test.toml","providers":[{"provider_id":"anthropic-max","expires_at":"2030-01-01T00:00:00Z"}],"service":"ccmux","status":"ok","version":"1.2.3"}`},
+		{"health", "GET", "/health", 200, `{"config":` + strconv.Quote(absTestConfig) + `,"providers":[{"provider_id":"anthropic-max","expires_at":"2030-01-01T00:00:00Z"}],"service":"ccmux","status":"ok","version":"1.2.3"}`},
 		{"head root", "HEAD", "/", 200, ""},
 		{"unknown path", "GET", "/v2/whatever", 404, `"type":"not_found_error"`},
 		{"one model", "GET", "/v1/models/sonnet", 200, `{"type":"model","id":"sonnet","display_name":"sonnet","created_at":"1970-01-01T00:00:00Z"}`},

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -411,7 +412,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 	}
 	key, err := cfg.ServerAPIKey()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", configName(cfg), err)
+		return nil, cfg.Locate(err)
 	}
 	t := cfg.Server.Timeouts
 	st := &state{
@@ -678,12 +679,17 @@ func (h *handler) health(w http.ResponseWriter) {
 		}
 	}
 	// "service" tells `ccmux status` a ccmux from another program on the
-	// port, and "config" which file that ccmux runs on.
+	// port, and "config" which file that ccmux runs on: absolute, as a
+	// path relative to this process's directory means nothing to status.
+	cfgPath := h.st.cfg.Path
+	if abs, err := filepath.Abs(cfgPath); err == nil && cfgPath != "" {
+		cfgPath = abs
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":    "ok",
 		"service":   "ccmux",
 		"version":   h.s.Version,
-		"config":    h.st.cfg.Path,
+		"config":    cfgPath,
 		"providers": signedIn,
 	})
 }
@@ -735,13 +741,18 @@ func (h *handler) models(w http.ResponseWriter) {
 }
 
 // model answers GET /v1/models/{id} (the SDKs' models.retrieve) for every
-// id /v1/models lists.
+// id /v1/models lists and every other id the router would serve without
+// falling back to router.default: one a provider's models pattern matches.
 func (h *handler) model(w http.ResponseWriter, id string) {
 	for _, m := range h.modelList() {
 		if strings.EqualFold(m.ID, id) {
 			writeJSON(w, http.StatusOK, m)
 			return
 		}
+	}
+	if !strings.ContainsAny(id, "*?") && len(h.st.router.resolve(id)) > 0 {
+		writeJSON(w, http.StatusOK, modelInfo{Type: "model", ID: id, DisplayName: id, CreatedAt: "1970-01-01T00:00:00Z"})
+		return
 	}
 	writeError(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("model %q is not configured in ccmux", clip(id)))
 }

@@ -97,9 +97,9 @@ usage_poll_seconds = 0
 
 	when := func(at time.Time) string {
 		if at.YearDay() == now.YearDay() {
-			return at.Format("15:04")
+			return at.Format("15:04 MST")
 		}
-		return at.Format("Mon 15:04")
+		return at.Format("Mon 15:04 MST")
 	}
 	want := fmt.Sprintf("  5-hour limit: 42%% used, resets %s\n  Weekly limit: 13%% used, resets %s\n  Weekly (Opus): 80%% used, resets %s\n", when(r5), when(r7), when(r7))
 	if out := status(); !strings.Contains(out, want) {

@@ -149,7 +149,9 @@ func (a *app) prepare(ctx context.Context) {
 		a.st.proxyErr = err.Error()
 		a.log.Warn("proxy could not start", "err", err)
 		a.notify("Proxy could not start", sentence(err.Error()))
+		return
 	}
+	a.log.Info("proxy listening", "addr", a.st.proxyAddr)
 }
 
 // loop runs until Quit is clicked or ctx ends, then stops the proxy.
@@ -470,6 +472,7 @@ func (a *app) startProxy() {
 				return
 			}
 			a.st.proxyErr = ""
+			a.log.Info("proxy listening", "addr", addr)
 		}
 	})
 }

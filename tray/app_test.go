@@ -206,6 +206,8 @@ type harness struct {
 	// exe and configPath are the binary and config file the app runs on;
 	// "" for /usr/local/bin/ccmux and the default config of HOME=/home/ada.
 	exe, configPath string
+	// log is the app's logger; nil discards.
+	log *slog.Logger
 }
 
 func start(t *testing.T, login *auth.Account) *harness {
@@ -232,7 +234,8 @@ func newHarness(t *testing.T, login *auth.Account) *harness {
 func (h *harness) run() *harness {
 	open := func(p string) error { h.opened <- p; return nil }
 	exe, configPath := cmp.Or(h.exe, "/usr/local/bin/ccmux"), cmp.Or(h.configPath, "/home/ada/.claude-code-mux/config.toml")
-	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: configPath, Logger: slog.New(slog.DiscardHandler)}, h.notes, h.auto, open)
+	log := cmp.Or(h.log, slog.New(slog.DiscardHandler))
+	a := newApp(Options{Auth: h.auth, Proxy: h.proxy, Usage: h.usage, Reload: h.reload, Reloads: h.reloads, ConfigPath: configPath, Logger: log}, h.notes, h.auto, open)
 	a.executable = func() (string, error) { return exe, nil }
 	a.openURL = h.openURL
 	if a.openURL == nil {

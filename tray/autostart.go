@@ -335,6 +335,7 @@ func desktopEntry(cmd loginCommand) (string, error) {
 		"Name=ccmux\n" +
 		"Comment=Claude sign-in and local proxy for Claude Code\n" +
 		"Exec=" + strings.Join(exec, " ") + "\n" +
+		"Icon=ccmux\n" +
 		"Terminal=false\n" +
 		"X-GNOME-Autostart-enabled=true\n", nil
 }

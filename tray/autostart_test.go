@@ -111,7 +111,8 @@ func TestDesktopEntryExecRoundTrips(t *testing.T) {
 			t.Fatalf("desktopEntry(%q): %v", cmd.args(), err)
 		}
 		if !strings.HasPrefix(entry, "[Desktop Entry]\n") || !strings.Contains(entry, "\nType=Application\n") ||
-			!strings.Contains(entry, "\nX-GNOME-Autostart-enabled=true\n") {
+			!strings.Contains(entry, "\nX-GNOME-Autostart-enabled=true\n") ||
+			!strings.Contains(entry, "\nIcon=ccmux\n") { // the icon the packages install; session managers show it
 			t.Errorf("entry for %q lacks required keys:\n%s", cmd.args(), entry)
 		}
 		var execLine string

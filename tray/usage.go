@@ -113,19 +113,22 @@ func StatusLines(u Usage, now time.Time, loc *time.Location) []string {
 	if len(u.Windows) == 0 {
 		return []string{"  Usage: not known yet"}
 	}
+	// A terminal's reader may be on another machine or in another zone
+	// than the one the times are written in: name it.
+	when := func(t time.Time) string { return resetWhen(t, now, loc) + " " + t.In(loc).Format("MST") }
 	var out []string
 	if !u.LimitedUntil.IsZero() {
-		out = append(out, fmt.Sprintf("  %s: limit reached until %s", u.Provider, resetWhen(u.LimitedUntil, now, loc)))
+		out = append(out, fmt.Sprintf("  %s: limit reached until %s", u.Provider, when(u.LimitedUntil)))
 	}
 	for _, l := range u.Windows {
 		s := fmt.Sprintf("  %s: %d%% used", LimitLabel(l.Name), percent(l.Utilization))
 		if !l.ResetsAt.IsZero() {
-			s += ", resets " + resetWhen(l.ResetsAt, now, loc)
+			s += ", resets " + when(l.ResetsAt)
 		}
 		out = append(out, s)
 	}
 	if age := now.Sub(u.UpdatedAt); !u.UpdatedAt.IsZero() && age > staleAfter {
-		out = append(out, fmt.Sprintf("  (as of %s, %s ago)", resetWhen(u.UpdatedAt, now, loc), ago(age)))
+		out = append(out, fmt.Sprintf("  (as of %s, %s ago)", when(u.UpdatedAt), ago(age)))
 	}
 	return out
 }

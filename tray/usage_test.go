@@ -120,7 +120,9 @@ func TestStatusLines(t *testing.T) {
 	u := Usage{Provider: "claude-max", UpdatedAt: mon.Add(-3 * 24 * time.Hour), LimitedUntil: r5, Windows: []Limit{
 		{Name: "five_hour", Utilization: 0.999, ResetsAt: r5}, {Name: "seven_day", Utilization: 0.13}}}
 	got := strings.Join(StatusLines(u, mon, testLoc), "\n")
-	want := "  claude-max: limit reached until 18:00\n  5-hour limit: 99% used, resets 18:00\n  Weekly limit: 13% used\n  (as of 2 Jan 15:00, 3 days ago)"
+	// A terminal's reader may be anywhere: every time names its zone.
+	zone := r5.In(testLoc).Format("MST")
+	want := "  claude-max: limit reached until 18:00 " + zone + "\n  5-hour limit: 99% used, resets 18:00 " + zone + "\n  Weekly limit: 13% used\n  (as of 2 Jan 15:00 " + zone + ", 3 days ago)"
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
