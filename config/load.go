@@ -153,6 +153,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	if name == "" {
 		name = "built-in default config"
 	}
+	if p := depthProblem(data); p != nil {
+		return nil, &Error{File: name, Problems: []Problem{*p}}
+	}
 	var cfg Config
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
 	if err != nil {
@@ -167,6 +170,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	cfg.Path = file
 	v := validator{cfg: &cfg, lines: locateKeys(data)}
+	if v.deepKeys(md) {
+		return nil, &Error{File: name, Problems: v.problems}
+	}
 	v.portableSpellings(md)
 	if md.IsDefined("server", "port") && cfg.Server.Port == 0 {
 		// 0 would otherwise read as "unset" and quietly become the default.
@@ -305,9 +311,10 @@ func (v *validator) unknownKeys(md toml.MetaData) {
 		undecoded[k.String()] = true
 	}
 	counts := map[string]int{} // array-of-tables occurrences, to name the index
+	types := map[string]string{}
 	warned := map[string]bool{}
 	for _, k := range md.Keys() {
-		path := indexedPath(k, md, counts)
+		path := indexedPath(k, md, counts, types)
 		// Keys inside an unknown table are covered by the table's own report.
 		if !undecoded[k.String()] || undecoded[k[:len(k)-1].String()] {
 			continue
@@ -372,25 +379,34 @@ func (v *validator) portableSpellings(md toml.MetaData) {
 
 // indexedPath turns a TOML key such as providers.auth_type into
 // providers[1].auth_type, counting [[array]] headers in document order.
-func indexedPath(k toml.Key, md toml.MetaData, counts map[string]int) string {
-	var b strings.Builder
+// types caches each prefix's TOML type: every prefix is built once from
+// the one before it, not again from the start for each part.
+func indexedPath(k toml.Key, md toml.MetaData, counts map[string]int, types map[string]string) string {
+	var b, prefix strings.Builder
 	for i := range k {
-		prefix := k[:i+1].String()
 		if i > 0 {
 			b.WriteByte('.')
+			prefix.WriteByte('.')
 		}
 		b.WriteString(k[i])
-		if md.Type(k[:i+1]...) == "ArrayHash" {
+		prefix.WriteString(k[i : i+1].String())
+		p := prefix.String()
+		typ, ok := types[p]
+		if !ok {
+			typ = md.Type(k[:i+1]...)
+			types[p] = typ
+		}
+		if typ == "ArrayHash" {
 			if i == len(k)-1 {
-				counts[prefix]++
+				counts[p]++
 				// Deeper arrays restart when their parent advances.
 				for c := range counts {
-					if strings.HasPrefix(c, prefix+".") {
+					if strings.HasPrefix(c, p+".") {
 						delete(counts, c)
 					}
 				}
 			}
-			fmt.Fprintf(&b, "[%d]", counts[prefix]-1)
+			fmt.Fprintf(&b, "[%d]", counts[p]-1)
 		}
 	}
 	return b.String()
