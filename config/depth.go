@@ -83,8 +83,8 @@ func depthProblem(data []byte) *Problem {
 }
 
 // skipString returns the index of the last byte of the string starting at
-// data[i] (basic "…", literal '…', or their multi-line """…""" and '''…'''
-// forms) and the line it ends on. An unterminated string ends at the line's
+// data[i] (basic "…", literal '…', or their multi-line forms between
+// three quotes) and the line it ends on. An unterminated string ends at the line's
 // end (single-line) or at the end of data: the decoder reports it.
 func skipString(data []byte, i, line int) (int, int) {
 	q := data[i]
