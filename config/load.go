@@ -181,6 +181,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	cfg.applyDefaults()
 	v.unknownKeys(md)
 	v.check()
+	v.durations()
 	if len(v.problems) > 0 {
 		sort.SliceStable(v.problems, func(i, j int) bool { return v.problems[i].Line < v.problems[j].Line })
 		return nil, &Error{File: name, Problems: v.problems}
@@ -528,9 +529,6 @@ func (v *validator) check() {
 		case "", "claude", "console":
 		default:
 			v.fail("oauth."+id+".preset", `want "claude" or "console", got %q`, o.Preset)
-		}
-		if o.UsagePollSeconds != nil && *o.UsagePollSeconds < 0 {
-			v.fail("oauth."+id+".usage_poll_seconds", "want a number of seconds (0 turns polling off), got %d", *o.UsagePollSeconds)
 		}
 	}
 }
