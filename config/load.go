@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"ccmux/internal/safefile"
 )
 
 // PlaceholderModel is the router.default of claude-code-mux's first-run
@@ -104,32 +105,20 @@ func WriteDefault(path string) error {
 
 // Load reads and validates the config file at path.
 func Load(path string) (*Config, error) {
-	// Stat first: reading a FIFO would block forever, and a huge file is a
-	// mistake (a config is a few KB), not something to hold in memory.
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
-		}
-		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
+	// A FIFO would block forever, and a huge file is a mistake (a config
+	// is a few KB), not something to hold in memory.
+	data, err := safefile.Read(path, MaxConfigBytes)
+	var notFile *safefile.NotRegularError
+	var tooLarge *safefile.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
+	case errors.As(err, &notFile):
 		return nil, fmt.Errorf("config file %s is not a regular file (check --config or CCMUX_CONFIG)", path)
-	}
-	if fi.Size() > MaxConfigBytes {
-		return nil, fmt.Errorf("config file %s is %d bytes; a config is at most %d bytes (1 MiB)", path, fi.Size(), MaxConfigBytes)
-	}
-	f, err := os.Open(path)
-	if err != nil {
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("config file %s is %d bytes; a config is at most %d bytes (1 MiB)", path, tooLarge.Size, MaxConfigBytes)
+	case err != nil:
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("config file %s is over %d bytes (1 MiB)", path, MaxConfigBytes)
 	}
 	return Parse(path, data)
 }
