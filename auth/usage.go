@@ -144,7 +144,7 @@ func (c *Client) getUsage(ctx context.Context, url, token string) ([]UsageWindow
 		return nil, resp.StatusCode, fmt.Errorf("reading the usage endpoint's answer: %w", err)
 	}
 	ws, err := ParseUsage(body)
-	return ws, resp.StatusCode, err
+	return BoundWindows(ws, c.clock.Now()), resp.StatusCode, err
 }
 
 // ParseUsage reads the usage endpoint's answer. Two shapes are known and
