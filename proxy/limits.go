@@ -103,7 +103,7 @@ func (t *UsageTracker) Restore() error {
 		}
 		// A snapshot an older ccmux wrote may hold thousands of windows
 		// or a reset centuries ahead: bound it like fresh numbers.
-		u.Windows = mergeWindows(nil, u.Windows, now)
+		u.Windows = mergeWindows(u.Windows, nil, now)
 		if u.LimitedUntil != nil {
 			until := auth.CapReset(*u.LimitedUntil, now)
 			u.LimitedUntil = &until
@@ -165,7 +165,8 @@ func (t *UsageTracker) ObserveAnswer(login string, status int, h http.Header) (s
 		}
 		if until.IsZero() {
 			if secs, err := strconv.Atoi(h.Get("Retry-After")); err == nil && secs > 0 {
-				until = now.Add(time.Duration(secs) * time.Second)
+				// Bounded first: a huge number would wrap the Duration.
+				until = now.Add(time.Duration(min(secs, int(auth.MaxResetAhead/time.Second))) * time.Second)
 			}
 		}
 		if !until.After(now) {

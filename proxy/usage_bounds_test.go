@@ -56,6 +56,7 @@ func TestUsageWindowsBounded(t *testing.T) {
 	if n := len(store.get()); n > 8192 {
 		t.Errorf("the snapshot is %d bytes, want at most 8 KB", n)
 	}
+	t.Logf("%d answers × %d windows: %d kept, /api/usage %d bytes, snapshot %d bytes", answers, perAnswer, len(u.Windows), len(body), len(store.get()))
 }
 
 // Old windows make way: one whose reset passed over a week ago and that no
