@@ -147,3 +147,13 @@ func TestFarFutureResetCapped(t *testing.T) {
 		t.Errorf("restored: limited until %v with %d windows; want at most %v and %d", u.LimitedUntil, len(u.Windows), limit, auth.MaxWindows)
 	}
 }
+
+// A rejected 429 with no reset but a Retry-After too large for a Duration
+// is a week, not a wrapped-around number.
+func TestHugeRetryAfterCapped(t *testing.T) {
+	tr, c := newTestTracker(nil)
+	until, spent := tr.ObserveAnswer("anthropic-max", 429, header("anthropic-ratelimit-unified-status", "rejected", "retry-after", "9223372036854"))
+	if want := c.now().Add(auth.MaxResetAhead); !spent || !until.Equal(want) {
+		t.Errorf("spent %v until %v, want until %v", spent, until, want)
+	}
+}
