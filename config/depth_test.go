@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // A few KB nested thousands deep is refused at once with one sentence
@@ -70,4 +72,49 @@ func TestNestingWithinLimit(t *testing.T) {
 			t.Errorf("%.40q…: refused as too deep: %v", extra, err)
 		}
 	}
+}
+
+// FuzzDepthProblem: the scan before decoding never refuses a file whose
+// decoded structure is well within MaxKeyDepth (it sees at most a table
+// header's two brackets more), whatever strings, comments and numbers
+// hold, and its refusal is one short problem.
+func FuzzDepthProblem(f *testing.F) {
+	for _, seed := range []string{base, DefaultTOML, "a = {b = {c = 1}}", "x = [[1], [[2]]]", `s = """a\"""b"""`, "l = '''x''''", "d = 1979-05-27T07:32:00.999Z # .[{", `"a.b".c = 1`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := depthProblem(data)
+		if p != nil && (len(p.Key) > 70 || p.Line < 1) {
+			t.Fatalf("problem %+v", p)
+		}
+		var v map[string]any
+		if _, err := toml.Decode(string(data), &v); err != nil {
+			return
+		}
+		if d := valueDepth(v); p != nil && d <= MaxKeyDepth-3 {
+			t.Fatalf("refused a file %d deep: %+v", d, p)
+		}
+	})
+}
+
+// valueDepth is how deeply v nests tables and arrays.
+func valueDepth(v any) int {
+	d := 0
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			d = max(d, valueDepth(e))
+		}
+	case []map[string]any:
+		for _, e := range v {
+			d = max(d, valueDepth(e))
+		}
+	case []any:
+		for _, e := range v {
+			d = max(d, valueDepth(e))
+		}
+	default:
+		return 0
+	}
+	return d + 1
 }
