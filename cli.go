@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"ccmux/config"
-
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // flags returns a FlagSet for a subcommand whose errors become usage errors.
@@ -147,10 +143,9 @@ func (e *env) fileLogger() (log *slog.Logger, path string, close func(), err err
 	if err != nil {
 		return nil, "", nil, err
 	}
-	// lumberjack would make the directory 0755; logs name accounts.
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", nil, fmt.Errorf("creating the log directory %s: %w", filepath.Dir(path), err)
+	w, err := openLog(path)
+	if err != nil {
+		return nil, "", nil, err
 	}
-	w := &lumberjack.Logger{Filename: path, MaxSize: 10, MaxBackups: 3, Compress: true}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: &e.level})), path, func() { w.Close() }, nil
 }

@@ -255,7 +255,7 @@ func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accoun
 		if report, err := proxyUsage(cfg); err == nil {
 			for _, p := range report {
 				if _, done := out[p.Login]; !done {
-					out[p.Login] = tray.StatusLines(toTrayUsage(p), now, time.Local)
+					out[p.Login] = withLimitSource(tray.StatusLines(toTrayUsage(p), now, time.Local), p)
 				}
 			}
 			return out
@@ -286,6 +286,16 @@ func statusUsage(cfg *config.Config, client *auth.Client, proxyRuns bool, accoun
 		out[a.ProviderID] = tray.StatusLines(u, now, time.Local)
 	}
 	return out
+}
+
+// withLimitSource says where a limit came from: only a refused request's
+// rate-limit headers set one (a week ahead at most), so a user can tell it
+// from the usage endpoint's numbers below it.
+func withLimitSource(lines []string, p proxy.ProviderUsage) []string {
+	if p.LimitedUntil != nil && len(lines) > 0 {
+		lines[0] += " (from the rate-limit headers of a refused request)"
+	}
+	return lines
 }
 
 // proxyUsage asks the running proxy for GET /api/usage.

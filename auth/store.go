@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ccmux/internal/atomicfile"
+	"ccmux/internal/safefile"
 )
 
 // ErrCorruptStore is wrapped by the error reporting that the token store
@@ -334,7 +335,7 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 		return nil, nil, nil, "", err
 	}
 	// Never block: a named pipe swapped in after the Stat must not hang us.
-	f, err := openNonBlocking(s.path)
+	f, err := safefile.OpenNonBlocking(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]record{}, nil, nil, "", nil
 	}
@@ -386,22 +387,10 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 
 // checkRegular says, naming path, what is there instead of a token file.
 func checkRegular(path string, fi fs.FileInfo) error {
-	m := fi.Mode()
-	if m.IsRegular() {
+	if fi.Mode().IsRegular() {
 		return nil
 	}
-	what := "not a regular file"
-	switch {
-	case m.IsDir():
-		what = "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		what = "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		what = "a socket"
-	case m&fs.ModeDevice != 0:
-		what = "a device"
-	}
-	return fmt.Errorf("the token store %s is %s, not a file: move it away so ccmux can keep its logins there", path, what)
+	return fmt.Errorf("the token store %s is %s, not a file: move it away so ccmux can keep its logins there", path, safefile.Kind(fi.Mode()))
 }
 
 // jsonProblem describes a decoding error without quoting the input.

@@ -23,8 +23,3 @@ func unlock(f *os.File) error { return unix.Flock(int(f.Fd()), unix.LOCK_UN) }
 
 // checkPerms reports whether the directory and file modes need tightening.
 const checkPerms = true
-
-// openNonBlocking opens path for reading without blocking on a named pipe.
-func openNonBlocking(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
-}

@@ -25,7 +25,3 @@ func unlock(f *os.File) error {
 // checkPerms is false: Unix modes mean little on Windows, where the file
 // inherits the user profile's ACL.
 const checkPerms = false
-
-// openNonBlocking opens path for reading; Windows has no named pipes in the
-// file system namespace to block on.
-func openNonBlocking(path string) (*os.File, error) { return os.Open(path) }

@@ -8,13 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"ccmux/config"
+	"ccmux/internal/safefile"
 )
 
 // UsageWindow is one usage limit of a Claude subscription, such as the
@@ -144,7 +144,7 @@ func (c *Client) getUsage(ctx context.Context, url, token string) ([]UsageWindow
 		return nil, resp.StatusCode, fmt.Errorf("reading the usage endpoint's answer: %w", err)
 	}
 	ws, err := ParseUsage(body)
-	return ws, resp.StatusCode, err
+	return BoundWindows(ws, c.clock.Now()), resp.StatusCode, err
 }
 
 // ParseUsage reads the usage endpoint's answer. Two shapes are known and
@@ -251,14 +251,20 @@ func (s *Store) SaveUsage(data []byte) error {
 	return nil
 }
 
-// LoadUsage reads the usage snapshot; a missing file is no data and no error.
+// maxUsageSnapshot bounds the usage snapshot LoadUsage reads: a few KB
+// per login (windows are capped), so a larger file is not ccmux's.
+const maxUsageSnapshot = 1 << 20
+
+// LoadUsage reads the usage snapshot; a missing file is no data and no
+// error. Like the config and the token store, it is read only when it is
+// a regular file of sane size, without blocking on a named pipe.
 func (s *Store) LoadUsage() ([]byte, error) {
-	data, err := os.ReadFile(s.UsagePath())
+	data, err := safefile.Read(s.UsagePath(), maxUsageSnapshot)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the usage snapshot %s: %w", s.UsagePath(), err)
+		return nil, fmt.Errorf("reading the usage snapshot: %w", err)
 	}
 	return data, nil
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -15,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"ccmux/internal/safefile"
 )
 
 // PlaceholderModel is the router.default of claude-code-mux's first-run
@@ -104,32 +105,20 @@ func WriteDefault(path string) error {
 
 // Load reads and validates the config file at path.
 func Load(path string) (*Config, error) {
-	// Stat first: reading a FIFO would block forever, and a huge file is a
-	// mistake (a config is a few KB), not something to hold in memory.
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
-		}
-		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
+	// A FIFO would block forever, and a huge file is a mistake (a config
+	// is a few KB), not something to hold in memory.
+	data, err := safefile.Read(path, MaxConfigBytes)
+	var notFile *safefile.NotRegularError
+	var tooLarge *safefile.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("config file %s does not exist (check --config or CCMUX_CONFIG)", path)
+	case errors.As(err, &notFile):
 		return nil, fmt.Errorf("config file %s is not a regular file (check --config or CCMUX_CONFIG)", path)
-	}
-	if fi.Size() > MaxConfigBytes {
-		return nil, fmt.Errorf("config file %s is %d bytes; a config is at most %d bytes (1 MiB)", path, fi.Size(), MaxConfigBytes)
-	}
-	f, err := os.Open(path)
-	if err != nil {
+	case errors.As(err, &tooLarge):
+		return nil, fmt.Errorf("config file %s is %d bytes; a config is at most %d bytes (1 MiB)", path, tooLarge.Size, MaxConfigBytes)
+	case err != nil:
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading config %s: %w", path, err)
-	}
-	if len(data) > MaxConfigBytes {
-		return nil, fmt.Errorf("config file %s is over %d bytes (1 MiB)", path, MaxConfigBytes)
 	}
 	return Parse(path, data)
 }
@@ -153,6 +142,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	if name == "" {
 		name = "built-in default config"
 	}
+	if p := depthProblem(data); p != nil {
+		return nil, &Error{File: name, Problems: []Problem{*p}}
+	}
 	var cfg Config
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&cfg)
 	if err != nil {
@@ -167,6 +159,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	cfg.Path, cfg.lines = file, locateKeys(data)
 	v := validator{cfg: &cfg, lines: cfg.lines}
+	if v.deepKeys(md) {
+		return nil, &Error{File: name, Problems: v.problems}
+	}
 	// An unknown key is usually a typo and the cause of the problems that
 	// follow from it (auth_typ leaves auth_type unset): it comes first.
 	v.unknownKeys(md)
@@ -178,6 +173,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	cfg.applyDefaults()
 	v.check()
+	v.durations()
 	if len(v.problems) > 0 {
 		byLine := func(ps []Problem) {
 			sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
@@ -300,9 +296,10 @@ func (v *validator) unknownKeys(md toml.MetaData) {
 		undecoded[k.String()] = true
 	}
 	counts := map[string]int{} // array-of-tables occurrences, to name the index
+	types := map[string]string{}
 	warned := map[string]bool{}
 	for _, k := range md.Keys() {
-		path := indexedPath(k, md, counts)
+		path := indexedPath(k, md, counts, types)
 		// Keys inside an unknown table are covered by the table's own report.
 		if !undecoded[k.String()] || undecoded[k[:len(k)-1].String()] {
 			continue
@@ -367,25 +364,34 @@ func (v *validator) portableSpellings(md toml.MetaData) {
 
 // indexedPath turns a TOML key such as providers.auth_type into
 // providers[1].auth_type, counting [[array]] headers in document order.
-func indexedPath(k toml.Key, md toml.MetaData, counts map[string]int) string {
-	var b strings.Builder
+// types caches each prefix's TOML type: every prefix is built once from
+// the one before it, not again from the start for each part.
+func indexedPath(k toml.Key, md toml.MetaData, counts map[string]int, types map[string]string) string {
+	var b, prefix strings.Builder
 	for i := range k {
-		prefix := k[:i+1].String()
 		if i > 0 {
 			b.WriteByte('.')
+			prefix.WriteByte('.')
 		}
 		b.WriteString(k[i])
-		if md.Type(k[:i+1]...) == "ArrayHash" {
+		prefix.WriteString(k[i : i+1].String())
+		p := prefix.String()
+		typ, ok := types[p]
+		if !ok {
+			typ = md.Type(k[:i+1]...)
+			types[p] = typ
+		}
+		if typ == "ArrayHash" {
 			if i == len(k)-1 {
-				counts[prefix]++
+				counts[p]++
 				// Deeper arrays restart when their parent advances.
 				for c := range counts {
-					if strings.HasPrefix(c, prefix+".") {
+					if strings.HasPrefix(c, p+".") {
 						delete(counts, c)
 					}
 				}
 			}
-			fmt.Fprintf(&b, "[%d]", counts[prefix]-1)
+			fmt.Fprintf(&b, "[%d]", counts[p]-1)
 		}
 	}
 	return b.String()
@@ -507,9 +513,6 @@ func (v *validator) check() {
 		case "", "claude", "console":
 		default:
 			v.fail("oauth."+id+".preset", `want "claude" or "console", got %q`, o.Preset)
-		}
-		if o.UsagePollSeconds != nil && *o.UsagePollSeconds < 0 {
-			v.fail("oauth."+id+".usage_poll_seconds", "want a number of seconds (0 turns polling off), got %d", *o.UsagePollSeconds)
 		}
 	}
 }

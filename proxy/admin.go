@@ -26,6 +26,13 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "permission_error", "the admin API answers only this machine (a loopback address)")
 		return
 	}
+	if !ownPage(r) {
+		// A page on another port of localhost is same-site: without an
+		// allowed Origin (checked before) nothing vouches for it either.
+		writeError(w, http.StatusForbidden, "permission_error",
+			"browser requests from another site or port are not allowed on the admin API: add the page's origin to server.allowed_origins to let it call ccmux")
+		return
+	}
 	if r.Method == http.MethodPost && !isJSON(r.Header.Get("Content-Type")) {
 		writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error", "admin requests must have Content-Type: application/json")
 		return
@@ -201,6 +208,18 @@ func isJSON(contentType string) bool {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"
+}
+
+// ownPage reports whether a browser's request to the admin API came from
+// no page (a program, or the address bar: Sec-Fetch-Site none or absent),
+// from ccmux's own origin, or carries an Origin, which the Origin gate has
+// already checked against server.allowed_origins.
+func ownPage(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "none", "same-origin":
+		return true
+	}
+	return r.Header.Get("Origin") != ""
 }
 
 // loopbackPeer reports whether a RemoteAddr is on this machine.

@@ -94,11 +94,19 @@ func (t *UsageTracker) Restore() error {
 	if err := json.Unmarshal(data, &snap); err != nil {
 		return fmt.Errorf("the usage snapshot is not valid JSON (it is rewritten with the next numbers): %w", err)
 	}
+	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, u := range snap.Logins {
 		if u.Login == "" {
 			continue
+		}
+		// A snapshot an older ccmux wrote may hold thousands of windows
+		// or a reset centuries ahead: bound it like fresh numbers.
+		u.Windows = mergeWindows(u.Windows, nil, now)
+		if u.LimitedUntil != nil {
+			until := auth.CapReset(*u.LimitedUntil, now)
+			u.LimitedUntil = &until
 		}
 		if _, known := t.logins[u.Login]; !known {
 			t.logins[u.Login] = &u
@@ -138,11 +146,12 @@ func (t *UsageTracker) ObserveAnswer(login string, status int, h http.Header) (s
 		return time.Time{}, false
 	}
 	now := t.now()
+	r.capResets(now)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	u := t.loginLocked(login)
 	u.UpdatedAt, u.Source = now, SourceHeaders
-	u.Windows = mergeWindows(u.Windows, r.Windows)
+	u.Windows = mergeWindows(u.Windows, r.Windows, now)
 	force := false
 	switch {
 	case status == http.StatusTooManyRequests && r.rejected():
@@ -156,12 +165,14 @@ func (t *UsageTracker) ObserveAnswer(login string, status int, h http.Header) (s
 		}
 		if until.IsZero() {
 			if secs, err := strconv.Atoi(h.Get("Retry-After")); err == nil && secs > 0 {
-				until = now.Add(time.Duration(secs) * time.Second)
+				// Bounded first: a huge number would wrap the Duration.
+				until = now.Add(time.Duration(min(secs, int(auth.MaxResetAhead/time.Second))) * time.Second)
 			}
 		}
 		if !until.After(now) {
 			until = now.Add(spentFallback)
 		}
+		until = auth.CapReset(until, now)
 		if u.LimitedUntil == nil || !u.LimitedUntil.Equal(until) {
 			t.log.Warn("subscription usage limit reached; skipping it until the reset", "provider", login, "status", status, "until", until, "window", r.RepresentativeClaim)
 			force = true
@@ -182,7 +193,7 @@ func (t *UsageTracker) ObserveUsage(login string, ws []auth.UsageWindow) {
 	defer t.mu.Unlock()
 	u := t.loginLocked(login)
 	u.UpdatedAt, u.Source = t.now(), SourceUsageAPI
-	u.Windows = mergeWindows(u.Windows, ws)
+	u.Windows = mergeWindows(u.Windows, ws, t.now())
 	if u.LimitedUntil != nil && len(ws) > 0 && !slices.ContainsFunc(ws, auth.UsageWindow.Spent) {
 		t.log.Info("the usage endpoint reports the subscription allowed again", "provider", login)
 		u.LimitedUntil = nil
@@ -239,18 +250,65 @@ func (t *UsageTracker) loginLocked(login string) *LoginUsage {
 	return u
 }
 
+// staleAfter is how long after its reset a window no answer mentioned
+// since is dropped: past a week (the longest period) it is not coming back.
+const staleAfter = auth.MaxResetAhead
+
 // mergeWindows replaces the windows named in fresh and keeps the others
-// (answers' headers name fewer windows than the usage endpoint).
-func mergeWindows(old, fresh []auth.UsageWindow) []auth.UsageWindow {
-	out := make([]auth.UsageWindow, 0, len(old)+len(fresh))
-	out = append(out, fresh...)
-	for _, w := range old {
-		if !slices.ContainsFunc(fresh, func(f auth.UsageWindow) bool { return f.Name == w.Name }) {
-			out = append(out, w)
+// (answers' headers name fewer windows than the usage endpoint), except
+// those whose reset passed over staleAfter ago. It keeps at most
+// auth.MaxWindows: the 5-hour and weekly ones first, then fresh ones, then
+// old ones, each set by name. Its cost is linear in what it is given.
+func mergeWindows(old, fresh []auth.UsageWindow, now time.Time) []auth.UsageWindow {
+	type entry struct {
+		w     auth.UsageWindow
+		known bool // five_hour or seven_day
+		fresh bool
+	}
+	all := make([]entry, 0, len(old)+len(fresh))
+	seen := make(map[string]bool, len(old)+len(fresh))
+	for i, ws := range [][]auth.UsageWindow{fresh, old} {
+		for _, w := range ws {
+			if seen[w.Name] || !auth.ValidWindowName(w.Name) {
+				continue
+			}
+			seen[w.Name] = true
+			if i == 1 && w.ResetsAt != nil && now.Sub(*w.ResetsAt) > staleAfter {
+				continue
+			}
+			if w.ResetsAt != nil {
+				t := auth.CapReset(*w.ResetsAt, now)
+				w.ResetsAt = &t
+			}
+			all = append(all, entry{w, w.Name == "five_hour" || w.Name == "seven_day", i == 0})
 		}
+	}
+	if len(all) > auth.MaxWindows {
+		slices.SortStableFunc(all, func(a, b entry) int {
+			switch {
+			case a.known != b.known:
+				return boolOrder(a.known)
+			case a.fresh != b.fresh:
+				return boolOrder(a.fresh)
+			}
+			return strings.Compare(a.w.Name, b.w.Name)
+		})
+		all = all[:auth.MaxWindows]
+	}
+	out := make([]auth.UsageWindow, len(all))
+	for i, e := range all {
+		out[i] = e.w
 	}
 	auth.SortWindows(out)
 	return out
+}
+
+// boolOrder sorts true first.
+func boolOrder(first bool) int {
+	if first {
+		return -1
+	}
+	return 1
 }
 
 // changedLocked tells the reader and saves the snapshot: at once when

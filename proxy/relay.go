@@ -288,8 +288,11 @@ func errorBody(typ, msg string) []byte {
 }
 
 // writeError answers with Anthropic's error shape.
+// writeError and writeJSON write ccmux's own answers; nosniff keeps a
+// browser from reading one as anything but JSON (a script, a page).
 func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(errorBody(typ, msg))
 }
@@ -301,6 +304,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(b)
 }

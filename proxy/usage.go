@@ -46,7 +46,9 @@ func (u unifiedReading) rejected() bool {
 // reset, representative-claim, and for every window <w> (5h, 7d and any
 // that appear later) <w>-utilization (a fraction), <w>-reset (Unix seconds)
 // and <w>-status. Values that do not parse are ignored. ok is false when
-// the answer carries no usable unified header.
+// the answer carries no usable unified header. It reads the headers once
+// and keeps at most auth.MaxWindows windows (the 5-hour and weekly ones
+// always): an answer naming thousands is not believed past that.
 func parseUnified(h http.Header) (r unifiedReading, ok bool) {
 	// A window is made only for a value that parsed, so every one made is
 	// reported; an answer with no window headers makes no map.
@@ -55,6 +57,9 @@ func parseUnified(h http.Header) (r unifiedReading, ok bool) {
 		name := auth.WindowName(short)
 		w := windows[name]
 		if w == nil {
+			if len(windows) >= auth.MaxWindows && name != "five_hour" && name != "seven_day" || !auth.ValidWindowName(name) {
+				return nil
+			}
 			if windows == nil {
 				windows = map[string]*auth.UsageWindow{}
 			}
@@ -113,18 +118,24 @@ func parseUnified(h http.Header) (r unifiedReading, ok bool) {
 			if err != nil || f < 0 || f > 100 || f != f {
 				continue
 			}
-			window(short).Utilization = f
+			if w := window(short); w != nil {
+				w.Utilization = f
+			}
 		case "reset":
 			t, good := unixTime(v)
 			if !good {
 				continue
 			}
-			window(short).ResetsAt = &t
+			if w := window(short); w != nil {
+				w.ResetsAt = &t
+			}
 		case "status":
 			if !validStatus(v) {
 				continue
 			}
-			window(short).Status = v
+			if w := window(short); w != nil {
+				w.Status = v
+			}
 		default:
 			continue
 		}
@@ -134,7 +145,27 @@ func parseUnified(h http.Header) (r unifiedReading, ok bool) {
 		r.Windows = append(r.Windows, *w)
 	}
 	auth.SortWindows(r.Windows)
+	if len(r.Windows) > auth.MaxWindows { // the two known ones came late
+		r.Windows = r.Windows[:auth.MaxWindows]
+	}
 	return r, ok
+}
+
+// capResets bounds every reset time the reading holds at
+// auth.MaxResetAhead from now.
+func (u *unifiedReading) capResets(now time.Time) {
+	if !u.Reset.IsZero() {
+		u.Reset = auth.CapReset(u.Reset, now)
+	}
+	if !u.Overage.Reset.IsZero() {
+		u.Overage.Reset = auth.CapReset(u.Overage.Reset, now)
+	}
+	for i, w := range u.Windows {
+		if w.ResetsAt != nil {
+			t := auth.CapReset(*w.ResetsAt, now)
+			u.Windows[i].ResetsAt = &t
+		}
+	}
 }
 
 func validStatus(v string) bool {

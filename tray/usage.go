@@ -110,7 +110,7 @@ func menuLine(l Limit, now time.Time, loc *time.Location) string {
 // StatusLines are the lines `ccmux status` prints for u, indented:
 // "  5-hour limit: 42% used, resets 18:00".
 func StatusLines(u Usage, now time.Time, loc *time.Location) []string {
-	if len(u.Windows) == 0 {
+	if len(u.Windows) == 0 && u.LimitedUntil.IsZero() {
 		return []string{"  Usage: not known yet"}
 	}
 	// A terminal's reader may be on another machine or in another zone
