@@ -523,6 +523,8 @@ func (v *validator) check() {
 func (v *validator) upstream(key string, p Provider) {
 	typ := strings.ToLower(p.ProviderType)
 	switch {
+	case isOpenAIType(typ):
+		v.openaiUpstream(key, p)
 	case !p.SpeaksAnthropic():
 		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips it", key, p.Name, p.ProviderType)
 	case p.Upstream() == "":

@@ -167,7 +167,7 @@ func (r *Router) thinkExempt(model string) bool {
 // usable reports whether provider i can take requests at all.
 func (r *Router) usable(i int) bool {
 	p := r.cfg.Providers[i]
-	return p.IsEnabled() && p.SpeaksAnthropic()
+	return p.IsEnabled() && p.Serves()
 }
 
 func (r *Router) providerIndex(name string) int {
