@@ -39,7 +39,7 @@ func (h *handler) openaiTarget(c Candidate) openai.Target {
 
 // attemptOpenAI runs candidate c on an OpenAI-type provider; it returns
 // what attempt returns.
-func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidate, body *payload) (*answer, error) {
+func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidate, body *payload, stream bool) (*answer, error) {
 	t := h.openaiTarget(c)
 	fail := func(err error) (*answer, error) {
 		ae := &attemptError{Provider: c.Provider, Err: err}
@@ -96,11 +96,20 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 	if err != nil {
 		return fail(fmt.Errorf("reading the answer: %w", ans.wd.explain(err)))
 	}
-	if ans.first, err = openai.Response(whole, t); err != nil {
-		return fail(err)
-	}
 	hdr.Del("Content-Encoding")
-	hdr.Set("Content-Type", "application/json")
+	if stream {
+		// The server answered a stream request with one body: the
+		// client still gets the events it asked for.
+		if ans.first, err = openai.ResponseEvents(whole, t); err != nil {
+			return fail(err)
+		}
+		hdr.Set("Content-Type", "text/event-stream")
+	} else {
+		if ans.first, err = openai.Response(whole, t); err != nil {
+			return fail(err)
+		}
+		hdr.Set("Content-Type", "application/json")
+	}
 	hdr.Set("Content-Length", strconv.Itoa(len(ans.first)))
 	return ans, nil
 }

@@ -218,6 +218,20 @@ func TestOpenAINonStream(t *testing.T) {
 	}
 }
 
+// TestOpenAIJSONToStreamRequest: a server that answers a stream request
+// with one JSON body still gives the client an event stream.
+func TestOpenAIJSONToStreamRequest(t *testing.T) {
+	up := newFakeOpenAI(t, fakeChat{body: `{"id":"chatcmpl-1","model":"model-a","choices":[{"index":0,"message":{"role":"assistant","content":"Hi."},"finish_reason":"stop"}]}`})
+	h := startProxy(t, mustConfig(t, openaiConfig("openai-compatible", up.URL+"/v1", "anthropic", closedURL(t))))
+	resp := h.post("/v1/messages", openaiStreamBody, nil)
+	evs := readEvents(t, resp.Body)
+	resp.Body.Close()
+	names := eventNames(evs)
+	if resp.Header.Get("Content-Type") != "text/event-stream" || names[0] != "message_start" || names[len(names)-1] != "message_stop" {
+		t.Fatalf("%q: %v", resp.Header.Get("Content-Type"), names)
+	}
+}
+
 // TestOpenAIFailoverAcrossProtocols: a 429 or 5xx from an OpenAI-type
 // provider fails over to an Anthropic one, and the other way round; when
 // the OpenAI one answers last, its error reaches the client in Anthropic's

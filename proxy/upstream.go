@@ -445,7 +445,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 	}
 	p := h.st.cfg.Providers[c.Index]
 	if p.SpeaksOpenAI() {
-		return h.attemptOpenAI(ctx, r, c, body)
+		return h.attemptOpenAI(ctx, r, c, body, f.Stream)
 	}
 	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {

@@ -259,3 +259,34 @@ func errorMessage(status int, body []byte) string {
 	}
 	return fmt.Sprintf("status %d %s", status, http.StatusText(status))
 }
+
+// ResponseEvents translates a whole Chat Completion into the Anthropic
+// event stream a client that asked for a stream expects: some servers
+// answer a stream request with one JSON body.
+func ResponseEvents(body []byte, t Target) ([]byte, error) {
+	var c chatCompletion
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("the answer is not a Chat Completion: %w", err)
+	}
+	if c.Error != nil {
+		return nil, fmt.Errorf("the answer is an error: %s", c.Error.Message)
+	}
+	if len(c.Choices) == 0 {
+		return nil, fmt.Errorf("the answer has no choices")
+	}
+	ch := c.Choices[0]
+	ch.Index, ch.Delta, ch.Message = 0, ch.Message, chatDelta{}
+	for i := range ch.Delta.ToolCalls {
+		n := i
+		ch.Delta.ToolCalls[i].Index = &n
+	}
+	c.Choices = []chatChoice{ch}
+	s := NewStream(t)
+	s.chunk(&c)
+	out := append([]byte(nil), s.out...)
+	out = append(out, s.End(nil)...)
+	if s.Failed() {
+		return nil, fmt.Errorf("translating the answer failed")
+	}
+	return out, nil
+}
