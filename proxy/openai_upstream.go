@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -74,12 +75,22 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 		return fail(err)
 	}
 	hdr := ans.resp.Header
+	if strings.EqualFold(hdr.Get("Content-Encoding"), "gzip") {
+		// Not asked for (see openaiHeader), but an answer is read to be
+		// translated, so it is decoded whatever came.
+		zr, err := gzip.NewReader(ans.body)
+		if err != nil {
+			ans.close()
+			return fail(fmt.Errorf("the gzip answer failed before its first byte: %w", ans.wd.explain(err)))
+		}
+		ans.body = zr
+		hdr.Del("Content-Encoding")
+	}
 	if ans.status() >= 300 {
 		if err := ans.buffer(); err != nil {
 			return fail(err)
 		}
 		ans.first = openai.Error(ans.status(), ans.first, t)
-		hdr.Del("Content-Encoding")
 		hdr.Set("Content-Type", "application/json")
 		return ans, nil
 	}
@@ -96,7 +107,6 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 	if err != nil {
 		return fail(fmt.Errorf("reading the answer: %w", ans.wd.explain(err)))
 	}
-	hdr.Del("Content-Encoding")
 	if stream {
 		// The server answered a stream request with one body: the
 		// client still gets the events it asked for.
@@ -119,7 +129,6 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 // a failed attempt the next candidate can replace.
 func (a *answer) startOpenAIStream(t openai.Target) error {
 	a.resp.Header.Del("Content-Length")
-	a.resp.Header.Del("Content-Encoding") // asked for none: see openaiHeader
 	a.oai = &openaiAnswer{tr: openai.NewStream(t)}
 	a.buf = copyPool.Get().(*[]byte)
 	for {

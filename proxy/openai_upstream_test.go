@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -307,5 +308,23 @@ func TestOpenAIErrors(t *testing.T) {
 	resp.Body.Close()
 	if len(ant.Requests()) != 1 || names[len(names)-1] != "message_stop" {
 		t.Errorf("a stream dead before its first event did not fail over: %v", names)
+	}
+}
+
+// TestOpenAIGzipStream: an upstream that compresses its stream unasked
+// is decoded before translation.
+func TestOpenAIGzipStream(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		io.WriteString(zw, recorded(t, "text.sse"))
+		zw.Close()
+	}))
+	t.Cleanup(up.Close)
+	h := startProxy(t, mustConfig(t, openaiConfig("openai-compatible", up.URL+"/v1", "anthropic", closedURL(t))))
+	resp := h.post("/v1/messages", openaiStreamBody, nil)
+	if got := readAll(t, resp); resp.Header.Get("Content-Encoding") != "" || got != recorded(t, "text.golden") {
+		t.Fatalf("%v:\n%s", resp.Header, got)
 	}
 }
