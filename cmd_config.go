@@ -34,7 +34,10 @@ func runConfig(e *env, args []string) error {
 		}
 		upstream := config.RedactURL(p.Upstream())
 		if !p.Serves() {
-			upstream = fmt.Sprintf("skipped (ccmux does not serve provider_type %q with this auth_type)", p.ProviderType)
+			upstream = fmt.Sprintf("skipped (ccmux does not serve provider_type %q)", p.ProviderType)
+			if p.IsOAuth() {
+				upstream = fmt.Sprintf("skipped (ccmux does not serve provider_type %q with auth_type = \"oauth\")", p.ProviderType)
+			}
 		}
 		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {
