@@ -175,22 +175,3 @@ func TestError(t *testing.T) {
 		}
 	}
 }
-
-// TestResponseEvents: a whole answer to a stream request becomes the
-// events the SDK's accumulator turns into the same message.
-func TestResponseEvents(t *testing.T) {
-	in := `{"id":"c","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi.","tool_calls":[{"id":"","type":"function","function":{"name":"LS","arguments":""}},{"id":"","type":"function","function":{"name":"Read","arguments":"{\"file_path\":\"/a\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}`
-	out, err := ResponseEvents([]byte(in), testTarget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkGrammar(t, out)
-	msg, err := accumulate(t, out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(msg.Content) != 3 || msg.Content[0].Text != "Hi." || msg.Content[1].Name != "LS" || string(msg.Content[1].Input) != "{}" ||
-		string(msg.Content[2].Input) != `{"file_path":"/a"}` || msg.StopReason != "tool_use" || msg.Usage.OutputTokens != 2 {
-		t.Fatalf("message %+v from:\n%s", msg, out)
-	}
-}
