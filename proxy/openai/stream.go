@@ -314,13 +314,15 @@ func (s *Stream) toolCall(d *toolCallDelta) {
 		s.lastKey = key
 		s.blockStart(s.next, string(b))
 		s.next++
-	case d.ID != "" && d.ID == tb.rawID && (tb.closed || len(tb.args) > 0):
+	case d.ID != "" && d.ID == tb.rawID && (tb.closed || len(tb.args) > 0 && len(args) >= len(tb.args)):
 		// Some providers (a few OpenRouter models) send a call again
 		// whole in the next chunk: only what was not sent yet is new.
+		// (A short piece is new arguments: some providers repeat the id
+		// on every chunk, and the checks below must not run per piece.)
 		switch {
 		case tb.closed:
 			args = ""
-		case strings.HasPrefix(args, string(tb.args)):
+		case args[:len(tb.args)] == string(tb.args):
 			args = args[len(tb.args):]
 		case json.Valid(tb.args):
 			args = ""

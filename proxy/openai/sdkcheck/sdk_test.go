@@ -80,6 +80,7 @@ func TestStreamAccumulator(t *testing.T) {
 			tools: []toolWant{{"Read", map[string]any{"file_path": "/etc/hosts"}}}, usage: [3]int64{104, 40, 896}},
 		"openrouter_reasoning": {stop: "max_tokens", thinking: "Thinking hard.", text: "42", usage: [3]int64{10, 5, 0}},
 		"resent_whole":         {stop: "tool_use", tools: []toolWant{{"Bash", map[string]any{"command": "ls"}}}, usage: [3]int64{50, 9, 0}},
+		"repeated_id":          {stop: "tool_use", tools: []toolWant{{"Grep", map[string]any{"pattern": "TODO"}}}, usage: [3]int64{70, 12, 0}},
 		"empty_args":           {stop: "tool_use", tools: []toolWant{{"LS", map[string]any{}}}},
 		"no_done":              {stop: "end_turn", text: "No DONE here."},
 		"gemini_tool":          {stop: "tool_use", tools: []toolWant{{"Glob", map[string]any{"pattern": "**/*.md"}}}, usage: [3]int64{200, 12, 0}},
