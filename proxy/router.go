@@ -234,7 +234,7 @@ func (r *Router) Pin(rt Route, name string) (Route, error) {
 		case i < 0:
 			return rt, fmt.Errorf("X-Provider names %q, which is not a provider in the config", name)
 		case !r.usable(i):
-			return rt, fmt.Errorf("X-Provider names %q, which is disabled or does not speak the Anthropic API", name)
+			return rt, fmt.Errorf("X-Provider names %q, which is disabled or of a provider_type ccmux does not serve", name)
 		}
 		pinned = []Candidate{r.candidate(i, rt.Model)}
 	}
