@@ -5,6 +5,7 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -241,7 +242,7 @@ func Request(body []byte, t Target) ([]byte, error) {
 		var ct chatTool
 		ct.Type = "function"
 		ct.Function.Name, ct.Function.Description = tool.Name, tool.Description
-		ct.Function.Parameters = tool.InputSchema
+		ct.Function.Parameters = withoutSchemaKey(tool.InputSchema)
 		if len(ct.Function.Parameters) == 0 || string(ct.Function.Parameters) == "null" {
 			ct.Function.Parameters = json.RawMessage(`{"type":"object","properties":{}}`)
 		}
@@ -266,6 +267,24 @@ func Request(body []byte, t Target) ([]byte, error) {
 		}
 	}
 	return json.Marshal(out)
+}
+
+// withoutSchemaKey drops a schema's top-level "$schema" (Claude Code's
+// tools carry one): Gemini's endpoint refuses the key, the others ignore it.
+func withoutSchemaKey(schema json.RawMessage) json.RawMessage {
+	if !bytes.Contains(schema, []byte(`"$schema"`)) {
+		return schema
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(schema, &m) != nil {
+		return schema
+	}
+	delete(m, "$schema")
+	out, err := json.Marshal(m)
+	if err != nil {
+		return schema
+	}
+	return out
 }
 
 // reasoningModel reports the OpenAI models that take max_completion_tokens

@@ -16,7 +16,7 @@ func TestRequest(t *testing.T) {
 	  "temperature": 0, "top_p": 0.9, "top_k": 5, "stop_sequences": ["END"],
 	  "metadata": {"user_id": "user_abc"},
 	  "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
-	  "tools": [{"name":"Read","description":"Read a file","input_schema":{"type":"object","properties":{"file_path":{"type":"string"}}},"cache_control":{"type":"ephemeral"}}],
+	  "tools": [{"name":"Read","description":"Read a file","input_schema":{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"file_path":{"type":"string"}}},"cache_control":{"type":"ephemeral"}}],
 	  "messages": [
 	    {"role":"user","content":"Read /a"},
 	    {"role":"assistant","content":[
