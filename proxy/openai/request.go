@@ -6,7 +6,9 @@ package openai
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -204,7 +206,7 @@ func Request(body []byte, t Target) ([]byte, error) {
 		out.Temperature, out.TopP = in.Temperature, in.TopP
 	}
 	if in.Metadata != nil {
-		out.User = in.Metadata.UserID
+		out.User = userField(in.Metadata.UserID)
 	}
 	if in.Stream {
 		out.Stream = true
@@ -267,6 +269,20 @@ func Request(body []byte, t Target) ([]byte, error) {
 		}
 	}
 	return json.Marshal(out)
+}
+
+// maxUser is the longest user OpenAI takes; Claude Code's user_id (user,
+// account and session ids) is longer.
+const maxUser = 64
+
+// userField returns user_id for the user field: as it is when it fits,
+// else its SHA-256 in hex (64 characters, the same for the same id).
+func userField(id string) string {
+	if len(id) <= maxUser {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 // withoutSchemaKey drops a schema's top-level "$schema" (Claude Code's

@@ -85,6 +85,9 @@ func TestRequestModels(t *testing.T) {
 	}{
 		{Target{"p", "openai", "gpt-5-mini"}, `{"max_tokens":1,"temperature":1,"messages":[]}`,
 			`{"model":"gpt-5-mini","max_completion_tokens":16,"messages":null}`},
+		// Claude Code's user_id is longer than the 64 characters OpenAI takes.
+		{Target{"p", "openai", "gpt-4o"}, `{"max_tokens":1,"messages":[],"metadata":{"user_id":"user_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef_account__session_fedcba98-7654-3210"}}`,
+			`{"model":"gpt-4o","max_tokens":1,"messages":null,"user":"ad8ddf6497340b0fa5a40311c74e7b58056a012b090773e502d6c32259193b78"}`},
 		{Target{"p", "openrouter", "openai/o4-mini"}, `{"max_tokens":32000,"thinking":{"type":"enabled","budget_tokens":20000},"messages":[]}`,
 			`{"model":"openai/o4-mini","max_completion_tokens":32000,"reasoning":{"max_tokens":20000},"messages":null}`},
 		{Target{"p", "openai", "o3"}, `{"max_tokens":100,"thinking":{"type":"enabled","budget_tokens":2000},"messages":[]}`,
