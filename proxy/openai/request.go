@@ -433,7 +433,9 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 			return msg, t.refuse("a %q block in an assistant message", b.Type)
 		}
 	}
-	if len(text) > 0 {
+	if len(text) > 0 || len(msg.ToolCalls) == 0 {
+		// null content is only allowed beside tool calls (an assistant
+		// turn of only thinking, dropped, still needs its place).
 		msg.Content = strings.Join(text, "")
 	}
 	msg.ReasoningContent = strings.Join(reasoning, "")

@@ -19,6 +19,8 @@ func TestRequest(t *testing.T) {
 	  "tools": [{"name":"Read","description":"Read a file","input_schema":{"$schema":"http://json-schema.org/draft-07/schema#","type":"object","properties":{"file_path":{"type":"string"}}},"cache_control":{"type":"ephemeral"}}],
 	  "messages": [
 	    {"role":"user","content":"Read /a"},
+	    {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"EqQBCkYIBxgCKkA"}]},
+	    {"role":"user","content":"Go on."},
 	    {"role":"assistant","content":[
 	      {"type":"thinking","thinking":"old reasoning","signature":"ccmux-openai:reasoning_content"},
 	      {"type":"text","text":"Reading."},
@@ -41,6 +43,8 @@ func TestRequest(t *testing.T) {
 	  "messages": [
 	    {"role":"system","content":"You are Claude Code.\n\nBe brief."},
 	    {"role":"user","content":"Read /a"},
+	    {"role":"assistant","content":""},
+	    {"role":"user","content":"Go on."},
 	    {"role":"assistant","content":"Reading.","tool_calls":[{"id":"call_1","type":"function","function":{"name":"Read","arguments":"{\"file_path\":\"/a\"}"}}]},
 	    {"role":"tool","tool_call_id":"call_1","content":"hello"},
 	    {"role":"user","content":[
