@@ -35,8 +35,11 @@ func runConfig(e *env, args []string) error {
 			how = "oauth " + p.OAuthProvider
 		}
 		upstream := config.RedactURL(p.Upstream())
-		if !p.SpeaksAnthropic() {
-			upstream = fmt.Sprintf("skipped (provider_type %q is not Anthropic-compatible)", p.ProviderType)
+		if !p.Serves() {
+			upstream = fmt.Sprintf("skipped (ccmux does not serve provider_type %q)", p.ProviderType)
+			if p.IsOAuth() {
+				upstream = fmt.Sprintf("skipped (ccmux does not serve provider_type %q with auth_type = \"oauth\")", p.ProviderType)
+			}
 		}
 		fmt.Fprintf(w, "  %s: %s, %s, %s%s\n", p.Name, upstream, how, modelList(p.Models), state)
 		if p.IsEnabled() && !p.IsOAuth() {

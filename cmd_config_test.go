@@ -128,6 +128,12 @@ name = "gpt"
 provider_type = "openai"
 api_key = "k"
 models = []
+
+[[providers]]
+name = "vertex"
+provider_type = "vertex-ai"
+api_key = "k"
+models = []
 `
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -140,7 +146,8 @@ models = []
 		"claude-max: https://api.anthropic.com,",
 		"zai: https://api.z.ai/api/anthropic,",
 		"gateway: https://xxxxx@gw.example/v1?key=xxxxx,",
-		`gpt: skipped (provider_type "openai" is not Anthropic-compatible)`,
+		"gpt: https://api.openai.com/v1,",
+		`vertex: skipped (ccmux does not serve provider_type "vertex-ai")`,
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("config check lacks %q:\n%s", want, r.stdout)

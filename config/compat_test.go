@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -209,8 +210,13 @@ func TestClaudeCodeMuxExampleConfigLoads(t *testing.T) {
 	if kimi.Upstream() != "https://api.kimi.com/coding" {
 		t.Errorf("the kimi provider goes to %q", kimi.Upstream())
 	}
-	if joined := strings.Join(cfg.Warnings, "\n"); !strings.Contains(joined, `provider_type "openrouter" is not Anthropic-compatible`) {
-		t.Errorf("no warning about the skipped openrouter provider: %q", joined)
+	// The openrouter provider is served, through Chat Completions.
+	or := cfg.Providers[slices.IndexFunc(cfg.Providers, func(p Provider) bool { return p.ProviderType == "openrouter" })]
+	if !or.SpeaksOpenAI() || or.Upstream() != "https://openrouter.ai/api/v1" {
+		t.Errorf("the openrouter provider is not served at claude-code-mux's URL: %q", or.Upstream())
+	}
+	if joined := strings.Join(cfg.Warnings, "\n"); strings.Contains(joined, "openrouter") {
+		t.Errorf("a warning about the openrouter provider: %q", joined)
 	}
 }
 

@@ -120,6 +120,10 @@ type Provider struct {
 	// Models are names or globs (*, ?) forwarded unchanged to this provider.
 	Models []string `toml:"models"`
 
+	// AllowInsecure lets an OpenAI-type provider's base_url be http://
+	// beyond loopback (a model server elsewhere on the LAN).
+	AllowInsecure bool `toml:"allow_insecure"`
+
 	// Accepted for claude-code-mux compatibility (Vertex AI providers).
 	ProjectID string `toml:"project_id"`
 	Location  string `toml:"location"`
@@ -138,6 +142,9 @@ func (p Provider) Upstream() string {
 	if p.BaseURL != "" {
 		return strings.TrimRight(p.BaseURL, "/")
 	}
+	if u, ok := openaiTypes[strings.ToLower(p.ProviderType)]; ok {
+		return u
+	}
 	return anthropicTypes[strings.ToLower(p.ProviderType)]
 }
 
@@ -145,9 +152,9 @@ func (p Provider) Upstream() string {
 // API to its built-in base URL. The vendor URLs are the ones claude-code-mux
 // uses for these types (src/providers/anthropic_compatible.rs), so a file
 // without base_url sends each vendor's key to that vendor in both programs.
-// "" means the type has no built-in URL and needs base_url. Other
-// claude-code-mux types (openai, gemini, …) are loaded but skipped by the
-// proxy, with a warning.
+// "" means the type has no built-in URL and needs base_url. The types that
+// speak OpenAI Chat Completions are in openaiTypes; others (vertex-ai)
+// are loaded but skipped by the proxy, with a warning.
 var anthropicTypes = map[string]string{
 	"anthropic":            DefaultAnthropicBaseURL,
 	"z.ai":                 "https://api.z.ai/api/anthropic",

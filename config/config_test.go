@@ -321,13 +321,19 @@ model = "claude-haiku-4-5"
 [[providers]]
 name = "gem"
 provider_type = "gemini"
+auth_type = "oauth"
+oauth_provider = "gemini-cli"
+
+[[providers]]
+name = "vertex"
+provider_type = "vertex-ai"
 api_key = "k"
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	joined := strings.Join(cfg.Warnings, "\n")
-	for _, want := range []string{"server.tracing", "router.prompt_rules", `provider_type "gemini"`} {
+	for _, want := range []string{"server.tracing", "router.prompt_rules", `provider_type "gemini" with auth_type = "oauth"`, `provider_type "vertex-ai"`} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no warning about %s in %q", want, joined)
 		}

@@ -523,6 +523,8 @@ func (v *validator) upstream(key string, p Provider) {
 	switch {
 	case !knownType(p.ProviderType):
 		v.unknownType(key, p.ProviderType)
+	case isOpenAIType(typ):
+		v.openaiUpstream(key, p)
 	case !p.SpeaksAnthropic():
 		v.warn("%s (%s): provider_type %q is not Anthropic-compatible; ccmux skips this provider (%s) and every mapping to it", key, p.Name, p.ProviderType, modelsOf(p))
 	case p.Upstream() == "":

@@ -8,29 +8,17 @@ import (
 // skippedTypes are the provider_types claude-code-mux serves (v0.6.3,
 // src/providers/registry.rs) that ccmux does not: a file naming one loads,
 // with a warning, and ccmux routes nothing to that provider. A type ccmux
-// learns to serve moves from here to the table of served types
-// (anthropicTypes). Any type in neither table is a mistake.
+// learns to serve moves from here to a table of served types
+// (anthropicTypes, openaiTypes). Any type in none of them is a mistake.
 var skippedTypes = []string{
-	"openai",
-	"openrouter",
-	"deepinfra",
-	"novita",
-	"baseten",
-	"together",
-	"fireworks",
-	"groq",
-	"nebius",
-	"cerebras",
-	"moonshot",
-	"gemini",
 	"vertex-ai",
 }
 
 // knownType reports whether ccmux or claude-code-mux has provider_type typ.
 func knownType(typ string) bool {
 	typ = strings.ToLower(typ)
-	_, served := anthropicTypes[typ]
-	return served || slices.Contains(skippedTypes, typ)
+	_, anthropic := anthropicTypes[typ]
+	return anthropic || isOpenAIType(typ) || slices.Contains(skippedTypes, typ)
 }
 
 // suggestType returns the known provider_type closest to typ, when one is
@@ -40,6 +28,11 @@ func suggestType(typ string) string {
 	typ = strings.ToLower(typ)
 	names := slices.Sorted(func(yield func(string) bool) {
 		for n := range anthropicTypes {
+			if !yield(n) {
+				return
+			}
+		}
+		for n := range openaiTypes {
 			if !yield(n) {
 				return
 			}
@@ -58,8 +51,11 @@ func suggestType(typ string) string {
 // servedTypes lists the provider_types ccmux sends requests to, for a
 // message.
 func servedTypes() string {
-	names := make([]string, 0, len(anthropicTypes))
+	names := make([]string, 0, len(anthropicTypes)+len(openaiTypes))
 	for n := range anthropicTypes {
+		names = append(names, n)
+	}
+	for n := range openaiTypes {
 		names = append(names, n)
 	}
 	slices.Sort(names)

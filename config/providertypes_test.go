@@ -15,8 +15,16 @@ func TestProviderTypes(t *testing.T) {
 [[providers]]
 name = "gpt"
 provider_type = "openai"
+auth_type = "apikey"
 api_key = "k"
 models = ["gpt-4o"]
+
+[[providers]]
+name = "vertex"
+provider_type = "vertex-ai"
+auth_type = "apikey"
+api_key = "k"
+models = ["gemini-2.5-pro"]
 `
 	}
 	tests := []struct {
@@ -49,9 +57,14 @@ models = ["gpt-4o"]
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `providers[1] (gpt): provider_type "openai" is not Anthropic-compatible; ccmux skips this provider (models gpt-4o) and every mapping to it`
-	if joined := strings.Join(cfg.Warnings, "\n"); !strings.Contains(joined, want) {
+	want := `providers[2] (vertex): provider_type "vertex-ai" is not Anthropic-compatible; ccmux skips this provider (models gemini-2.5-pro) and every mapping to it`
+	joined := strings.Join(cfg.Warnings, "\n")
+	if !strings.Contains(joined, want) {
 		t.Errorf("warnings:\n%s\nwant %s", joined, want)
+	}
+	// openai is served (translated), so it is neither skipped nor a mistake.
+	if strings.Contains(joined, "(gpt)") {
+		t.Errorf("warnings:\n%s\nwant none about the openai provider", joined)
 	}
 }
 

@@ -27,12 +27,11 @@ func TestClaudeCodeMuxExampleConfigRoutesToVendorURLs(t *testing.T) {
 		provider string
 		model    string
 		url      string
+		fallback string // the openrouter model tried next, as in claude-code-mux ("" for none)
 	}{
-		// glm-4.6 falls back to openrouter in claude-code-mux; ccmux cannot speak
-		// OpenAI's API, so the z.ai provider is the only candidate.
-		{RouteRequest{Model: "glm-4.6"}, "zai coding plan", "glm-4.6", "https://api.z.ai/api/anthropic"},
-		{RouteRequest{Model: "claude-haiku-4-5"}, "zai coding plan", "glm-4.5-air", "https://api.z.ai/api/anthropic"},
-		{RouteRequest{Model: "glm-4.6", Thinking: true}, "kimi-for-coding", "claude-sonnet-4-5-20250929", "https://api.kimi.com/coding"},
+		{RouteRequest{Model: "glm-4.6"}, "zai coding plan", "glm-4.6", "https://api.z.ai/api/anthropic", "z-ai/glm-4.6"},
+		{RouteRequest{Model: "claude-haiku-4-5"}, "zai coding plan", "glm-4.5-air", "https://api.z.ai/api/anthropic", "z-ai/glm-4.5-air"},
+		{RouteRequest{Model: "glm-4.6", Thinking: true}, "kimi-for-coding", "claude-sonnet-4-5-20250929", "https://api.kimi.com/coding", ""},
 	}
 	for _, tt := range tests {
 		rt, err := st.router.Route(tt.req)
@@ -40,13 +39,24 @@ func TestClaudeCodeMuxExampleConfigRoutesToVendorURLs(t *testing.T) {
 			t.Errorf("%+v: %v", tt.req, err)
 			continue
 		}
-		if len(rt.Candidates) != 1 {
-			t.Errorf("%+v: candidates %+v, want only %s", tt.req, rt.Candidates, tt.provider)
+		want := 1
+		if tt.fallback != "" {
+			want = 2
+		}
+		if len(rt.Candidates) != want {
+			t.Errorf("%+v: candidates %+v, want %d", tt.req, rt.Candidates, want)
 			continue
 		}
 		c := rt.Candidates[0]
 		if c.Provider != tt.provider || c.Model != tt.model || st.upstreams[c.Index].String() != tt.url {
 			t.Errorf("%+v: goes to %s as %s at %v; want %s as %s at %s", tt.req, c.Provider, c.Model, st.upstreams[c.Index], tt.provider, tt.model, tt.url)
+		}
+		if tt.fallback != "" {
+			// The openrouter mapping is served now, through Chat Completions.
+			c := rt.Candidates[1]
+			if c.Provider != "openrouter" || c.Model != tt.fallback || st.upstreams[c.Index].String() != "https://openrouter.ai/api/v1" {
+				t.Errorf("%+v: falls back to %s as %s at %v", tt.req, c.Provider, c.Model, st.upstreams[c.Index])
+			}
 		}
 	}
 }

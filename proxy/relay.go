@@ -27,6 +27,10 @@ func (h *handler) relay(w *exchange, r *http.Request, a *answer, c Candidate) {
 		if _, err := w.Write(a.first); err == nil {
 			w.finish()
 		}
+	case a.oai != nil:
+		if err := relayOpenAI(r.Context(), w, a); err != nil {
+			h.s.logger().Warn("stream interrupted", "provider", c.Provider, "model", clip(c.Model), "error", err)
+		}
 	case a.events != nil:
 		if err := relayStream(r.Context(), w, a.first, a.events, c.Provider); err != nil {
 			h.s.logger().Warn("stream interrupted", "provider", c.Provider, "model", clip(c.Model), "error", err)

@@ -167,7 +167,7 @@ func (r *Router) thinkExempt(model string) bool {
 // usable reports whether provider i can take requests at all.
 func (r *Router) usable(i int) bool {
 	p := r.cfg.Providers[i]
-	return p.IsEnabled() && p.SpeaksAnthropic()
+	return p.IsEnabled() && p.Serves()
 }
 
 func (r *Router) providerIndex(name string) int {
@@ -234,7 +234,7 @@ func (r *Router) Pin(rt Route, name string) (Route, error) {
 		case i < 0:
 			return rt, fmt.Errorf("X-Provider names %q, which is not a provider in the config", name)
 		case !r.usable(i):
-			return rt, fmt.Errorf("X-Provider names %q, which is disabled or does not speak the Anthropic API", name)
+			return rt, fmt.Errorf("X-Provider names %q, which is disabled or of a provider_type ccmux does not serve", name)
 		}
 		pinned = []Candidate{r.candidate(i, rt.Model)}
 	}

@@ -38,8 +38,8 @@ enabled = false
 models = ["claude-*"]
 
 [[providers]]
-name = "openai"
-provider_type = "openai"
+name = "vertex"
+provider_type = "vertex-ai"
 auth_type = "api_key"
 api_key = "k"
 models = ["claude-*"]
@@ -190,7 +190,7 @@ func TestRouterPin(t *testing.T) {
 		{"max", "max:claude-haiku-4-5", ""},
 		{"nope", "", `"nope", which is not a provider`},
 		{"off", "", "disabled"},
-		{"openai", "", "does not speak the Anthropic API"},
+		{"vertex", "", "of a provider_type ccmux does not serve"},
 	}
 	for _, tt := range tests {
 		got, err := r.Pin(rt, tt.pin)

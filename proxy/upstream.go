@@ -515,6 +515,9 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		return nil, ae
 	}
 	p := h.st.cfg.Providers[c.Index]
+	if p.SpeaksOpenAI() {
+		return h.attemptOpenAI(ctx, r, c, body, f.Stream)
+	}
 	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {
 		ae := &attemptError{Provider: c.Provider, Err: err}
@@ -591,6 +594,9 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		Header:     upstreamHeader(r.Header, cred),
 		Host:       u.Host,
 	}).WithContext(ctx)
+	if h.st.cfg.Providers[c.Index].SpeaksOpenAI() {
+		out.Header = openaiHeader(r.Header, cred)
+	}
 	out.ContentLength = body.size()
 	if out.ContentLength <= inlineBody && !h2 {
 		// A copy of a small body, as a reader net/http knows is in memory,
@@ -709,6 +715,8 @@ type answer struct {
 	wd   *watchdog
 	// events is set for an event stream; first is its first event.
 	events *eventReader
+	// oai is set for a Chat Completions stream being translated.
+	oai *openaiAnswer
 	// first is the answer's first bytes, read by start (from buf) or the
 	// whole body, read by buffer.
 	first    []byte

@@ -90,7 +90,7 @@ provider = "bench"
 var idleFor, bodyTimeout time.Duration
 
 // phases are the bench's phases in order; -only picks some of them.
-var phases = []string{"idle", "burst", "seq", "conc", "stream", "slow", "big"}
+var phases = []string{"idle", "burst", "seq", "conc", "stream", "openai", "slow", "big"}
 
 // only is the set of phases to run (all when -only is empty).
 var only map[string]bool
@@ -126,7 +126,7 @@ func main() {
 // runProxy is the child: a ccmux proxy that answers "stats" on stdin with
 // its CPU time and RSS, and stops at EOF.
 func runProxy() int {
-	cfg, err := config.Parse("bench config", []byte(fmt.Sprintf(benchTOML, os.Getenv(upstreamEnv))))
+	cfg, err := config.Parse("bench config", []byte(withOpenAI(fmt.Sprintf(benchTOML, os.Getenv(upstreamEnv)))))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -690,6 +690,9 @@ func run(quick, useTLS bool) error {
 		up.Start()
 	}
 	defer up.Close()
+	chat := newFakeChat() // the Chat Completions upstream of the openai phase
+	defer chat.Close()
+	os.Setenv(openaiEnv, chat.URL)
 	proc, err := startChild(up.URL, caFile)
 	if err != nil {
 		return err
@@ -866,6 +869,13 @@ func run(quick, useTLS bool) error {
 		}
 	}
 
+	if want("openai") {
+		step("OpenAI upstream, translated, against the passthrough")
+		if err := openaiPhase(proc, up, chat, sz.ttfe, sz.open/5, tb, &cs); err != nil {
+			return err
+		}
+	}
+
 	// CPU and connection reuse.
 	if want("seq") {
 		tb.add(row{metric: "proxy CPU per request, 1 KB, 1 client", ccmux: us(cpuSeq1K)})
@@ -887,7 +897,7 @@ func run(quick, useTLS bool) error {
 	// The memory phases run in a fresh proxy process: the one the request
 	// phases used also served the ReverseProxy yardstick, whose garbage
 	// (a 32 KB buffer per request) would count as ccmux's RSS.
-	used := want("burst") || want("seq") || want("conc") || want("stream")
+	used := want("burst") || want("seq") || want("conc") || want("stream") || want("openai")
 	fresh := func() error {
 		if !used {
 			used = true
