@@ -220,6 +220,8 @@ func TestNonStreamingPassesThrough(t *testing.T) {
 		r.Header.Get("Anthropic-Beta") != "claude-code-20250219" || r.Header.Get("X-Api-Key") != "k" {
 		t.Errorf("upstream got query %q headers %v", r.RawQuery, r.Header)
 	}
+	// A whole answer is sent before its log line is written (fdea3c6).
+	testsupport.Eventually(t, "the request's log line", 5*time.Second, func() bool { return strings.Contains(h.logs.String(), "status=200") })
 	log := h.logs.String()
 	for _, want := range []string{"method=POST", "path=/v1/messages", "model=claude-sonnet-4-5", "provider=api", "model_sent=claude-sonnet-4-5", "status=200", "duration=", "bytes=" + fmt.Sprint(len(body))} {
 		if !strings.Contains(log, want) {
