@@ -189,16 +189,26 @@ provider_type = "openai"
 api_key = "k"
 models = []
 
+[[providers]]
+name = "vertex"
+provider_type = "vertex-ai"
+api_key = "k"
+models = []
+
 [[models]]
 name = "fast"
 [[models.mappings]]
-actual_model = "gpt-4o-mini"
+actual_model = "gemini-2.5-flash"
 priority = 1
-provider = "gpt"
+provider = "vertex"
 [[models.mappings]]
 actual_model = "claude-haiku-4-5"
 priority = 2
 provider = "claude-max"
+[[models.mappings]]
+actual_model = "gpt-4o-mini"
+priority = 3
+provider = "gpt"
 `
 	path := filepath.Join(home, "c.toml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -209,7 +219,7 @@ provider = "claude-max"
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{
-		"  fast -> claude-max:claude-haiku-4-5 (skipped: gpt:gpt-4o-mini)\n",
+		"  fast -> claude-max:claude-haiku-4-5, gpt:gpt-4o-mini (skipped: vertex:gemini-2.5-flash)\n",
 		"  router.default claude-sonnet-4-5 -> claude-max:claude-sonnet-4-5\n",
 		"  router.think claude-opus-4-5 -> claude-max:claude-opus-4-5\n",
 	} {
