@@ -47,6 +47,7 @@ func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Lo
 	s := &service{client: client, proxy: newProxy(cfg, client, log), log: log, ctx: ctx, cancel: cancel,
 		refresher: make(chan struct{}), poll: client.RunUsagePoller}
 	s.usage = startLimits(s.proxy, log)
+	s.proxy.History = openHistory(s.proxy, log)
 	s.pollFor(cfg)
 	go func() { client.RunRefresher(ctx); close(s.refresher) }()
 	return s, nil
@@ -67,7 +68,10 @@ func (s *service) pollFor(cfg *config.Config) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.poll(ctx, ids, s.usage.ObserveUsage)
+		s.poll(ctx, ids, func(id string, ws []auth.UsageWindow) {
+			s.usage.ObserveUsage(id, ws)
+			s.proxy.RecordUsage(id)
+		})
 	}()
 	s.polled, s.stopPoll, s.pollerDone = ids, stop, done
 }
@@ -96,6 +100,9 @@ func (s *service) stop() error {
 	s.pollMu.Unlock()
 	if err := s.usage.Save(); err != nil {
 		s.log.Warn("could not save the usage numbers", "err", err)
+	}
+	if err := s.proxy.History.Close(); err != nil {
+		s.log.Warn("could not close the history database", "err", err)
 	}
 	return err
 }

@@ -22,6 +22,7 @@ import (
 
 	"ccmux/auth"
 	"ccmux/config"
+	"ccmux/internal/history"
 )
 
 // Server is the proxy. Set the fields, then Start and Stop it as often as needed.
@@ -53,6 +54,10 @@ type Server struct {
 	// ClientBodyTimeout closes a client connection whose request body makes
 	// no progress for that long. 0 means DefaultClientBodyTimeout.
 	ClientBodyTimeout time.Duration
+	// History, when set, records each /v1/messages request's metadata and
+	// the subscriptions' usage samples (off the request path), which the
+	// dashboard and /api/requests, /api/stats show.
+	History *history.Store
 
 	mu       sync.Mutex             // serialises Start, Stop and Reload
 	bound    atomic.Pointer[string] // the bound address while running
@@ -76,6 +81,9 @@ type Server struct {
 	upstreamOnce sync.Once
 	// tlsConfig, when set (tests), is the TLS configuration for upstreams.
 	tlsConfig *tls.Config
+	// sampled is, per login, when answers' headers last added a usage
+	// sample to History (Unix nanoseconds, *atomic.Int64).
+	sampled sync.Map
 }
 
 // state is a config and what a Server derives from it when it starts or
@@ -462,12 +470,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ex := &exchange{ResponseWriter: w}
 	req := &handler{s: h.s, st: h.s.cur.Load()}
+	if h.s.History != nil && r.URL.Path == "/v1/messages" {
+		ex.rec = &recording{}
+	}
 	req.serve(ex, r)
+	status := ex.status
+	if status == 0 {
+		status = 499 // the client went away before any answer
+	}
+	if ex.rec != nil {
+		h.s.record(ex, start, time.Now(), status)
+	}
 	if log := h.s.logger().Handler(); log.Enabled(r.Context(), slog.LevelInfo) {
-		status := ex.status
-		if status == 0 {
-			status = 499 // the client went away before any answer
-		}
 		attrs := make([]slog.Attr, 0, 9)
 		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", clip(r.URL.Path)))
 		if ex.provider != "" || ex.modelAsked != "" {
