@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 
+	"ccmux/auth"
 	"ccmux/config"
 	"ccmux/internal/history"
 	"ccmux/proxy"
@@ -26,4 +28,21 @@ func openHistory(srv *proxy.Server, log *slog.Logger) *history.Store {
 		return nil
 	}
 	return st
+}
+
+// signIn starts the browser login of a Claude login for the dashboard's
+// Sign in, as the tray's does, and returns at once; one runs at a time.
+func (s *service) signIn(id string) error {
+	if !s.signingIn.CompareAndSwap(false, true) {
+		return errors.New("a sign-in is already waiting in the browser; finish it or wait for it to time out")
+	}
+	go func() {
+		defer s.signingIn.Store(false)
+		if _, err := s.client.Login(s.ctx, id, auth.LoginOptions{}); err != nil {
+			s.log.Warn("sign-in from the dashboard failed", "provider", id, "err", err)
+			return
+		}
+		s.log.Info("signed in from the dashboard", "provider", id)
+	}()
+	return nil
 }

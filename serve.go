@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccmux/auth"
@@ -32,6 +33,8 @@ type service struct {
 	polled     []string           // the logins the poller asks about
 	stopPoll   context.CancelFunc // ends the running poller
 	pollerDone chan struct{}      // closed when it has returned
+
+	signingIn atomic.Bool // a dashboard Sign in waits for the browser
 }
 
 // startService opens the token store, wires the proxy to it, and runs the
@@ -48,6 +51,7 @@ func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Lo
 		refresher: make(chan struct{}), poll: client.RunUsagePoller}
 	s.usage = startLimits(s.proxy, log)
 	s.proxy.History = openHistory(s.proxy, log)
+	s.proxy.Dashboard = &proxy.Dashboard{SignIn: s.signIn}
 	s.pollFor(cfg)
 	go func() { client.RunRefresher(ctx); close(s.refresher) }()
 	return s, nil

@@ -58,6 +58,9 @@ type Server struct {
 	// the subscriptions' usage samples (off the request path), which the
 	// dashboard and /api/requests, /api/stats show.
 	History *history.Store
+	// Dashboard gives the dashboard page (GET /) what it needs from the
+	// program around the proxy; nil leaves out what it gives (Sign in).
+	Dashboard *Dashboard
 
 	mu       sync.Mutex             // serialises Start, Stop and Reload
 	bound    atomic.Pointer[string] // the bound address while running
@@ -84,6 +87,8 @@ type Server struct {
 	// sampled is, per login, when answers' headers last added a usage
 	// sample to History (Unix nanoseconds, *atomic.Int64).
 	sampled sync.Map
+	// lastReload is the last NoteReload, for the dashboard.
+	lastReload atomic.Pointer[ReloadResult]
 }
 
 // state is a config and what a Server derives from it when it starts or
@@ -560,6 +565,11 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			return
 		}
 		h.health(w)
+	case (path == "/" && r.Method == http.MethodGet || strings.HasPrefix(path, "/web/")) && h.s.Admin != nil:
+		if !method(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.page(w, r)
 	case path == "/":
 		if !method(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -589,7 +599,8 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			writeError(w, http.StatusNotFound, "not_found_error", "the admin API is not enabled")
 			return
 		}
-		if !h.authorized(w, r) {
+		// The dashboard's own page carries its token instead of server.api_key.
+		if !(validCSRF(r) && loopbackPeer(r.RemoteAddr)) && !h.authorized(w, r) {
 			return
 		}
 		h.admin(w, r)

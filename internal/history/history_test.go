@@ -168,12 +168,12 @@ func TestPriceOf(t *testing.T) {
 		{"Claude-Haiku-4-5", 1, true},
 		{"glm-4.6", 0, false},
 	} {
-		p, ok := PriceOf(c.model, nil)
+		p, _, ok := PriceOf(c.model, nil)
 		if ok != c.ok || p.Input != c.in {
 			t.Errorf("PriceOf(%s) = %v, %v; want input %v, %v", c.model, p, ok, c.in, c.ok)
 		}
 	}
-	if p, ok := PriceOf("glm-4.6", []PriceRule{{"glm-*", Price{Input: 0.6}}}); !ok || p.Input != 0.6 {
+	if p, own, ok := PriceOf("glm-4.6", []PriceRule{{"glm-*", Price{Input: 0.6}}}); !ok || !own || p.Input != 0.6 {
 		t.Errorf("override: %v %v", p, ok)
 	}
 	cost := Price{Input: 3, Output: 15, CacheWrite: 3.75, CacheRead: 0.3}.Cost(DayModel{Input: 1e6, Output: 1e6, CacheWrite: 1e6, CacheRead: 1e6})

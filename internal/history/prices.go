@@ -42,16 +42,17 @@ var DefaultPrices = []PriceRule{
 }
 
 // PriceOf finds model's price: the first of overrides that matches, then
-// the first of DefaultPrices. ok is false when no rule matches.
-func PriceOf(model string, overrides []PriceRule) (Price, bool) {
-	for _, rules := range [][]PriceRule{overrides, DefaultPrices} {
+// the first of DefaultPrices. ok is false when no rule matches;
+// fromOverride tells which list priced it.
+func PriceOf(model string, overrides []PriceRule) (p Price, fromOverride, ok bool) {
+	for i, rules := range [][]PriceRule{overrides, DefaultPrices} {
 		for _, r := range rules {
 			if config.MatchGlob(r.Pattern, model) {
-				return r.Price, true
+				return r.Price, i == 0, true
 			}
 		}
 	}
-	return Price{}, false
+	return Price{}, false, false
 }
 
 // Cost is d's cost at p, in US dollars.
