@@ -82,6 +82,13 @@ func pageSecurity(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
+// ownOrigin reports whether origin is the proxy's own (the dashboard
+// page's POSTs carry it): the Host the request was sent to, already
+// checked to be a loopback name or server.host.
+func ownOrigin(r *http.Request, origin string) bool {
+	return r.TLS == nil && strings.EqualFold(origin, "http://"+r.Host)
+}
+
 // sameOrigin refuses requests a browser says another page sent: a page on
 // another port of this machine is "same-site", not "same-origin".
 func sameOrigin(w http.ResponseWriter, r *http.Request) bool {

@@ -535,7 +535,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
-	if origin != "" && !h.allowedOrigin(origin) {
+	if origin != "" && !h.allowedOrigin(origin) && !ownOrigin(r, origin) {
 		writeError(w, http.StatusForbidden, "permission_error",
 			fmt.Sprintf("Origin %q is not allowed: add it to server.allowed_origins to let that page call ccmux", clip(origin)))
 		return
