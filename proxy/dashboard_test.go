@@ -259,3 +259,35 @@ func TestDashboardPageAndActions(t *testing.T) {
 		t.Errorf("sign out: %d", status)
 	}
 }
+
+// With server.api_key set, the page's token stands in for the key; without
+// either, the history is closed.
+func TestDashboardWithServerKey(t *testing.T) {
+	t.Setenv("CCMUX_KEY", "s3cret")
+	up := newUpstream(t)
+	h := startProxy(t, mustConfig(t, "[server]\napi_key = \"$CCMUX_KEY\"\n"+subscriptionTOML(0, up.URL)), func(s *Server) { s.Admin, s.History = &fakeAdmin{}, openHistory(t) })
+	get := func(path string, header map[string]string) int {
+		req, _ := http.NewRequest(http.MethodGet, h.base+path, nil)
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	if got := get("/api/requests", nil); got != 401 {
+		t.Errorf("without key or token: %d", got)
+	}
+	if got := get("/api/requests", map[string]string{csrfHeader: strings.Repeat("0", 64)}); got != 401 {
+		t.Errorf("with a wrong token: %d", got)
+	}
+	if got := get("/api/requests", map[string]string{csrfHeader: csrf()}); got != 200 {
+		t.Errorf("with the page's token: %d", got)
+	}
+	if got := get("/api/requests", map[string]string{"x-api-key": "s3cret"}); got != 200 {
+		t.Errorf("with the key: %d", got)
+	}
+}

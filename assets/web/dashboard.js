@@ -28,7 +28,8 @@
   }
 
   async function getJSON(path) {
-    const resp = await fetch(path, { credentials: "same-origin", cache: "no-store" });
+    // The token stands in for server.api_key when one is set.
+    const resp = await fetch(path, { credentials: "same-origin", cache: "no-store", headers: { "X-Ccmux-Csrf": csrf } });
     const body = await resp.json().catch(() => ({}));
     if (!resp.ok) throw new Error((body.error && body.error.message) || resp.status + " " + resp.statusText);
     return body;
