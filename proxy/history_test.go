@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"ccmux/internal/history"
 	"ccmux/proxy/internal/fakeanthropic"
@@ -125,5 +126,44 @@ data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":
 		r := &recording{stream: true}
 		r.write(start)
 		r.write(delta)
+	}
+}
+
+// BenchmarkRecordRequest is all a recorded stream adds on the request
+// path: the recording, the candidate, the status line, 100 events (two of
+// them parsed for usage) and the queued line.
+func BenchmarkRecordRequest(b *testing.B) {
+	st, err := history.Open(filepath.Join(b.TempDir(), history.FileName), history.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	s := &Server{History: st}
+	hdr := http.Header{"Content-Type": {"text/event-stream; charset=utf-8"}}
+	start := []byte("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Fake\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":40000,\"output_tokens\":1}}}\n\n")
+	delta := []byte("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n")
+	end := []byte("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":500}}\n\n")
+	c := Candidate{Provider: "claude-max", Model: "claude-sonnet-4-5-20250929"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		t0 := time.Now()
+		ex := &exchange{rec: &recording{}, modelAsked: "claude-sonnet-4-5"}
+		ex.trying(c)
+		ex.rec.header(hdr)
+		ex.rec.write(start)
+		for range 97 {
+			ex.rec.write(delta)
+		}
+		ex.rec.write(end)
+		s.record(ex, t0, time.Now(), 200)
+		if i++; i%4096 == 0 {
+			b.StopTimer()
+			st.Flush() // measure the queue send, not a full queue's drop
+			b.StartTimer()
+		}
+	}
+	if st.Dropped() > 0 {
+		b.Errorf("%d records dropped", st.Dropped())
 	}
 }
