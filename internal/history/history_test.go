@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"ccmux/internal/testsupport"
 )
 
 var utc = time.UTC
@@ -218,8 +220,8 @@ func fill(t testing.TB, s *Store, n, days int, now time.Time) {
 // TestStoreAtScale stores 30 days at 5,000 requests a day (150,000): the
 // file must stay under 60 MB, and the dashboard's queries fast.
 func TestStoreAtScale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("stores 150,000 requests")
+	if testing.Short() || testsupport.Race {
+		t.Skip("stores 150,000 requests: too slow with -race or -short (run go test ./internal/history)")
 	}
 	now := time.Now()
 	path := filepath.Join(t.TempDir(), FileName)
