@@ -75,6 +75,7 @@ func init() {
 		{"status", "", "show signed-in providers, token expiry, usage limits and whether the proxy answers", runStatus, statusHelp},
 		{"autostart", "on|off|status", "start ccmux when you log in", runAutostart, autostartHelp},
 		{"config", "check", "validate the config file and summarise it", runConfig, ""},
+		{"dashboard", "", "open the running proxy's dashboard in the browser", runDashboard, dashboardHelp},
 		{"claude", "[--claude PATH] [ARGS…]", "run Claude Code against this proxy (starting one if none runs)", runClaude, claudeHelp},
 		{"env", "[--shell sh|fish|powershell]", "print the variables that point Claude Code at this proxy", runEnv, envHelp},
 		{"version", "", "print the version (also ccmux --version, ccmux -v)", runVersion, ""},

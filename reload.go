@@ -66,6 +66,7 @@ func (r *reloader) Reload(ctx context.Context) (string, error) {
 	}
 	if err != nil {
 		r.log.Error("config not reloaded; the running config stays", "path", r.path, "err", err)
+		r.srv.NoteReload("", err)
 		return "", err
 	}
 	r.client.SetConfig(cfg)
@@ -95,7 +96,9 @@ func (r *reloader) Reload(ctx context.Context) (string, error) {
 		attrs = append(attrs, "moved_from", oldAddr, "addr", r.srv.Addr())
 	}
 	r.log.Info("config reloaded", attrs...)
-	return d.summary(moved, r.srv.Addr()), nil
+	summary := d.summary(moved, r.srv.Addr())
+	r.srv.NoteReload(summary, nil)
+	return summary, nil
 }
 
 // startable is what `ccmux config check` adds to loading the file: the

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ccmux/auth"
@@ -33,6 +34,8 @@ type service struct {
 	polled     []string           // the logins the poller asks about
 	stopPoll   context.CancelFunc // ends the running poller
 	pollerDone chan struct{}      // closed when it has returned
+
+	signingIn atomic.Bool // a dashboard Sign in waits for the browser
 }
 
 // startService opens the token store, wires the proxy to it, and runs the
@@ -48,6 +51,8 @@ func (e *env) startService(ctx context.Context, cfg *config.Config, log *slog.Lo
 	s := &service{client: client, proxy: newProxy(cfg, client, log), log: log, ctx: ctx, cancel: cancel,
 		refresher: make(chan struct{}), poll: client.RunUsagePoller}
 	s.usage = startLimits(s.proxy, log)
+	s.proxy.History = openHistory(s.proxy, log)
+	s.proxy.Dashboard = &proxy.Dashboard{SignIn: s.signIn}
 	s.pollFor(cfg)
 	go func() { client.RunRefresher(ctx); close(s.refresher) }()
 	e.watchWake(s)
@@ -69,7 +74,10 @@ func (s *service) pollFor(cfg *config.Config) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.poll(ctx, ids, s.usage.ObserveUsage)
+		s.poll(ctx, ids, func(id string, ws []auth.UsageWindow) {
+			s.usage.ObserveUsage(id, ws)
+			s.proxy.RecordUsage(id)
+		})
 	}()
 	s.polled, s.stopPoll, s.pollerDone = ids, stop, done
 }
@@ -101,6 +109,9 @@ func (s *service) stop() error {
 	s.pollMu.Unlock()
 	if err := s.usage.Save(); err != nil {
 		s.log.Warn("could not save the usage numbers", "err", err)
+	}
+	if err := s.proxy.History.Close(); err != nil {
+		s.log.Warn("could not close the history database", "err", err)
 	}
 	return err
 }

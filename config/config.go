@@ -29,6 +29,7 @@ type Config struct {
 	Providers []Provider       `toml:"providers"`
 	Models    []Model          `toml:"models"`
 	OAuth     map[string]OAuth `toml:"oauth"`
+	Dashboard Dashboard        `toml:"dashboard"`
 
 	// Path is the file the config was read from ("" for the built-in default).
 	Path string `toml:"-"`

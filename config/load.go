@@ -171,6 +171,9 @@ func Parse(file string, data []byte) (*Config, error) {
 		// 0 would otherwise read as "unset" and quietly become the default.
 		v.fail("server.port", "want a port from 1 to 65535, got 0 (leave server.port out for the default %d)", DefaultPort)
 	}
+	if md.IsDefined("dashboard", "retention_days") && cfg.Dashboard.RetentionDays == 0 {
+		v.fail("dashboard.retention_days", "want a number of days from 1 to %d, got 0 (leave it out for the default %d)", maxRetentionDays, DefaultRetentionDays)
+	}
 	cfg.applyDefaults()
 	v.check()
 	v.durations()
@@ -419,6 +422,7 @@ func (v *validator) check() {
 	if c.Router.LongContextThreshold < 0 {
 		v.fail("router.long_context_threshold", "want a positive number of tokens, got %d", c.Router.LongContextThreshold)
 	}
+	v.dashboard()
 	v.regex("router.background_regex", c.Router.BackgroundRegex)
 	v.regex("router.auto_map_regex", c.Router.AutoMapRegex)
 	for i, r := range c.Router.PromptRules {

@@ -37,6 +37,9 @@ func (h *handler) admin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "invalid_request_error", "admin requests must have Content-Type: application/json")
 		return
 	}
+	if h.dashboardAPI(w, r) {
+		return
+	}
 	a := h.s.Admin
 	switch path := r.URL.Path; {
 	case path == "/api/usage":

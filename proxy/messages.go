@@ -98,7 +98,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 			spent.add(c.Provider, until)
 			continue
 		}
-		w.provider, w.modelSent = c.Provider, c.Model
+		w.trying(c)
 		ans, err := h.attempt(ctx, r, c, body, f)
 		if ctx.Err() != nil {
 			ans.close()

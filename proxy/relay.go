@@ -232,11 +232,17 @@ type exchange struct {
 	// aborted asks ServeHTTP to cut the client's connection: the answer
 	// already started and cannot be finished honestly.
 	aborted bool
+	// rec gathers the request history's line (history.go); nil when the
+	// history is off or this is not a /v1/messages request.
+	rec *recording
 }
 
 func (e *exchange) WriteHeader(code int) {
 	if e.status == 0 {
 		e.status = code
+	}
+	if e.rec != nil {
+		e.rec.header(e.Header())
 	}
 	e.ResponseWriter.WriteHeader(code)
 }
@@ -244,6 +250,10 @@ func (e *exchange) WriteHeader(code int) {
 func (e *exchange) Write(b []byte) (int, error) {
 	if e.status == 0 {
 		e.status = http.StatusOK
+	}
+	if e.rec != nil {
+		e.rec.header(e.Header())
+		e.rec.write(b)
 	}
 	n, err := e.ResponseWriter.Write(b)
 	e.bytes += int64(n)

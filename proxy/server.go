@@ -23,6 +23,7 @@ import (
 
 	"ccmux/auth"
 	"ccmux/config"
+	"ccmux/internal/history"
 )
 
 // Server is the proxy. Set the fields, then Start and Stop it as often as needed.
@@ -54,6 +55,13 @@ type Server struct {
 	// ClientBodyTimeout closes a client connection whose request body makes
 	// no progress for that long. 0 means DefaultClientBodyTimeout.
 	ClientBodyTimeout time.Duration
+	// History, when set, records each /v1/messages request's metadata and
+	// the subscriptions' usage samples (off the request path), which the
+	// dashboard and /api/requests, /api/stats show.
+	History *history.Store
+	// Dashboard gives the dashboard page (GET /) what it needs from the
+	// program around the proxy; nil leaves out what it gives (Sign in).
+	Dashboard *Dashboard
 
 	mu       sync.Mutex             // serialises Start, Stop and Reload
 	bound    atomic.Pointer[string] // the bound address while running
@@ -77,6 +85,11 @@ type Server struct {
 	upstreamOnce sync.Once
 	// tlsConfig, when set (tests), is the TLS configuration for upstreams.
 	tlsConfig *tls.Config
+	// sampled is, per login, when answers' headers last added a usage
+	// sample to History (Unix nanoseconds, *atomic.Int64).
+	sampled sync.Map
+	// lastReload is the last NoteReload, for the dashboard.
+	lastReload atomic.Pointer[ReloadResult]
 }
 
 // state is a config and what a Server derives from it when it starts or
@@ -470,12 +483,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ex := &exchange{ResponseWriter: w}
 	req := &handler{s: h.s, st: h.s.cur.Load()}
+	if h.s.History != nil && r.URL.Path == "/v1/messages" {
+		ex.rec = &recording{}
+	}
 	req.serve(ex, r)
+	status := ex.status
+	if status == 0 {
+		status = 499 // the client went away before any answer
+	}
+	if ex.rec != nil {
+		h.s.record(ex, start, time.Now(), status)
+	}
 	if log := h.s.logger().Handler(); log.Enabled(r.Context(), slog.LevelInfo) {
-		status := ex.status
-		if status == 0 {
-			status = 499 // the client went away before any answer
-		}
 		attrs := make([]slog.Attr, 0, 9)
 		attrs = append(attrs, slog.String("method", r.Method), slog.String("path", clip(r.URL.Path)))
 		if ex.provider != "" || ex.modelAsked != "" {
@@ -524,7 +543,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
-	if origin != "" && !h.allowedOrigin(origin) {
+	if origin != "" && !h.allowedOrigin(origin) && !ownOrigin(r, origin) {
 		writeError(w, http.StatusForbidden, "permission_error",
 			fmt.Sprintf("Origin %q is not allowed: add it to server.allowed_origins to let that page call ccmux", clip(origin)))
 		return
@@ -554,6 +573,11 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			return
 		}
 		h.health(w)
+	case (path == "/" && r.Method == http.MethodGet || strings.HasPrefix(path, "/web/")) && h.s.Admin != nil:
+		if !method(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.page(w, r)
 	case path == "/":
 		if !method(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -583,7 +607,8 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			writeError(w, http.StatusNotFound, "not_found_error", "the admin API is not enabled")
 			return
 		}
-		if !h.authorized(w, r) {
+		// The dashboard's own page carries its token instead of server.api_key.
+		if !(validCSRF(r) && loopbackPeer(r.RemoteAddr)) && !h.authorized(w, r) {
 			return
 		}
 		h.admin(w, r)

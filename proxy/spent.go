@@ -40,6 +40,7 @@ func (s *Server) noteUsage(login string, resp *http.Response) {
 	if until, spent := s.Usage.ObserveAnswer(login, resp.StatusCode, resp.Header); spent {
 		resp.Header.Set("Retry-After", retryAfter(until, s.Usage.now()))
 	}
+	s.sampleUsage(login)
 }
 
 // spentSkip remembers the earliest reset among the candidates skipped as spent.
