@@ -28,6 +28,12 @@ func (e *env) serveHeadless(cfg *config.Config) error {
 	}
 	reloads := hangups(ctx)
 	if err := svc.proxy.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// The signal came while the listener opened: a stop like any
+			// other, not a failure to listen ("operation was canceled").
+			log.Info("stopping")
+			return svc.stop()
+		}
 		svc.stop()
 		return err
 	}
