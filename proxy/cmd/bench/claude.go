@@ -91,6 +91,7 @@ type ccResult struct {
 	requests int
 	elapsed  time.Duration
 	cpu      time.Duration
+	syscalls int64 // reads and writes (Linux)
 }
 
 func (r ccResult) cpuPer() time.Duration { return r.cpu / time.Duration(max(r.requests, 1)) }
@@ -157,6 +158,24 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// ioSyscalls is the read and write system calls pid made so far, from
+// /proc/PID/io (0 where absent): reading it does not wake the process.
+func ioSyscalls(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		if k == "syscr" || k == "syscw" {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			total += n
+		}
+	}
+	return total
 }
 
 // buildCommit builds commit's bench command (its proxy process speaks the
@@ -249,7 +268,9 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 			for i := 0; i < rounds; i++ {
 				for _, t := range targets {
 					var cpu0 time.Duration
+					var sys0 int64
 					if t.proc != nil {
+						sys0 = ioSyscalls(t.proc.cmd.Process.Pid)
 						if prefix := os.Getenv("CCMUX_BENCH_CPUPROFILE"); prefix != "" && t.target == via {
 							profiled++
 							t.proc.profile(fmt.Sprintf("%s.cc.%d", prefix, profiled))
@@ -263,6 +284,7 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 					if t.proc != nil {
 						cpu1, _ := t.proc.sample()
 						r.cpu = cpu1 - cpu0
+						r.syscalls = ioSyscalls(t.proc.cmd.Process.Pid) - sys0
 						if t.target == via {
 							t.proc.profile("")
 						}
@@ -272,6 +294,7 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 					m.requests += r.requests
 					m.elapsed += r.elapsed
 					m.cpu += r.cpu
+					m.syscalls += r.syscalls
 					res[t.target] = m
 				}
 			}
@@ -300,7 +323,7 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 // ccTable is one scenario's table: each target's CPU per request, first
 // byte p50 and requests per second, with ccmux's ratios to it.
 func ccTable(sc scenario, targets []ccTarget, res map[*target]ccResult) *table {
-	tb := &table{head: &row{metric: sc.String(), direct: "CPU/req", ccmux: "1st byte p50", ratio: "added", added: "req/s", target: "ccmux's CPU, req/s as a ratio to it"}}
+	tb := &table{head: &row{metric: sc.String(), direct: "CPU/req", ccmux: "1st byte p50", ratio: "added", added: "req/s", target: "r+w/req", verdict: "ccmux's CPU, req/s as a ratio to it"}}
 	d50 := percentile(res[targets[0].target].ttfb, 0.5)
 	v := res[targets[1].target]
 	for _, t := range targets {
@@ -309,8 +332,9 @@ func ccTable(sc scenario, targets []ccTarget, res map[*target]ccResult) *table {
 		out := row{metric: "  " + t.name, direct: "-", ccmux: us(p50), ratio: signedUS(p50 - d50), added: fmt.Sprintf("%.0f", r.rps())}
 		if t.proc != nil {
 			out.direct = us(r.cpuPer())
+			out.target = fmt.Sprintf("%.1f", float64(r.syscalls)/float64(max(r.requests, 1)))
 			if t.target != targets[1].target {
-				out.target = fmt.Sprintf("%.2fx CPU, %.2fx req/s", float64(v.cpuPer())/float64(r.cpuPer()), v.rps()/r.rps())
+				out.verdict = fmt.Sprintf("%.2fx CPU, %.2fx req/s", float64(v.cpuPer())/float64(r.cpuPer()), v.rps()/r.rps())
 			}
 		}
 		tb.add(out)
