@@ -6,6 +6,8 @@
 //	go run ./proxy/cmd/bench -quick   # a few seconds, for a smoke test
 //	go run ./proxy/cmd/bench -tls     # upstream over HTTPS with HTTP/2, like api.anthropic.com
 //	go run ./proxy/cmd/bench -only idle,conc   # some phases only, to iterate on one number
+//	go run ./proxy/cmd/bench -only cc -cc-body 200K,1M -against 7785696 -pin 1
+//	                                           # Claude Code's shape, against another commit's build
 //
 // After the table it checks issue 9's targets: CPU per request, latency and
 // throughput against httputil.ReverseProxy measured in the same run; a cold
@@ -15,8 +17,10 @@
 //
 // CCMUX_BENCH_CPUPROFILE=PREFIX writes CPU profiles of the proxy process
 // during the 1 KB, 32-client turns only, one file per turn and target:
-// PREFIX.ccmux.N and PREFIX.rp.N (ReverseProxy). A profile of the whole
-// process would mix in ccmux's 400 KB turns, which ReverseProxy does not run.
+// PREFIX.ccmux.N and PREFIX.rp.N (ReverseProxy), and during ccmux's turns
+// of the cc phase, PREFIX.cc.N (12 per scenario, in the order the phase
+// prints them). A profile of the whole process would mix in ccmux's 400 KB
+// turns, which ReverseProxy does not run.
 //
 //	go tool pprof -top proxy-binary PREFIX.ccmux.*
 //
