@@ -36,7 +36,7 @@ func (cs checks) print(w io.Writer) {
 	for _, c := range cs {
 		tb.add(row{metric: c.what, ccmux: c.measured, target: c.want, verdict: verdict(c.ok)})
 	}
-	head := row{"target (issue 9)", "", "measured", "", "", "want", ""}
+	head := row{"target (issues 9 and 16)", "", "measured", "", "", "want", ""}
 	widths := make([]int, 7)
 	for _, r := range append([]row{head}, tb.rows...) {
 		for i, c := range r.cells() {
