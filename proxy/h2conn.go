@@ -102,11 +102,55 @@ func (c *h2Conn) Write(p []byte) (int, error) {
 		c.holdTime.Stop()
 		c.unholdLocked()
 	}
+	if len(p) >= directWrite {
+		return c.writeDirectLocked(p)
+	}
 	c.pending = append(c.pending, p...)
 	if !c.sending {
 		c.wake.Signal()
 	}
 	return len(p), nil
+}
+
+// directWrite is the size from which a write (a large body's DATA frame,
+// up to the whole body when the server's window allows) goes out from the
+// caller's goroutine instead of being copied for the writer: copying 400
+// KB bodies into pending, after their held HEADERS, cost a sixth of the
+// proxy's CPU, and saved one system call of the dozens such a body takes
+// (TLS writes a record of at most 16 KiB per system call: a write that
+// fills one gains nothing from company).
+const directWrite = 16 << 10
+
+// writeDirectLocked writes p itself once the writer has sent what was
+// accepted before it (held HEADERS, say), keeping the writer out
+// (sending) meanwhile.
+func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
+	if len(c.pending) > 0 && !c.sending {
+		c.wake.Signal()
+	}
+	for (len(c.pending) > 0 || c.sending) && c.err == nil && !c.closed {
+		c.room.Wait()
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	c.sending = true
+	c.mu.Unlock()
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	c.sending = false
+	c.room.Broadcast()
+	c.wake.Signal() // the writer: a Close, or an error to end on
+	if err != nil && c.err == nil {
+		c.err = err
+		c.mu.Unlock()
+		c.Conn.Close() // x/net's read loop sees it and fails the streams
+		c.mu.Lock()
+	}
+	return n, err
 }
 
 // release sends held HEADERS that nothing followed.
@@ -133,10 +177,10 @@ func (c *h2Conn) write() {
 	var out []byte
 	c.mu.Lock()
 	for {
-		for len(c.pending) == 0 && !c.closed {
+		for (len(c.pending) == 0 && !c.closed) || c.sending { // sending: a direct write
 			c.wake.Wait()
 		}
-		if len(c.pending) == 0 {
+		if len(c.pending) == 0 || c.err != nil {
 			c.mu.Unlock()
 			return
 		}
@@ -152,9 +196,9 @@ func (c *h2Conn) write() {
 
 		c.mu.Lock()
 		c.sending = false
+		c.room.Broadcast() // a direct write may wait for this one
 		if err != nil {
 			c.err = err
-			c.room.Broadcast()
 			c.mu.Unlock()
 			c.Conn.Close() // x/net's read loop sees it and fails the streams
 			return

@@ -176,31 +176,38 @@ func (s *scanner) literal(lit string) bool {
 	return false
 }
 
-// skipString moves past a string whose opening quote is at s.i. It looks
-// for quotes with bytes.IndexByte, which is what keeps a 400 KB
-// conversation cheap: almost all of its bytes are inside strings.
-// It reports whether the string contains a backslash escape.
+// skipString moves past a string whose opening quote is at s.i and
+// reports whether it contains a backslash escape.
 func (s *scanner) skipString() (escaped bool, err error) {
+	start := s.i
+	if err := s.skipRawString(); err != nil {
+		return false, err
+	}
+	return bytes.IndexByte(s.b[start:s.i], '\\') >= 0, nil
+}
+
+// skipRawString moves past a string whose opening quote is at s.i. It
+// looks for quotes with bytes.IndexByte, which is what keeps a 400 KB
+// conversation cheap: almost all of its bytes are inside strings, read
+// once (skipValue does not ask whether they hold escapes).
+func (s *scanner) skipRawString() error {
 	if !s.consume('"') {
-		return false, s.errorf("want a string")
+		return s.errorf("want a string")
 	}
 	for {
 		j := bytes.IndexByte(s.b[s.i:], '"')
 		if j < 0 {
 			s.i = len(s.b)
-			return escaped, s.errorf("unterminated string")
+			return s.errorf("unterminated string")
 		}
 		end := s.i + j
 		n := 0 // backslashes right before the quote
 		for k := end - 1; k >= s.i && s.b[k] == '\\'; k-- {
 			n++
 		}
-		if !escaped && bytes.IndexByte(s.b[s.i:end], '\\') >= 0 {
-			escaped = true
-		}
 		s.i = end + 1
 		if n%2 == 0 {
-			return escaped, nil
+			return nil
 		}
 	}
 }
@@ -333,8 +340,7 @@ func (s *scanner) skipValue(depth int) error {
 	}
 	switch c := s.peek(); {
 	case c == '"':
-		_, err := s.skipString()
-		return err
+		return s.skipRawString()
 	case c == '{':
 		s.i++
 		s.ws()
@@ -343,7 +349,7 @@ func (s *scanner) skipValue(depth int) error {
 		}
 		for {
 			s.ws()
-			if _, err := s.skipString(); err != nil {
+			if err := s.skipRawString(); err != nil {
 				return err
 			}
 			s.ws()

@@ -70,7 +70,7 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 	c := &upstreamClient{
 		h1: &http.Transport{
 			Proxy:                  http.ProxyFromEnvironment,
-			DialContext:            dialer.DialContext,
+			DialContext:            dialH1(dialer),
 			ForceAttemptHTTP2:      true, // through a proxy, https:// still gets HTTP/2
 			TLSClientConfig:        tlsConfig.Clone(),
 			MaxIdleConns:           1024,

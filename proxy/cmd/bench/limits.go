@@ -36,7 +36,7 @@ func (cs checks) print(w io.Writer) {
 	for _, c := range cs {
 		tb.add(row{metric: c.what, ccmux: c.measured, target: c.want, verdict: verdict(c.ok)})
 	}
-	head := row{"target (issue 9)", "", "measured", "", "", "want", ""}
+	head := row{"target (issues 9 and 16)", "", "measured", "", "", "want", ""}
 	widths := make([]int, 7)
 	for _, r := range append([]row{head}, tb.rows...) {
 		for i, c := range r.cells() {
@@ -101,6 +101,34 @@ func idle(proc *child, settle, d time.Duration) (perSecond float64, rss int64) {
 		return -1, rss
 	}
 	return float64(w1-w0) / d.Seconds(), rss
+}
+
+// afterBurstRate is the proxy's wake-ups per second from settle to
+// settle+d, counted in 10 s windows from now, each window's rate printed
+// with step (a timer the burst left shows as a window of its own).
+func afterBurstRate(proc *child, settle, d time.Duration, step func(string)) float64 {
+	pid := proc.cmd.Process.Pid
+	start := time.Now()
+	w := wakeups(pid)
+	if w < 0 {
+		return -1
+	}
+	var from int64
+	for at := time.Duration(0); at < settle+d; {
+		window := min(10*time.Second, settle+d-at)
+		if at < settle {
+			window = min(window, settle-at)
+		}
+		time.Sleep(time.Until(start.Add(at + window)))
+		next := wakeups(pid)
+		step(fmt.Sprintf("  %3.0f–%3.0f s after the burst: %.2f wake-ups/s", at.Seconds(), (at + window).Seconds(), float64(next-w)/window.Seconds()))
+		at += window
+		w = next
+		if at == settle {
+			from = w
+		}
+	}
+	return float64(w-from) / d.Seconds()
 }
 
 // slowBodies opens n connections to addr that each declare a declared-byte

@@ -6,6 +6,8 @@
 //	go run ./proxy/cmd/bench -quick   # a few seconds, for a smoke test
 //	go run ./proxy/cmd/bench -tls     # upstream over HTTPS with HTTP/2, like api.anthropic.com
 //	go run ./proxy/cmd/bench -only idle,conc   # some phases only, to iterate on one number
+//	go run ./proxy/cmd/bench -only cc -cc-body 200K,1M -against 7785696 -pin 1
+//	                                           # Claude Code's shape, against another commit's build
 //
 // After the table it checks issue 9's targets: CPU per request, latency and
 // throughput against httputil.ReverseProxy measured in the same run; a cold
@@ -15,8 +17,10 @@
 //
 // CCMUX_BENCH_CPUPROFILE=PREFIX writes CPU profiles of the proxy process
 // during the 1 KB, 32-client turns only, one file per turn and target:
-// PREFIX.ccmux.N and PREFIX.rp.N (ReverseProxy). A profile of the whole
-// process would mix in ccmux's 400 KB turns, which ReverseProxy does not run.
+// PREFIX.ccmux.N and PREFIX.rp.N (ReverseProxy), and during ccmux's turns
+// of the cc phase, PREFIX.cc.N (12 per scenario, in the order the phase
+// prints them). A profile of the whole process would mix in ccmux's 400 KB
+// turns, which ReverseProxy does not run.
 //
 //	go tool pprof -top proxy-binary PREFIX.ccmux.*
 //
@@ -90,7 +94,7 @@ provider = "bench"
 var idleFor, bodyTimeout time.Duration
 
 // phases are the bench's phases in order; -only picks some of them.
-var phases = []string{"idle", "burst", "seq", "conc", "stream", "openai", "slow", "big"}
+var phases = []string{"idle", "burst", "seq", "conc", "stream", "openai", "cc", "slow", "big"}
 
 // only is the set of phases to run (all when -only is empty).
 var only map[string]bool
@@ -106,6 +110,10 @@ func main() {
 	flag.DurationVar(&idleFor, "idle", time.Minute, "how long the idle process is watched")
 	flag.DurationVar(&bodyTimeout, "body-timeout", 2*time.Second, "the proxy's client body deadline (ccmux uses 60 s)")
 	onlyFlag := flag.String("only", "", "run only these phases, comma-separated: "+strings.Join(phases, ","))
+	flag.StringVar(&ccBodies, "cc-body", "200K", "the cc phase's request body sizes, comma-separated (K and M suffixes): 1M for Claude Code's largest")
+	flag.StringVar(&against, "against", "", "also run the cc phase through these commits' builds, comma-separated (built from `git archive`)")
+	flag.StringVar(&pinCPUs, "pin", "", "run the proxy processes under `taskset -c CPUS` (Linux)")
+	flag.DurationVar(&afterBurst, "after-burst", 20*time.Second, "how long the proxy is watched for wake-ups, from 10 s after the cold burst")
 	flag.Parse()
 	if *onlyFlag != "" {
 		only = map[string]bool{}
@@ -184,8 +192,40 @@ func startReverseProxy(upstream string) (string, error) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256, ForceAttemptHTTP2: true}
 	rp.FlushInterval = -1
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		if r.ContentLength > 0 {
+			r.Body = &declaredBody{r.Body, r.ContentLength}
+		}
+	}
 	go http.Serve(ln, rp)
 	return ln.Addr().String(), nil
+}
+
+// declaredBody ends a request body at its declared length without another
+// read. ReverseProxy passes the client's body to the transport, which reads
+// it once more after the declared bytes to check for extra ones; when a
+// stream's answer has come back and been flushed by then, net/http's
+// server has closed that body ("invalid Read on closed Body"), and the
+// transport drops the upstream connection in the middle of the answer
+// (the client reads "unexpected EOF"): one stream in a few through the
+// yardstick failed that way in the cc phase.
+type declaredBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *declaredBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // rssBytes is the resident set size from /proc/self/status (0 where absent).
@@ -220,7 +260,16 @@ func startChild(upstream, caFile string) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startChildExe(exe, upstream, caFile)
+}
+
+// startChildExe starts exe, a build of this command (perhaps another
+// commit's: see -against), as a proxy process.
+func startChildExe(exe, upstream, caFile string) (*child, error) {
 	cmd := exec.Command(exe)
+	if pinCPUs != "" {
+		cmd = exec.Command("taskset", "-c", pinCPUs, exe)
+	}
 	cmd.Env = append(os.Environ(), roleEnv+"=proxy", upstreamEnv+"="+upstream, keyEnv+"=bench-key", bodyEnv+"="+bodyTimeout.String())
 	if caFile != "" {
 		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+caFile)
@@ -568,7 +617,10 @@ type row struct {
 	metric, direct, ccmux, ratio, added, target, verdict string
 }
 
-type table struct{ rows []row }
+type table struct {
+	rows []row
+	head *row // the default's when nil
+}
 
 func (tb *table) add(r row) { tb.rows = append(tb.rows, r) }
 
@@ -618,6 +670,9 @@ func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
 
 func (tb *table) print(w io.Writer) {
 	head := row{"metric", "direct", "ccmux", "ratio", "added", "target", ""}
+	if tb.head != nil {
+		head = *tb.head
+	}
 	widths := make([]int, 7)
 	all := append([]row{head}, tb.rows...)
 	for _, r := range all {
@@ -740,6 +795,17 @@ func run(quick, useTLS bool) error {
 			cs.add(fmt.Sprintf("cold burst of %d streams: new upstream connections", sz.open), strconv.FormatInt(burstConns, 10), "(HTTP/1.1: one per stream)", true)
 		}
 		cs.add(fmt.Sprintf("cold burst of %d streams: RSS", sz.open), mb(rssOpen), "≤ 100 MB", rssOpen <= 100<<20)
+		if afterBurst > 0 {
+			// Nothing is sent to the proxy for 10 s: what it still does
+			// then is timers the burst left running.
+			watch := afterBurst
+			if quick {
+				watch = min(watch, 3*time.Second)
+			}
+			step(fmt.Sprintf("wake-ups from 10 s after the burst, for %v", watch))
+			rate := afterBurstRate(proc, 10*time.Second, watch, step)
+			cs.add(fmt.Sprintf("wake-ups 10 s after the burst of %d", sz.open), fmt.Sprintf("%.2f/s over %v", rate, watch), "≤ 0.2/s", rate >= 0 && rate <= 0.2)
+		}
 	}
 
 	// Warm every path: connections, pools, page faults.
@@ -876,6 +942,15 @@ func run(quick, useTLS bool) error {
 		}
 	}
 
+	// Claude Code's shape: large bodies, long streams, and other builds.
+	var ccOut func(io.Writer)
+	if want("cc") {
+		var err error
+		if ccOut, err = runClaude(quick, proc, up, direct, via, yard, caFile, &cs, step); err != nil {
+			return err
+		}
+	}
+
 	// CPU and connection reuse.
 	if want("seq") {
 		tb.add(row{metric: "proxy CPU per request, 1 KB, 1 client", ccmux: us(cpuSeq1K)})
@@ -897,7 +972,7 @@ func run(quick, useTLS bool) error {
 	// The memory phases run in a fresh proxy process: the one the request
 	// phases used also served the ReverseProxy yardstick, whose garbage
 	// (a 32 KB buffer per request) would count as ccmux's RSS.
-	used := want("burst") || want("seq") || want("conc") || want("stream") || want("openai")
+	used := want("burst") || want("seq") || want("conc") || want("stream") || want("openai") || want("cc")
 	fresh := func() error {
 		if !used {
 			used = true
@@ -959,6 +1034,9 @@ func run(quick, useTLS bool) error {
 		upstream, runtime.Version(), runtime.NumCPU(), time.Now().Format("2006-01-02"), len(body1K), len(body400K))
 	tb.print(os.Stdout)
 	fmt.Println()
+	if ccOut != nil {
+		ccOut(os.Stdout)
+	}
 	cs.print(os.Stdout)
 	fmt.Printf("\nfinished in %.0f s\n", time.Since(began).Seconds())
 	if err := proc.stop(); err != nil && !errors.Is(err, os.ErrProcessDone) {
