@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"path"
 	"strconv"
@@ -384,11 +385,16 @@ func (h *handler) dashboardState(w http.ResponseWriter) {
 		}
 		logins = append(logins, l)
 	}
+	// While it runs, the bound address: the config's port may be 0.
+	baseURL := cfg.BaseURL()
+	if h.s.Running() {
+		baseURL = boundBaseURL(h.s.Addr())
+	}
 	state := map[string]any{
 		"version":       h.s.Version,
 		"running":       h.s.Running(),
 		"address":       h.s.Addr(),
-		"base_url":      cfg.BaseURL(),
+		"base_url":      baseURL,
 		"config_path":   cfg.Path,
 		"last_reload":   h.s.lastReload.Load(),
 		"logins":        logins,
@@ -400,4 +406,20 @@ func (h *handler) dashboardState(w http.ResponseWriter) {
 		"token_problem": tokensErr,
 	}
 	writeJSON(w, http.StatusOK, state)
+}
+
+// boundBaseURL is the URL clients reach the proxy at when it listens on
+// addr (host:port as bound): a wildcard host becomes the loopback address.
+func boundBaseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
