@@ -1,12 +1,17 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"ccmux/proxy/internal/fakeanthropic"
 )
 
 // The Proxy section shows where clients reach the proxy: the bound
@@ -101,5 +106,52 @@ func TestDashboardOwnOriginOnly(t *testing.T) {
 	}
 	if got := do(http.MethodPost, "/api/dashboard/signout", "", d.base, "same-origin"); got != http.StatusOK || d.admin.signedIn("anthropic-max") {
 		t.Errorf("the page's own sign out: %d", got)
+	}
+}
+
+// Neither the history database nor the dashboard's answers hold a prompt,
+// an answer, a header or a credential.
+func TestHistoryAndDashboardHoldNoSecrets(t *testing.T) {
+	d := startDashboard(t)
+	t.Setenv("API_KEY", "key-VALUE-7f3a9")
+	d.tokens.set("anthropic-max", "oauth-VALUE-51c2e")
+	d.sub.SetBehavior(fakeanthropic.Behavior{Header: usageHeaders()})
+	readAll(t, d.post("/v1/messages", `{"model":"claude-sonnet-4-5","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"PROMPT-b81d"}]}`, map[string]string{"X-Secret-Header": "HEADER-c09e"}))
+	d.sub.Queue(fakeanthropic.Behavior{Status: 529})
+	readAll(t, d.post("/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"PROMPT-b81d"}]}`, nil))
+	d.srv.RecordUsage("anthropic-max")
+	d.srv.History.Flush()
+	if len(d.key.Requests()) == 0 {
+		t.Fatal("the API-key provider was not reached")
+	}
+
+	secrets := []string{"key-VALUE-7f3a9", "oauth-VALUE-51c2e", "PROMPT-b81d", "HEADER-c09e", "X-Secret-Header"}
+	var answers strings.Builder
+	for _, p := range []string{"/api/dashboard", "/api/requests", "/api/stats", "/api/usage/history"} {
+		resp, body := d.get(t, p, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", p, resp.StatusCode, body)
+		}
+		answers.WriteString(body)
+	}
+	files, _ := filepath.Glob(d.srv.History.Path() + "*") // the database, its -wal and -shm
+	var db []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db = append(db, b...)
+	}
+	if !bytes.Contains(db, []byte("claude-haiku-4-5")) {
+		t.Fatalf("the database files %v do not hold the requests", files)
+	}
+	for _, s := range secrets {
+		if strings.Contains(answers.String(), s) {
+			t.Errorf("an /api answer holds %q", s)
+		}
+		if bytes.Contains(db, []byte(s)) {
+			t.Errorf("the history database holds %q", s)
+		}
 	}
 }
