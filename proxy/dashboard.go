@@ -10,7 +10,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -395,12 +397,12 @@ func (h *handler) dashboardState(w http.ResponseWriter) {
 		"running":       h.s.Running(),
 		"address":       h.s.Addr(),
 		"base_url":      baseURL,
-		"config_path":   cfg.Path,
+		"config_path":   homeShort(cfg.Path),
 		"last_reload":   h.s.lastReload.Load(),
 		"logins":        logins,
 		"can_sign_in":   h.s.Dashboard != nil && h.s.Dashboard.SignIn != nil,
 		"history":       h.s.History != nil,
-		"history_path":  h.s.History.Path(),
+		"history_path":  homeShort(h.s.History.Path()),
 		"dropped":       h.s.History.Dropped(),
 		"prices_date":   history.PricesDate,
 		"token_problem": tokensErr,
@@ -422,4 +424,16 @@ func boundBaseURL(addr string) string {
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// homeShort writes a path under the home directory as ~/… for the page.
+func homeShort(p string) string {
+	home, err := os.UserHomeDir()
+	if p == "" || err != nil || home == "" {
+		return p
+	}
+	if rel, err := filepath.Rel(home, p); err == nil && filepath.IsAbs(p) && rel != "." && !strings.HasPrefix(rel, "..") {
+		return "~" + string(filepath.Separator) + rel
+	}
+	return p
 }

@@ -155,3 +155,29 @@ func TestHistoryAndDashboardHoldNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The Proxy section shows the files under the home directory as ~/…: the
+// screenshot and a user's screen read ~/.claude-code-mux/ccmux.db.
+func TestDashboardPathsUnderHome(t *testing.T) {
+	d := startDashboard(t)
+	_, body := d.get(t, "/api/dashboard", nil)
+	var st struct {
+		Config  string `json:"config_path"`
+		History string `json:"history_path"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	sep := string(filepath.Separator)
+	if want := "~" + sep + filepath.Join(".claude-code-mux", "ccmux.db"); st.History != want {
+		t.Errorf("history_path %q, want %q", st.History, want)
+	}
+	if want := "~" + sep + filepath.Join(".claude-code-mux", "config.toml"); st.Config != want {
+		t.Errorf("config_path %q, want %q", st.Config, want)
+	}
+	for in, want := range map[string]string{"": "", "test.toml": "test.toml", sep + "elsewhere" + sep + "x.toml": sep + "elsewhere" + sep + "x.toml"} {
+		if got := homeShort(in); got != want {
+			t.Errorf("homeShort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
