@@ -140,6 +140,17 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// pageEndpoint reports whether path is one the dashboard page calls, which
+// its token opens when server.api_key is set; the OAuth admin endpoints
+// (list, sign in by code, refresh, delete) still need the key.
+func pageEndpoint(path string) bool {
+	switch path {
+	case "/api/requests", "/api/stats", "/api/usage/history", "/api/dashboard", "/api/dashboard/signin", "/api/dashboard/signout":
+		return true
+	}
+	return false
+}
+
 // dashboardAPI serves the history and dashboard endpoints; it reports
 // false for any other path. The admin gates (loopback peer, JSON POSTs)
 // have run; the page's POSTs also need the CSRF token.

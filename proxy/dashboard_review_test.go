@@ -181,3 +181,43 @@ func TestDashboardPathsUnderHome(t *testing.T) {
 		}
 	}
 }
+
+// With server.api_key set, the page's token (which any local program can
+// read from the page) opens only what the page uses, never the OAuth admin
+// endpoints: signing a login in to another account, refreshing, listing or
+// deleting logins still need the key.
+func TestDashboardTokenOpensOnlyThePagesEndpoints(t *testing.T) {
+	t.Setenv("CCMUX_KEY", "s3cret")
+	up := newUpstream(t)
+	admin := &fakeAdmin{}
+	h := startProxy(t, mustConfig(t, "[server]\napi_key = \"$CCMUX_KEY\"\n"+subscriptionTOML(0, up.URL)), func(s *Server) { s.Admin, s.History = admin, openHistory(t) })
+	do := func(method, path string) int {
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(`{"provider_id":"anthropic-max","code":"c#s"}`)
+		}
+		req, _ := http.NewRequest(method, h.base+path, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(csrfHeader, csrf())
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, resp)
+		return resp.StatusCode
+	}
+	for _, r := range [][2]string{
+		{http.MethodGet, "/api/oauth/tokens"}, {http.MethodPost, "/api/oauth/tokens/delete"}, {http.MethodPost, "/api/oauth/tokens/refresh"},
+		{http.MethodPost, "/api/oauth/authorize"}, {http.MethodPost, "/api/oauth/exchange"}, {http.MethodDelete, "/api/oauth/tokens/anthropic-max"},
+		{http.MethodGet, "/api/usage"},
+	} {
+		if got := do(r[0], r[1]); got != http.StatusUnauthorized {
+			t.Errorf("%s %s with the page's token: %d, want 401", r[0], r[1], got)
+		}
+	}
+	for _, p := range []string{"/api/dashboard", "/api/requests", "/api/stats", "/api/usage/history"} {
+		if got := do(http.MethodGet, p); got != http.StatusOK {
+			t.Errorf("GET %s with the page's token: %d, want 200", p, got)
+		}
+	}
+}
