@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,6 +138,17 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Write(data)
 	}
+}
+
+// pageEndpoint reports whether path is one the dashboard page calls, which
+// its token opens when server.api_key is set; the OAuth admin endpoints
+// (list, sign in by code, refresh, delete) still need the key.
+func pageEndpoint(path string) bool {
+	switch path {
+	case "/api/requests", "/api/stats", "/api/usage/history", "/api/dashboard", "/api/dashboard/signin", "/api/dashboard/signout":
+		return true
+	}
+	return false
 }
 
 // dashboardAPI serves the history and dashboard endpoints; it reports
@@ -384,20 +398,53 @@ func (h *handler) dashboardState(w http.ResponseWriter) {
 		}
 		logins = append(logins, l)
 	}
+	// While it runs, the bound address: the config's port may be 0.
+	baseURL := cfg.BaseURL()
+	if h.s.Running() {
+		baseURL = boundBaseURL(h.s.Addr())
+	}
 	state := map[string]any{
 		"version":       h.s.Version,
 		"running":       h.s.Running(),
 		"address":       h.s.Addr(),
-		"base_url":      cfg.BaseURL(),
-		"config_path":   cfg.Path,
+		"base_url":      baseURL,
+		"config_path":   homeShort(cfg.Path),
 		"last_reload":   h.s.lastReload.Load(),
 		"logins":        logins,
 		"can_sign_in":   h.s.Dashboard != nil && h.s.Dashboard.SignIn != nil,
 		"history":       h.s.History != nil,
-		"history_path":  h.s.History.Path(),
+		"history_path":  homeShort(h.s.History.Path()),
 		"dropped":       h.s.History.Dropped(),
 		"prices_date":   history.PricesDate,
 		"token_problem": tokensErr,
 	}
 	writeJSON(w, http.StatusOK, state)
+}
+
+// boundBaseURL is the URL clients reach the proxy at when it listens on
+// addr (host:port as bound): a wildcard host becomes the loopback address.
+func boundBaseURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// homeShort writes a path under the home directory as ~/… for the page.
+func homeShort(p string) string {
+	home, err := os.UserHomeDir()
+	if p == "" || err != nil || home == "" {
+		return p
+	}
+	if rel, err := filepath.Rel(home, p); err == nil && filepath.IsAbs(p) && rel != "." && !strings.HasPrefix(rel, "..") {
+		return "~" + string(filepath.Separator) + rel
+	}
+	return p
 }

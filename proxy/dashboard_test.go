@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"ccmux/auth"
+	"ccmux/internal/history"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -55,8 +57,20 @@ func startDashboard(t *testing.T) *dashboardHarness {
 	t.Setenv("API_KEY", "k")
 	d := &dashboardHarness{sub: newUpstream(t), key: newUpstream(t), signIns: make(chan string, 4),
 		admin: &loginsAdmin{accounts: []auth.Account{{ProviderID: "anthropic-max", Email: "ada@example.com", ExpiresAt: time.Now().Add(8 * time.Hour)}}}}
-	store := openHistory(t)
-	d.harness = startProxy(t, mustConfig(t, subscriptionThenKey(d.sub.URL, d.key.URL)), func(s *Server) {
+	// A home of its own, so that the files are where ccmux keeps them
+	// (~/.claude-code-mux), as the screenshot shows.
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("USERPROFILE", home)
+	dir := filepath.Join(home, ".claude-code-mux")
+	store, err := history.Open(filepath.Join(dir, history.FileName), history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg := mustConfig(t, subscriptionThenKey(d.sub.URL, d.key.URL))
+	cfg.Path = filepath.Join(dir, "config.toml")
+	d.harness = startProxy(t, cfg, func(s *Server) {
 		s.Admin, s.History, s.Usage = d.admin, store, NewUsageTracker(nil, nil)
 		s.Dashboard = &Dashboard{SignIn: func(id string) error { d.signIns <- id; return nil }}
 	})

@@ -607,8 +607,9 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			writeError(w, http.StatusNotFound, "not_found_error", "the admin API is not enabled")
 			return
 		}
-		// The dashboard's own page carries its token instead of server.api_key.
-		if !(validCSRF(r) && loopbackPeer(r.RemoteAddr)) && !h.authorized(w, r) {
+		// The dashboard's own page carries its token instead of server.api_key,
+		// for the page's endpoints only (any local program can read the page).
+		if !(pageEndpoint(path) && validCSRF(r) && loopbackPeer(r.RemoteAddr)) && !h.authorized(w, r) {
 			return
 		}
 		h.admin(w, r)

@@ -86,6 +86,7 @@ type Store struct {
 
 	queue    chan item
 	dropped  atomic.Int64
+	reported int64 // the dropped the log has told of (the writer's)
 	flushReq chan chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -294,6 +295,7 @@ func (s *Store) run() {
 			batch = batch[:0]
 		}
 		timer.Stop()
+		s.reportDrops()
 	}
 	drain := func() {
 		for {
