@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ type tcpRelay struct {
 	ln      net.Listener
 	target  string
 	accepts atomic.Int64
+	ended   chan struct{} // closed when the test ends
 
 	mu    sync.Mutex
 	pipes []*relayPipe
@@ -33,6 +35,10 @@ type tcpRelay struct {
 type relayPipe struct {
 	client, server net.Conn
 	cut            atomic.Bool
+	// stalled stops reading, both ways, until the test ends: the path is
+	// dead and the sender's buffers fill, so its writes block.
+	stalled atomic.Bool
+	ended   chan struct{}
 	// resetAfter, when > 0, resets the pipe once that many more bytes went
 	// from the client to the upstream.
 	resetAfter atomic.Int64
@@ -44,10 +50,11 @@ func newTCPRelay(t *testing.T, target string) *tcpRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &tcpRelay{ln: ln, target: target}
+	r := &tcpRelay{ln: ln, target: target, ended: make(chan struct{})}
 	go r.serve()
 	t.Cleanup(func() {
 		ln.Close()
+		close(r.ended)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, p := range r.pipes {
@@ -73,7 +80,7 @@ func (r *tcpRelay) serve() {
 			c.Close()
 			continue
 		}
-		p := &relayPipe{client: c, server: s}
+		p := &relayPipe{client: c, server: s, ended: r.ended}
 		r.mu.Lock()
 		r.pipes = append(r.pipes, p)
 		r.mu.Unlock()
@@ -87,8 +94,12 @@ func (r *tcpRelay) serve() {
 func (p *relayPipe) forward(dst, src net.Conn, up bool) {
 	buf := make([]byte, 32<<10)
 	for {
+		if p.stalled.Load() {
+			<-p.ended
+			return
+		}
 		n, err := src.Read(buf)
-		if n > 0 && !p.cut.Load() {
+		if n > 0 && !p.cut.Load() && !p.stalled.Load() {
 			if up {
 				if left := p.resetAfter.Load(); left > 0 {
 					if p.resetAfter.Add(-int64(n)) <= 0 {
@@ -126,6 +137,9 @@ func (r *tcpRelay) each(f func(*relayPipe)) {
 
 // cut blackholes every connection open now.
 func (r *tcpRelay) cut() { r.each(func(p *relayPipe) { p.cut.Store(true) }) }
+
+// stall stops reading from every connection open now.
+func (r *tcpRelay) stall() { r.each(func(p *relayPipe) { p.stalled.Store(true) }) }
 
 // healthSetup is a fake HTTPS/HTTP2 upstream behind a relay, and ccmux
 // pointed at the relay.
@@ -372,6 +386,46 @@ func TestResetBeforeAnswerRetried(t *testing.T) {
 	}
 	if logs := hs.h.logs.String(); strings.Count(logs, "once more") != 1 {
 		t.Errorf("want one retry logged:\n%s", logs)
+	}
+}
+
+// A request whose upload stalls on a dead path (the peer reads nothing, so
+// the transport's writes block while it holds the connection's write lock)
+// is ended by its health check and sent again on a new connection; nothing
+// else waits on the stuck connection (found in review: the health loop
+// asked the connection's state, which waits for that lock, under the
+// pool's lock, and the whole pool stopped).
+func TestStalledUploadRetried(t *testing.T) {
+	hs := newHealthSetup(t, "", func(c *upstreamClient) {
+		c.pool.readIdle = 100 * time.Millisecond
+		c.pool.tick = 20 * time.Millisecond
+		c.pool.ping = 300 * time.Millisecond
+		c.pool.reuseIdle = time.Hour
+		// A small send buffer, so that the kernel takes less than the
+		// upstream's flow-control window (1 MB): the upload blocks in
+		// the transport's write.
+		dial := c.pool.dial
+		c.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, addr)
+			if err == nil {
+				conn.(*tls.Conn).NetConn().(*net.TCPConn).SetWriteBuffer(16 << 10)
+			}
+			return conn, err
+		}
+	})
+	hs.h.client.Timeout = 20 * time.Second
+	hs.ok(t)
+	hs.relay.stall()
+	big := `{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"` + strings.Repeat("a", 4<<20) + `"}]}`
+	resp := hs.h.post("/v1/messages", big, nil)
+	if got := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, got)
+	}
+	if n := len(hs.up.Requests()); n != 2 {
+		t.Errorf("the upstream saw %d whole requests for 2 sent", n)
+	}
+	if n := hs.relay.accepts.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }
 

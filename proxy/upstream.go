@@ -177,10 +177,9 @@ func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientCon
 				continue
 			}
 			if cc.ReserveNewRequest() {
-				w := p.wires[cc]
+				note.handed(cc, p.wires[cc])
 				p.watchLocked()
 				p.mu.Unlock()
-				note.handed(cc, w)
 				return cc, nil
 			}
 		}
@@ -271,7 +270,7 @@ func (p *h2Pool) closeIdle() {
 	var idle []*http2.ClientConn
 	for _, ccs := range p.conns {
 		for _, cc := range ccs {
-			if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+			if !p.busyLocked(cc) {
 				idle = append(idle, cc)
 			}
 		}
@@ -855,6 +854,7 @@ func (w *watchdog) progress() {
 func (w *watchdog) stop() {
 	w.timer.Stop()
 	w.cancel(nil)
+	w.note.ended()
 }
 
 // cause is the timeout that ended the request, or nil.
