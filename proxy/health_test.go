@@ -510,3 +510,43 @@ func TestCloseUpstreamConns(t *testing.T) {
 		t.Errorf("the running stream was cut: %v %q", err, rest)
 	}
 }
+
+// CloseUpstreamConns does not wait for a Stop that is draining: the
+// requests it drains may be the ones on connections the sleep killed,
+// which only CloseUpstreamConns's pings end (found in review: it waited
+// for the server's lock, which Stop holds while it drains).
+func TestCloseUpstreamConnsDuringStop(t *testing.T) {
+	hs := newHealthSetup(t, "", func(c *upstreamClient) {
+		c.pool.readIdle = time.Hour // only CloseUpstreamConns pings
+		c.pool.ping = 300 * time.Millisecond
+	})
+	hs.up.Queue(fakeanthropic.Behavior{Stall: true})
+	answered := make(chan *http.Response, 1)
+	go func() { answered <- hs.h.post("/v1/messages", healthMessage, nil) }()
+	testsupport.Eventually(t, "the upstream to read the request", 10*time.Second, func() bool { return len(hs.up.Requests()) == 1 })
+	hs.relay.cut()
+	stopped := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		hs.h.srv.Stop(ctx)
+		close(stopped)
+	}()
+	testsupport.Eventually(t, "Stop to start draining", 10*time.Second, func() bool { return !hs.h.srv.Running() })
+	closed := make(chan struct{})
+	go func() {
+		hs.h.srv.CloseUpstreamConns()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseUpstreamConns waited for Stop's drain")
+	}
+	readAll(t, <-answered)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop still drains the request on the dead connection")
+	}
+}
