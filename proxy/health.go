@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -237,8 +238,10 @@ func (p *h2Pool) startCheckLocked(cc *http2.ClientConn, timeout time.Duration) c
 }
 
 // check pings cc; a connection that does not answer within timeout is
-// closed, its requests failing. An answered ping is a read, so cc is no
-// longer stale.
+// condemned and closed, its requests failing. A ping that fails because
+// the connection ended is the peer's doing, not silence: the connection is
+// dropped without condemning it (see sendNote.unprocessed). An answered
+// ping is a read, so cc is no longer stale.
 func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}, timeout time.Duration) {
 	defer close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -252,7 +255,7 @@ func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}, timeout time.Du
 	}
 	p.mu.Unlock()
 	if err != nil {
-		if w != nil {
+		if w != nil && errors.Is(err, context.DeadlineExceeded) {
 			w.condemned.Store(true) // before its streams fail: see unprocessed
 		}
 		cc.Close()

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
@@ -548,5 +550,57 @@ func TestCloseUpstreamConnsDuringStop(t *testing.T) {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Stop still drains the request on the dead connection")
+	}
+}
+
+// A health-check ping that fails because the connection ended (the peer
+// closed or reset it), not because no ACK came, does not condemn the
+// connection: that is the peer alive, and a request it read whole may be
+// being generated, so it must not look unsent (found in review: any failed
+// ping condemned, so when the check saw the end before the stream did,
+// such a request went out twice).
+func TestPingFailedByPeerDoesNotCondemn(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	go func() { // the upstream: SETTINGS, then it hangs up at the first PING
+		defer srv.Close()
+		if _, err := io.ReadFull(srv, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(srv, srv)
+		if fr.WriteSettings() != nil {
+			return
+		}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() && fr.WriteSettingsAck() != nil {
+					return
+				}
+			case *http2.PingFrame:
+				return
+			}
+		}
+	}()
+	p := &h2Pool{t: &http2.Transport{}, wires: map[*http2.ClientConn]*h2Conn{}, checking: map[*http2.ClientConn]chan struct{}{}}
+	w := newH2Conn(cli, defaultHoldFor)
+	cc, err := p.t.NewClientConn(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.wires[cc] = w
+	checked := p.startCheckLocked(cc, time.Minute)
+	p.mu.Unlock()
+	<-checked
+	if w.condemned.Load() {
+		t.Error("a ping the peer hung up on condemned the connection")
+	}
+	if !cc.State().Closed {
+		t.Error("the connection is still open")
 	}
 }
