@@ -109,6 +109,29 @@ func (n *sendNote) ended() {
 	}
 }
 
+// silentConnMessage is what a request or stream on a connection its
+// health check condemned fails with, instead of x/net's "client connection
+// force closed via ClientConn.Close", which reads as if ccmux had cut it for
+// no reason.
+const silentConnMessage = "the connection to the upstream went silent (no answer to a ping), so ccmux closed it"
+
+type silentConnError struct{ err error }
+
+func (e *silentConnError) Error() string { return silentConnMessage }
+func (e *silentConnError) Unwrap() error { return e.err }
+
+// explain replaces err with silentConnError when the request's connection
+// was condemned.
+func (n *sendNote) explain(err error) error {
+	if n == nil || err == nil {
+		return err
+	}
+	if w := n.wire.Load(); w != nil && w.condemned.Load() {
+		return &silentConnError{err}
+	}
+	return err
+}
+
 // retire retires the connection that carried the request, if any.
 func (n *sendNote) retire() {
 	if n == nil {

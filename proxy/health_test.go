@@ -320,8 +320,8 @@ func TestDeadConnectionAfterSignOfLifeNotRetried(t *testing.T) {
 	testsupport.Eventually(t, "a ping to be answered", 10*time.Second, func() bool { return lastRead() > seen })
 	hs.relay.cut()
 	resp := <-done
-	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("status %d, want 502: %s", resp.StatusCode, got)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || !strings.Contains(got, silentConnMessage) {
+		t.Errorf("status %d, want 502 saying the connection went silent: %s", resp.StatusCode, got)
 	}
 	if n := len(hs.up.Requests()); n != 1 {
 		t.Errorf("the upstream saw %d requests for 1 sent", n)
@@ -482,8 +482,8 @@ func TestCloseUpstreamConnsChecksStreams(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	took := time.Since(start)
 	t.Logf("event: error %v after CloseUpstreamConns", took.Round(time.Millisecond))
-	if !strings.Contains(string(rest), "event: error") {
-		t.Fatalf("want an error event, got %q", rest)
+	if !strings.Contains(string(rest), "event: error") || !strings.Contains(string(rest), silentConnMessage) {
+		t.Fatalf("want an error event saying the connection went silent, got %q", rest)
 	}
 	if took > healthReadIdle {
 		t.Errorf("the stream ended %v later, want within the ping timeout (%v)", took, healthPingTimeout)

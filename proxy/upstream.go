@@ -619,10 +619,8 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		resp, err = h.s.upstream.RoundTrip(&again, h2)
 	}
 	if err != nil {
+		err = wd.explain(err) // before stop, which forgets the connection
 		wd.stop()
-		if c := wd.cause(); c != nil {
-			err = c
-		}
 		return nil, err
 	}
 	if resp.StatusCode < 200 {
@@ -866,12 +864,13 @@ func (w *watchdog) cause() error {
 	return nil
 }
 
-// explain replaces a read error caused by the watchdog with its reason.
+// explain replaces an error caused by the watchdog, or by a health check
+// that found the connection silent, with its reason.
 func (w *watchdog) explain(err error) error {
 	if c := w.cause(); c != nil {
 		return c
 	}
-	return err
+	return w.note.explain(err)
 }
 
 // watchedBody tells the watchdog about each read.
