@@ -399,9 +399,9 @@ func TestResetBeforeAnswerRetried(t *testing.T) {
 // pool's lock, and the whole pool stopped).
 func TestStalledUploadRetried(t *testing.T) {
 	hs := newHealthSetup(t, "", func(c *upstreamClient) {
-		c.pool.readIdle = 100 * time.Millisecond
+		c.pool.readIdle = 200 * time.Millisecond
 		c.pool.tick = 20 * time.Millisecond
-		c.pool.ping = 300 * time.Millisecond
+		c.pool.ping = 2 * time.Second // the retry's connection is pinged too, on a loaded machine
 		c.pool.reuseIdle = time.Hour
 		// A small send buffer, so that the kernel takes less than the
 		// upstream's flow-control window (1 MB): the upload blocks in
