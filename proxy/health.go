@@ -205,8 +205,7 @@ func (p *h2Pool) retire(cc *http2.ClientConn) {
 func closeWhenIdle(cc *http2.ClientConn, w *h2Conn) {
 	cc.SetDoNotReuse()
 	if w == nil {
-		cc.Close()
-		return
+		return // x/net marked it dead (closed, or a GOAWAY): it closes it when idle
 	}
 	w.retired.Store(true)
 	if w.requests.Load() == 0 {
