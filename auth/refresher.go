@@ -55,11 +55,13 @@ func (c *Client) RunRefresher(ctx context.Context) {
 		case <-resumed:
 			// The machine slept or changed networks. The timer above
 			// did not count the sleep: look again, against the wall
-			// clock, after a short random wait (no burst on wake).
+			// clock, after a short random wait (no burst on wake), or
+			// sooner if its schedule comes first.
 			select {
 			case <-ctx.Done():
 				return
 			case <-c.clock.After(c.resumeDelay()):
+			case <-wake:
 			case <-c.wake:
 			}
 		}

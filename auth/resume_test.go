@@ -119,3 +119,27 @@ func TestResumeDelayIsBounded(t *testing.T) {
 		t.Errorf("an injected delay of an hour gave %s, want it capped at %s", d, maxResumeDelay)
 	}
 }
+
+// The resume delay does not hold back what the refresher had scheduled
+// within it: a refresh due a second after a Resume with a 7-second delay
+// comes after that second (found in review: the delay ignored the
+// schedule, so a refresh or an Expired announcement came up to 30 s late).
+func TestResumeDelayKeepsTheSchedule(t *testing.T) {
+	e := newEnv(t, withFakeClock(), withResumeDelay(7*time.Second))
+	events, stop := e.c.Subscribe()
+	defer stop()
+	e.signIn("anthropic-max")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	e.clock.drainArmed()
+	<-e.c.wake
+	go func() { e.c.RunRefresher(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.clock.waitArmed(t)
+	due := e.clock.NextTimer()
+	e.clock.Set(due.Add(-time.Second))
+	e.c.Resume()
+	e.clock.waitArmed(t) // the resume delay
+	e.clock.Advance(time.Second)
+	nextEvent(t, events, Refreshed)
+}

@@ -36,9 +36,12 @@ type h2Conn struct {
 	holdFor  time.Duration
 	holdTime *time.Timer
 	done     chan struct{} // the writer ended
-	// lastRead (monoNow) and condemned are for health checks (health.go).
+	// lastRead (monoNow), condemned, requests and retired are for health
+	// checks (health.go).
 	lastRead  atomic.Int64
 	condemned atomic.Bool
+	requests  atomic.Int32
+	retired   atomic.Bool
 }
 
 // defaultHoldFor bounds how long held HEADERS wait for the next write:

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -80,14 +81,55 @@ func sendNoteOf(ctx context.Context) *sendNote {
 	return n
 }
 
-// handed records the connection the pool gave the request.
+// handed records the connection the pool gave the request; the pool
+// counts it busy until ended. p.mu is held, so that the pool never finds
+// a connection idle while a stream is reserved on it.
 func (n *sendNote) handed(cc *http2.ClientConn, w *h2Conn) {
 	if n == nil {
 		return
 	}
+	if w != nil {
+		w.requests.Add(1)
+	}
+	if old := n.wire.Swap(w); old != nil { // x/net or the retry asked again
+		old.requests.Add(-1)
+	}
 	n.cc.Store(cc)
-	n.wire.Store(w)
 	n.handedAt.Store(monoNow())
+}
+
+// ended records that the request is over (its watchdog stopped); a
+// retired connection closes when its last request ends.
+func (n *sendNote) ended() {
+	if n == nil {
+		return
+	}
+	if w := n.wire.Swap(nil); w != nil && w.requests.Add(-1) == 0 && w.retired.Load() {
+		n.cc.Load().Close()
+	}
+}
+
+// silentConnMessage is what a request or stream on a connection its
+// health check condemned fails with, instead of x/net's "client connection
+// force closed via ClientConn.Close", which reads as if ccmux had cut it for
+// no reason.
+const silentConnMessage = "the connection to the upstream went silent (no answer to a ping), so ccmux closed it"
+
+type silentConnError struct{ err error }
+
+func (e *silentConnError) Error() string { return silentConnMessage }
+func (e *silentConnError) Unwrap() error { return e.err }
+
+// explain replaces err with silentConnError when the request's connection
+// was condemned.
+func (n *sendNote) explain(err error) error {
+	if n == nil || err == nil {
+		return err
+	}
+	if w := n.wire.Load(); w != nil && w.condemned.Load() {
+		return &silentConnError{err}
+	}
+	return err
 }
 
 // retire retires the connection that carried the request, if any.
@@ -151,17 +193,30 @@ func (n *sendNote) unprocessed(err error) bool {
 func (p *h2Pool) retire(cc *http2.ClientConn) {
 	p.mu.Lock()
 	p.forgetLocked(cc)
+	w := p.wires[cc]
 	p.mu.Unlock()
-	closeWhenIdle(cc)
+	closeWhenIdle(cc, w)
 }
 
-// closeWhenIdle marks cc not to be reused, and closes it now if it carries
-// nothing (x/net closes such a connection when its last stream ends).
-func closeWhenIdle(cc *http2.ClientConn) {
+// closeWhenIdle closes cc, now if it carries no request, else when its
+// last one ends (sendNote.ended). Whether it carries requests is the
+// pool's count, not cc.State(): State waits for the connection's write
+// lock, which a write blocked on a dead path holds for minutes.
+func closeWhenIdle(cc *http2.ClientConn, w *h2Conn) {
 	cc.SetDoNotReuse()
-	if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+	if w == nil {
+		return // x/net marked it dead (closed, or a GOAWAY): it closes it when idle
+	}
+	w.retired.Store(true)
+	if w.requests.Load() == 0 {
 		cc.Close()
 	}
+}
+
+// busyLocked reports whether cc carries requests. p.mu is held.
+func (p *h2Pool) busyLocked(cc *http2.ClientConn) bool {
+	w := p.wires[cc]
+	return w != nil && w.requests.Load() > 0
 }
 
 // retireAll retires every pooled connection; see Server.CloseUpstreamConns.
@@ -175,14 +230,16 @@ func (p *h2Pool) retireAll() {
 		all = append(all, ccs...)
 		delete(p.conns, addr)
 	}
-	for _, cc := range all {
-		if st := cc.State(); st.StreamsActive+st.StreamsReserved > 0 && p.checking[cc] == nil {
+	wires := make([]*h2Conn, len(all))
+	for i, cc := range all {
+		wires[i] = p.wires[cc]
+		if p.busyLocked(cc) && p.checking[cc] == nil {
 			p.startCheckLocked(cc, p.ping)
 		}
 	}
 	p.mu.Unlock()
-	for _, cc := range all {
-		closeWhenIdle(cc)
+	for i, cc := range all {
+		closeWhenIdle(cc, wires[i])
 	}
 }
 
@@ -203,8 +260,10 @@ func (p *h2Pool) startCheckLocked(cc *http2.ClientConn, timeout time.Duration) c
 }
 
 // check pings cc; a connection that does not answer within timeout is
-// closed, its requests failing. An answered ping is a read, so cc is no
-// longer stale.
+// condemned and closed, its requests failing. A ping that fails because
+// the connection ended is the peer's doing, not silence: the connection is
+// dropped without condemning it (see sendNote.unprocessed). An answered
+// ping is a read, so cc is no longer stale.
 func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}, timeout time.Duration) {
 	defer close(done)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -218,7 +277,7 @@ func (p *h2Pool) check(cc *http2.ClientConn, done chan struct{}, timeout time.Du
 	}
 	p.mu.Unlock()
 	if err != nil {
-		if w != nil {
+		if w != nil && errors.Is(err, context.DeadlineExceeded) {
 			w.condemned.Store(true) // before its streams fail: see unprocessed
 		}
 		cc.Close()
@@ -231,10 +290,9 @@ func (p *h2Pool) reserveFresh(req *http.Request, d *h2Dial) bool {
 		return false
 	}
 	p.mu.Lock()
-	w := p.wires[d.cc]
+	sendNoteOf(req.Context()).handed(d.cc, p.wires[d.cc])
 	p.watchLocked()
 	p.mu.Unlock()
-	sendNoteOf(req.Context()).handed(d.cc, w)
 	return true
 }
 
@@ -256,7 +314,7 @@ func (p *h2Pool) watch() {
 		busy := false
 		now := monoNow()
 		for cc, w := range p.wires {
-			if st := cc.State(); st.Closed || st.StreamsActive+st.StreamsReserved == 0 {
+			if w.requests.Load() == 0 {
 				continue
 			}
 			busy = true

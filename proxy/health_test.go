@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
@@ -25,6 +28,7 @@ type tcpRelay struct {
 	ln      net.Listener
 	target  string
 	accepts atomic.Int64
+	ended   chan struct{} // closed when the test ends
 
 	mu    sync.Mutex
 	pipes []*relayPipe
@@ -33,6 +37,10 @@ type tcpRelay struct {
 type relayPipe struct {
 	client, server net.Conn
 	cut            atomic.Bool
+	// stalled stops reading, both ways, until the test ends: the path is
+	// dead and the sender's buffers fill, so its writes block.
+	stalled atomic.Bool
+	ended   chan struct{}
 	// resetAfter, when > 0, resets the pipe once that many more bytes went
 	// from the client to the upstream.
 	resetAfter atomic.Int64
@@ -44,10 +52,11 @@ func newTCPRelay(t *testing.T, target string) *tcpRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &tcpRelay{ln: ln, target: target}
+	r := &tcpRelay{ln: ln, target: target, ended: make(chan struct{})}
 	go r.serve()
 	t.Cleanup(func() {
 		ln.Close()
+		close(r.ended)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for _, p := range r.pipes {
@@ -73,7 +82,7 @@ func (r *tcpRelay) serve() {
 			c.Close()
 			continue
 		}
-		p := &relayPipe{client: c, server: s}
+		p := &relayPipe{client: c, server: s, ended: r.ended}
 		r.mu.Lock()
 		r.pipes = append(r.pipes, p)
 		r.mu.Unlock()
@@ -87,8 +96,12 @@ func (r *tcpRelay) serve() {
 func (p *relayPipe) forward(dst, src net.Conn, up bool) {
 	buf := make([]byte, 32<<10)
 	for {
+		if p.stalled.Load() {
+			<-p.ended
+			return
+		}
 		n, err := src.Read(buf)
-		if n > 0 && !p.cut.Load() {
+		if n > 0 && !p.cut.Load() && !p.stalled.Load() {
 			if up {
 				if left := p.resetAfter.Load(); left > 0 {
 					if p.resetAfter.Add(-int64(n)) <= 0 {
@@ -126,6 +139,9 @@ func (r *tcpRelay) each(f func(*relayPipe)) {
 
 // cut blackholes every connection open now.
 func (r *tcpRelay) cut() { r.each(func(p *relayPipe) { p.cut.Store(true) }) }
+
+// stall stops reading from every connection open now.
+func (r *tcpRelay) stall() { r.each(func(p *relayPipe) { p.stalled.Store(true) }) }
 
 // healthSetup is a fake HTTPS/HTTP2 upstream behind a relay, and ccmux
 // pointed at the relay.
@@ -304,8 +320,8 @@ func TestDeadConnectionAfterSignOfLifeNotRetried(t *testing.T) {
 	testsupport.Eventually(t, "a ping to be answered", 10*time.Second, func() bool { return lastRead() > seen })
 	hs.relay.cut()
 	resp := <-done
-	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("status %d, want 502: %s", resp.StatusCode, got)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || !strings.Contains(got, silentConnMessage) {
+		t.Errorf("status %d, want 502 saying the connection went silent: %s", resp.StatusCode, got)
 	}
 	if n := len(hs.up.Requests()); n != 1 {
 		t.Errorf("the upstream saw %d requests for 1 sent", n)
@@ -375,6 +391,46 @@ func TestResetBeforeAnswerRetried(t *testing.T) {
 	}
 }
 
+// A request whose upload stalls on a dead path (the peer reads nothing, so
+// the transport's writes block while it holds the connection's write lock)
+// is ended by its health check and sent again on a new connection; nothing
+// else waits on the stuck connection (found in review: the health loop
+// asked the connection's state, which waits for that lock, under the
+// pool's lock, and the whole pool stopped).
+func TestStalledUploadRetried(t *testing.T) {
+	hs := newHealthSetup(t, "", func(c *upstreamClient) {
+		c.pool.readIdle = 200 * time.Millisecond
+		c.pool.tick = 20 * time.Millisecond
+		c.pool.ping = 2 * time.Second // the retry's connection is pinged too, on a loaded machine
+		c.pool.reuseIdle = time.Hour
+		// A small send buffer, so that the kernel takes less than the
+		// upstream's flow-control window (1 MB): the upload blocks in
+		// the transport's write.
+		dial := c.pool.dial
+		c.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, addr)
+			if err == nil {
+				conn.(*tls.Conn).NetConn().(*net.TCPConn).SetWriteBuffer(16 << 10)
+			}
+			return conn, err
+		}
+	})
+	hs.h.client.Timeout = 20 * time.Second
+	hs.ok(t)
+	hs.relay.stall()
+	big := `{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"` + strings.Repeat("a", 4<<20) + `"}]}`
+	resp := hs.h.post("/v1/messages", big, nil)
+	if got := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %.300s", resp.StatusCode, got)
+	}
+	if n := len(hs.up.Requests()); n != 2 {
+		t.Errorf("the upstream saw %d whole requests for 2 sent", n)
+	}
+	if n := hs.relay.accepts.Load(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+}
+
 // A request the upstream read whole is not sent again when the connection
 // is then reset: the upstream may be generating its answer.
 func TestResetAfterWholeRequestNotRetried(t *testing.T) {
@@ -426,8 +482,8 @@ func TestCloseUpstreamConnsChecksStreams(t *testing.T) {
 	rest, _ := io.ReadAll(br)
 	took := time.Since(start)
 	t.Logf("event: error %v after CloseUpstreamConns", took.Round(time.Millisecond))
-	if !strings.Contains(string(rest), "event: error") {
-		t.Fatalf("want an error event, got %q", rest)
+	if !strings.Contains(string(rest), "event: error") || !strings.Contains(string(rest), silentConnMessage) {
+		t.Fatalf("want an error event saying the connection went silent, got %q", rest)
 	}
 	if took > healthReadIdle {
 		t.Errorf("the stream ended %v later, want within the ping timeout (%v)", took, healthPingTimeout)
@@ -454,5 +510,97 @@ func TestCloseUpstreamConns(t *testing.T) {
 	rest, err := io.ReadAll(br)
 	if err != nil || !strings.Contains(string(rest), "message_stop") {
 		t.Errorf("the running stream was cut: %v %q", err, rest)
+	}
+}
+
+// CloseUpstreamConns does not wait for a Stop that is draining: the
+// requests it drains may be the ones on connections the sleep killed,
+// which only CloseUpstreamConns's pings end (found in review: it waited
+// for the server's lock, which Stop holds while it drains).
+func TestCloseUpstreamConnsDuringStop(t *testing.T) {
+	hs := newHealthSetup(t, "", func(c *upstreamClient) {
+		c.pool.readIdle = time.Hour // only CloseUpstreamConns pings
+		c.pool.ping = 300 * time.Millisecond
+	})
+	hs.up.Queue(fakeanthropic.Behavior{Stall: true})
+	answered := make(chan *http.Response, 1)
+	go func() { answered <- hs.h.post("/v1/messages", healthMessage, nil) }()
+	testsupport.Eventually(t, "the upstream to read the request", 10*time.Second, func() bool { return len(hs.up.Requests()) == 1 })
+	hs.relay.cut()
+	stopped := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		hs.h.srv.Stop(ctx)
+		close(stopped)
+	}()
+	testsupport.Eventually(t, "Stop to start draining", 10*time.Second, func() bool { return !hs.h.srv.Running() })
+	closed := make(chan struct{})
+	go func() {
+		hs.h.srv.CloseUpstreamConns()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseUpstreamConns waited for Stop's drain")
+	}
+	readAll(t, <-answered)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop still drains the request on the dead connection")
+	}
+}
+
+// A health-check ping that fails because the connection ended (the peer
+// closed or reset it), not because no ACK came, does not condemn the
+// connection: that is the peer alive, and a request it read whole may be
+// being generated, so it must not look unsent (found in review: any failed
+// ping condemned, so when the check saw the end before the stream did,
+// such a request went out twice).
+func TestPingFailedByPeerDoesNotCondemn(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	go func() { // the upstream: SETTINGS, then it hangs up at the first PING
+		defer srv.Close()
+		if _, err := io.ReadFull(srv, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(srv, srv)
+		if fr.WriteSettings() != nil {
+			return
+		}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() && fr.WriteSettingsAck() != nil {
+					return
+				}
+			case *http2.PingFrame:
+				return
+			}
+		}
+	}()
+	p := &h2Pool{t: &http2.Transport{}, wires: map[*http2.ClientConn]*h2Conn{}, checking: map[*http2.ClientConn]chan struct{}{}}
+	w := newH2Conn(cli, defaultHoldFor)
+	cc, err := p.t.NewClientConn(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.wires[cc] = w
+	checked := p.startCheckLocked(cc, time.Minute)
+	p.mu.Unlock()
+	<-checked
+	if w.condemned.Load() {
+		t.Error("a ping the peer hung up on condemned the connection")
+	}
+	if !cc.State().Closed {
+		t.Error("the connection is still open")
 	}
 }

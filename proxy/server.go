@@ -83,6 +83,10 @@ type Server struct {
 	// connections are kept alive across restarts of the listener.
 	upstream     *upstreamClient
 	upstreamOnce sync.Once
+	// pooled is upstream once made, for CloseUpstreamConns, which must not
+	// wait for mu: Stop holds it while it drains, and the requests it
+	// drains may be on connections the sleep killed.
+	pooled atomic.Pointer[upstreamClient]
 	// tlsConfig, when set (tests), is the TLS configuration for upstreams.
 	tlsConfig *tls.Config
 	// sampled is, per login, when answers' headers last added a usage
@@ -382,10 +386,7 @@ func waitIdle(n *atomic.Int64, d time.Duration) {
 // when its requests end, and ended sooner by its health check if it is
 // dead (see closeAll and health.go).
 func (s *Server) CloseUpstreamConns() {
-	s.mu.Lock()
-	u := s.upstream
-	s.mu.Unlock()
-	u.closeAll()
+	s.pooled.Load().closeAll()
 }
 
 // Running reports whether the listener is open.
@@ -458,6 +459,7 @@ func (s *Server) prepare(cfg *config.Config) (*state, error) {
 	s.upstreamOnce.Do(func() {
 		s.upstream = newUpstreamClient(millis(t.ConnectTimeoutMS, DefaultConnectTimeout), s.tlsConfig)
 	})
+	s.pooled.Store(s.upstream)
 	return st, nil
 }
 

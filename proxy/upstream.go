@@ -177,10 +177,9 @@ func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientCon
 				continue
 			}
 			if cc.ReserveNewRequest() {
-				w := p.wires[cc]
+				note.handed(cc, p.wires[cc])
 				p.watchLocked()
 				p.mu.Unlock()
-				note.handed(cc, w)
 				return cc, nil
 			}
 		}
@@ -271,7 +270,7 @@ func (p *h2Pool) closeIdle() {
 	var idle []*http2.ClientConn
 	for _, ccs := range p.conns {
 		for _, cc := range ccs {
-			if st := cc.State(); st.StreamsActive == 0 && st.StreamsReserved == 0 {
+			if !p.busyLocked(cc) {
 				idle = append(idle, cc)
 			}
 		}
@@ -626,10 +625,8 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		resp, err = h.s.upstream.RoundTrip(&again, h2)
 	}
 	if err != nil {
+		err = wd.explain(err) // before stop, which forgets the connection
 		wd.stop()
-		if c := wd.cause(); c != nil {
-			err = c
-		}
 		return nil, err
 	}
 	if resp.StatusCode < 200 {
@@ -863,6 +860,7 @@ func (w *watchdog) progress() {
 func (w *watchdog) stop() {
 	w.timer.Stop()
 	w.cancel(nil)
+	w.note.ended()
 }
 
 // cause is the timeout that ended the request, or nil.
@@ -874,12 +872,13 @@ func (w *watchdog) cause() error {
 	return nil
 }
 
-// explain replaces a read error caused by the watchdog with its reason.
+// explain replaces an error caused by the watchdog, or by a health check
+// that found the connection silent, with its reason.
 func (w *watchdog) explain(err error) error {
 	if c := w.cause(); c != nil {
 		return c
 	}
-	return err
+	return w.note.explain(err)
 }
 
 // watchedBody tells the watchdog about each read.

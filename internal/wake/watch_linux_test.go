@@ -1,7 +1,9 @@
 package wake
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -73,5 +75,28 @@ func TestClockChangesOpens(t *testing.T) {
 	defer f.Close()
 	if err := armClock(f); err != nil {
 		t.Errorf("re-arming: %v", err)
+	}
+}
+
+// The kernel's reports are closed when Run returns: a service started and
+// stopped many times (the tray's Start/Stop) keeps no descriptor open.
+func TestRunClosesItsFiles(t *testing.T) {
+	count := func() int {
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip(err)
+		}
+		return len(fds)
+	}
+	before := count()
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { (&Detector{Addrs: func() ([]net.Addr, error) { return nil, nil }}).Run(ctx); close(done) }()
+		cancel()
+		<-done
+	}
+	if after := count(); after > before {
+		t.Errorf("%d descriptors open after 5 runs, %d before", after, before)
 	}
 }
