@@ -14,6 +14,7 @@ import (
 
 	"ccmux/auth"
 	"ccmux/internal/history"
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -99,7 +100,13 @@ func (d *dashboardHarness) send(t *testing.T) {
 	}
 	d.sub.Queue(fakeanthropic.Behavior{Status: 529, Header: usageHeaders()})
 	readAll(t, d.post("/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`, nil))
-	d.srv.History.Flush()
+	// A request is recorded after its answer went out (fdea3c6): the
+	// client can read the whole answer before the record is queued.
+	testsupport.Eventually(t, "three requests recorded", 10*time.Second, func() bool {
+		d.srv.History.Flush()
+		_, body := d.get(t, "/api/requests?limit=10", nil)
+		return strings.Count(body, `"id":`) == 3
+	})
 }
 
 func (d *dashboardHarness) get(t *testing.T, path string, header map[string]string) (*http.Response, string) {
