@@ -542,26 +542,59 @@ func toolMessage(b anthropicBlock, t Target) (chatMessage, []chatPart, error) {
 	return msg, imgs, nil
 }
 
+// idEncoded starts a tool-use id that carries, in base64url, a provider's
+// call id with characters Anthropic's tool-use ids do not allow (Kimi K2
+// names its calls "functions.Read:0"): the history may go to an Anthropic
+// provider, which refuses such an id, and the provider must get its own
+// id back.
+const idEncoded = "toolu_ccmuxid_"
+
 // toolID returns the tool-use id for a provider's tool call id, with a
 // Gemini thought signature folded in when there is one.
 func toolID(id, signature string) string {
+	if !safeToolID(id) {
+		id = idEncoded + base64.RawURLEncoding.EncodeToString([]byte(id))
+	}
 	if signature == "" {
 		return id
 	}
 	return id + idSignature + base64.RawURLEncoding.EncodeToString([]byte(signature))
 }
 
+// safeToolID reports whether id fits Anthropic's ^[a-zA-Z0-9_-]+$.
+func safeToolID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// rawToolID undoes the idEncoded form of toolID.
+func rawToolID(id string) string {
+	if !strings.HasPrefix(id, idEncoded) {
+		return id
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(id[len(idEncoded):])
+	if err != nil {
+		return id
+	}
+	return string(raw)
+}
+
 // splitToolID undoes toolID.
 func splitToolID(id string) (string, *extraContent) {
 	i := strings.LastIndex(id, idSignature)
 	if i < 0 {
-		return id, nil
+		return rawToolID(id), nil
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(id[i+len(idSignature):])
 	if err != nil {
-		return id, nil
+		return rawToolID(id), nil
 	}
 	ec := &extraContent{}
 	ec.Google.ThoughtSignature = string(sig)
-	return id[:i], ec
+	return rawToolID(id[:i]), ec
 }

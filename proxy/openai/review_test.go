@@ -1,0 +1,80 @@
+package openai
+
+import (
+	"encoding/json"
+	"regexp"
+	"testing"
+)
+
+// anthropicToolID is the pattern the Messages API checks tool_use ids
+// against; Claude Code sends the ids back, maybe to an Anthropic provider.
+var anthropicToolID = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+// TestToolIDAnthropicSafe: Kimi K2 (Moonshot, and through OpenRouter or
+// Groq) names its calls "functions.Read:0". The tool_use id the client gets
+// must pass Anthropic's pattern (the history may fail over to an Anthropic
+// provider), and go back upstream as the id the provider gave.
+func TestToolIDAnthropicSafe(t *testing.T) {
+	const raw = "functions.Read:0"
+	sse := `data: {"id":"c1","model":"kimi-k2","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"functions.Read:0","type":"function","function":{"name":"Read","arguments":"{}"}}]}}]}` + "\n\n" +
+		`data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3}}` + "\n\n"
+	var ids []string
+	for _, e := range splitEvents(t, translate([]byte(sse))) {
+		var v struct {
+			ContentBlock struct {
+				Type, ID string
+			} `json:"content_block"`
+		}
+		json.Unmarshal(e.data, &v)
+		if v.ContentBlock.Type == "tool_use" {
+			ids = append(ids, v.ContentBlock.ID)
+		}
+	}
+	whole := `{"id":"c1","model":"kimi-k2","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"functions.Read:0","type":"function","function":{"name":"Read","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}`
+	resp, err := Response([]byte(whole), testTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Content []struct{ Type, ID string }
+	}
+	json.Unmarshal(resp, &m)
+	for _, b := range m.Content {
+		ids = append(ids, b.ID)
+	}
+	// A Gemini thought signature rides along with such an id too.
+	ids = append(ids, toolID(raw, "sig\x00nature"))
+	if len(ids) != 3 {
+		t.Fatalf("want 3 tool_use ids, got %q", ids)
+	}
+	for _, id := range ids {
+		if !anthropicToolID.MatchString(id) {
+			t.Errorf("tool_use id %q does not match ^[a-zA-Z0-9_-]+$", id)
+		}
+		req := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"go"},
+		  {"role":"assistant","content":[{"type":"tool_use","id":` + quote(id) + `,"name":"Read","input":{}}]},
+		  {"role":"user","content":[{"type":"tool_result","tool_use_id":` + quote(id) + `,"content":"ok"}]}]}`
+		out, err := Request([]byte(req), testTarget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cr struct {
+			Messages []struct {
+				ToolCallID string `json:"tool_call_id"`
+				ToolCalls  []struct {
+					ID string `json:"id"`
+				} `json:"tool_calls"`
+			} `json:"messages"`
+		}
+		json.Unmarshal(out, &cr)
+		if len(cr.Messages) != 3 || len(cr.Messages[1].ToolCalls) != 1 || cr.Messages[1].ToolCalls[0].ID != raw || cr.Messages[2].ToolCallID != raw {
+			t.Errorf("tool_use id %q went back upstream as %s, want %q in both", id, out, raw)
+		}
+	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
