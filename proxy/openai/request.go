@@ -423,6 +423,9 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 			var tc toolCall
 			tc.Type = "function"
 			tc.ID, tc.ExtraContent = splitToolID(b.ID)
+			if strictMessages(t.Type) {
+				tc.ExtraContent = nil
+			}
 			tc.Function.Name = b.Name
 			tc.Function.Arguments = "{}"
 			if len(b.Input) > 0 && string(b.Input) != "null" {
@@ -438,8 +441,18 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 		// turn of only thinking, dropped, still needs its place).
 		msg.Content = strings.Join(text, "")
 	}
-	msg.ReasoningContent = strings.Join(reasoning, "")
+	if !strictMessages(t.Type) {
+		msg.ReasoningContent = strings.Join(reasoning, "")
+	}
 	return msg, nil
+}
+
+// strictMessages reports the provider types whose servers refuse a message
+// property they do not know with a 400 ("property 'reasoning_content' is
+// unsupported"): reasoning_content and extra_content, which another
+// provider's answers put in the history, must not go to them.
+func strictMessages(typ string) bool {
+	return typ == "groq" || typ == "cerebras"
 }
 
 // userMessages turns one Anthropic user message into the tool messages its

@@ -3,6 +3,7 @@ package openai
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -76,4 +77,34 @@ func TestToolIDAnthropicSafe(t *testing.T) {
 func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestRequestStrictProviders: Groq and Cerebras refuse a message property
+// they do not know with a 400 ("property 'reasoning_content' is
+// unsupported"). The history may hold DeepSeek's reasoning or a Gemini
+// thought signature from an earlier provider (failover, a route change);
+// neither goes to them.
+func TestRequestStrictProviders(t *testing.T) {
+	id := toolID("call_1", "gemini-signature")
+	body := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"go"},
+	  {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"ccmux-openai:reasoning_content"},{"type":"tool_use","id":` + quote(id) + `,"name":"Read","input":{}}]},
+	  {"role":"user","content":[{"type":"tool_result","tool_use_id":` + quote(id) + `,"content":"ok"}]}]}`
+	for _, typ := range []string{"groq", "cerebras"} {
+		out, err := Request([]byte(body), Target{Provider: "p", Type: typ, Model: "m"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertJSON(t, out, `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"go"},
+		  {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"Read","arguments":"{}"}}]},
+		  {"role":"tool","tool_call_id":"call_1","content":"ok"}]}`)
+	}
+	// The others still get them back (DeepSeek and Gemini need them).
+	out, err := Request([]byte(body), Target{Provider: "p", Type: "gemini", Model: "m"})
+	if err != nil || !strings.Contains(string(out), `"thought_signature":"gemini-signature"`) {
+		t.Errorf("gemini lost the thought signature: %s %v", out, err)
+	}
+	out, err = Request([]byte(body), Target{Provider: "p", Type: "openai-compatible", Model: "deepseek-reasoner"})
+	if err != nil || !strings.Contains(string(out), `"reasoning_content":"hm"`) {
+		t.Errorf("an openai-compatible server lost the reasoning: %s %v", out, err)
+	}
 }
