@@ -108,3 +108,28 @@ func TestRequestStrictProviders(t *testing.T) {
 		t.Errorf("an openai-compatible server lost the reasoning: %s %v", out, err)
 	}
 }
+
+// TestStreamErrorShapes: vLLM reports a failure mid-stream as a top-level
+// {"object":"error",…}, some servers (LM Studio) as {"error":"text"}: each
+// ends the stream with an error event saying the message, never with an
+// empty answer that looks whole or a complaint about the chunk's shape.
+func TestStreamErrorShapes(t *testing.T) {
+	first := `data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}` + "\n\n"
+	for _, tc := range []struct{ chunk, typ string }{
+		{`data: {"object":"error","message":"CUDA out of memory","type":"InternalServerError","param":null,"code":500}`, "api_error"},
+		{`data: {"object":"error","message":"CUDA out of memory","type":"BadRequestError","param":null,"code":400}`, "invalid_request_error"},
+		{`event: error` + "\n" + `data: {"error":"CUDA out of memory"}`, "api_error"},
+	} {
+		out := translate([]byte(first + tc.chunk + "\n\n"))
+		events := splitEvents(t, out)
+		last := events[len(events)-1]
+		var e struct {
+			Error struct{ Type, Message string }
+		}
+		json.Unmarshal(last.data, &e)
+		if last.name != "error" || e.Error.Type != tc.typ || !strings.Contains(e.Error.Message, "CUDA out of memory") {
+			t.Errorf("%s: ends with %s %s, want an %s error saying the message", tc.chunk, last.name, last.data, tc.typ)
+		}
+		checkGrammar(t, out)
+	}
+}

@@ -176,8 +176,8 @@ func (s *Stream) dispatch() {
 }
 
 func (s *Stream) chunk(c *chatCompletion) {
-	if c.Error != nil {
-		s.failWith(ErrorType(errorStatus(c.Error)), fmt.Sprintf("%s (%s): %s", s.t.Provider, s.t.Type, c.Error.Message))
+	if e := c.failure(); e != nil {
+		s.failWith(ErrorType(errorStatus(e)), fmt.Sprintf("%s (%s): %s", s.t.Provider, s.t.Type, e.Message))
 		return
 	}
 	if !s.started {
