@@ -133,3 +133,38 @@ func TestStreamErrorShapes(t *testing.T) {
 		checkGrammar(t, out)
 	}
 }
+
+// TestStreamReusedIndex: Ollama gives every tool call of an answer index 0
+// (ollama/ollama#15457), each with its own id; each is its own tool_use
+// block with its own arguments, not one block with the arguments of both.
+func TestStreamReusedIndex(t *testing.T) {
+	chunk := func(delta string) string {
+		return `data: {"id":"c1","model":"qwen3","choices":[{"index":0,"delta":` + delta + `}]}` + "\n\n"
+	}
+	sse := chunk(`{"role":"assistant","tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"Write","arguments":"{\"path\":"}}]}`) +
+		chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"\"a.py\"}"}}]}`) +
+		chunk(`{"tool_calls":[{"index":0,"id":"call_b","type":"function","function":{"name":"Write","arguments":"{\"path\":"}}]}`) +
+		chunk(`{"tool_calls":[{"index":0,"function":{"arguments":"\"b.py\"}"}}]}`) +
+		`data: {"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":9}}` + "\n\ndata: [DONE]\n\n"
+	out := translate([]byte(sse))
+	checkGrammar(t, out)
+	ids := map[int]string{}
+	args := map[int]string{}
+	for _, e := range splitEvents(t, out) {
+		var v struct {
+			Index        int
+			ContentBlock struct{ Type, ID string } `json:"content_block"`
+			Delta        struct {
+				PartialJSON string `json:"partial_json"`
+			}
+		}
+		json.Unmarshal(e.data, &v)
+		if v.ContentBlock.Type == "tool_use" {
+			ids[v.Index] = v.ContentBlock.ID
+		}
+		args[v.Index] += v.Delta.PartialJSON
+	}
+	if ids[0] != "call_a" || ids[1] != "call_b" || args[0] != `{"path":"a.py"}` || args[1] != `{"path":"b.py"}` {
+		t.Fatalf("tool blocks %v with arguments %v:\n%s", ids, args, out)
+	}
+}

@@ -293,6 +293,11 @@ func (s *Stream) closeTools(all bool) {
 func (s *Stream) toolCall(d *toolCallDelta) {
 	key := s.toolKey(d)
 	tb := s.byIndex[key]
+	if tb != nil && d.ID != "" && tb.rawID != "" && d.ID != tb.rawID {
+		// Another id at a used index is another call: Ollama gives every
+		// call index 0. What follows without an id belongs to this one.
+		tb = nil
+	}
 	args := d.Function.Arguments
 	switch {
 	case tb == nil:
