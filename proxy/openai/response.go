@@ -220,7 +220,9 @@ func ErrorType(status int) string {
 		return "invalid_request_error"
 	case http.StatusUnauthorized:
 		return "authentication_error"
-	case http.StatusPaymentRequired, http.StatusForbidden:
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
 		return "permission_error"
 	case http.StatusNotFound:
 		return "not_found_error"
@@ -230,6 +232,8 @@ func ErrorType(status int) string {
 		return "rate_limit_error"
 	case http.StatusServiceUnavailable, 529:
 		return "overloaded_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
 	}
 	if status >= 400 && status < 500 {
 		return "invalid_request_error"

@@ -168,3 +168,18 @@ func TestStreamReusedIndex(t *testing.T) {
 		t.Fatalf("tool blocks %v with arguments %v:\n%s", ids, args, out)
 	}
 }
+
+// TestErrorBillingTimeout: OpenRouter's 402 (no credits left) and a 504
+// get the Anthropic types of those statuses, billing_error and
+// timeout_error, which a client tells the user apart from a permission
+// problem or a server fault.
+func TestErrorBillingTimeout(t *testing.T) {
+	for status, want := range map[int]string{402: "billing_error", 504: "timeout_error"} {
+		out := Error(status, []byte(`{"error":{"message":"Insufficient credits","code":402}}`), testTarget)
+		var e struct{ Error struct{ Type string } }
+		json.Unmarshal(out, &e)
+		if e.Error.Type != want {
+			t.Errorf("%d: got %s, want %s", status, out, want)
+		}
+	}
+}
