@@ -424,7 +424,7 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 			tc.Type = "function"
 			tc.ID, tc.ExtraContent = splitToolID(b.ID)
 			if strictMessages(t.Type) {
-				tc.ExtraContent = nil
+				tc.ExtraContent = nil // only Gemini's, from an earlier answer
 			}
 			tc.Function.Name = b.Name
 			tc.Function.Arguments = "{}"
@@ -441,18 +441,21 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 		// turn of only thinking, dropped, still needs its place).
 		msg.Content = strings.Join(text, "")
 	}
-	if !strictMessages(t.Type) {
+	if !strictMessages(t.Type) && t.Type != "gemini" {
 		msg.ReasoningContent = strings.Join(reasoning, "")
 	}
 	return msg, nil
 }
 
 // strictMessages reports the provider types whose servers refuse a message
-// property they do not know with a 400 ("property 'reasoning_content' is
-// unsupported"): reasoning_content and extra_content, which another
-// provider's answers put in the history, must not go to them.
+// property they do not know with a 400 (OpenAI: "Unknown parameter:
+// 'messages[3].reasoning_content'"; Groq, Cerebras: "property
+// 'reasoning_content' is unsupported"): reasoning_content and
+// extra_content, which another provider's answers put in the history (a
+// failover, a route that changed), must not go to them. Gemini, which
+// refuses unknown fields too, takes extra_content, its own.
 func strictMessages(typ string) bool {
-	return typ == "groq" || typ == "cerebras"
+	return typ == "openai" || typ == "groq" || typ == "cerebras"
 }
 
 // userMessages turns one Anthropic user message into the tool messages its

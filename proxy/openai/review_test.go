@@ -79,17 +79,18 @@ func quote(s string) string {
 	return string(b)
 }
 
-// TestRequestStrictProviders: Groq and Cerebras refuse a message property
-// they do not know with a 400 ("property 'reasoning_content' is
-// unsupported"). The history may hold DeepSeek's reasoning or a Gemini
-// thought signature from an earlier provider (failover, a route change);
-// neither goes to them.
+// TestRequestStrictProviders: OpenAI, Groq and Cerebras refuse a message
+// property they do not know with a 400 ("Unknown parameter",
+// "property 'reasoning_content' is unsupported"). The history may hold
+// DeepSeek's reasoning or a Gemini thought signature from an earlier
+// provider (failover, a route change); neither goes to them, nor the
+// reasoning to Gemini.
 func TestRequestStrictProviders(t *testing.T) {
 	id := toolID("call_1", "gemini-signature")
 	body := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"go"},
 	  {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"ccmux-openai:reasoning_content"},{"type":"tool_use","id":` + quote(id) + `,"name":"Read","input":{}}]},
 	  {"role":"user","content":[{"type":"tool_result","tool_use_id":` + quote(id) + `,"content":"ok"}]}]}`
-	for _, typ := range []string{"groq", "cerebras"} {
+	for _, typ := range []string{"openai", "groq", "cerebras"} {
 		out, err := Request([]byte(body), Target{Provider: "p", Type: typ, Model: "m"})
 		if err != nil {
 			t.Fatal(err)
@@ -100,8 +101,8 @@ func TestRequestStrictProviders(t *testing.T) {
 	}
 	// The others still get them back (DeepSeek and Gemini need them).
 	out, err := Request([]byte(body), Target{Provider: "p", Type: "gemini", Model: "m"})
-	if err != nil || !strings.Contains(string(out), `"thought_signature":"gemini-signature"`) {
-		t.Errorf("gemini lost the thought signature: %s %v", out, err)
+	if err != nil || !strings.Contains(string(out), `"thought_signature":"gemini-signature"`) || strings.Contains(string(out), "reasoning_content") {
+		t.Errorf("gemini lost the thought signature or got reasoning_content: %s %v", out, err)
 	}
 	out, err = Request([]byte(body), Target{Provider: "p", Type: "openai-compatible", Model: "deepseek-reasoner"})
 	if err != nil || !strings.Contains(string(out), `"reasoning_content":"hm"`) {
