@@ -426,6 +426,10 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 			if strictMessages(t.Type) {
 				tc.ExtraContent = nil // only Gemini's, from an earlier answer
 			}
+			if tc.ExtraContent == nil && signsToolCalls(t) {
+				tc.ExtraContent = &extraContent{}
+				tc.ExtraContent.Google.ThoughtSignature = skipSignature
+			}
 			tc.Function.Name = b.Name
 			tc.Function.Arguments = "{}"
 			if len(b.Input) > 0 && string(b.Input) != "null" {
@@ -445,6 +449,21 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 		msg.ReasoningContent = strings.Join(reasoning, "")
 	}
 	return msg, nil
+}
+
+// skipSignature is the thought signature Google documents for a tool call
+// Gemini did not make (another provider answered that turn): Gemini 3
+// refuses a call without one.
+const skipSignature = "skip_thought_signature_validator"
+
+// signsToolCalls reports a Gemini model that wants a thought signature on
+// every tool call: Gemini 3 and later, not 1.x or 2.x (nor Gemma).
+func signsToolCalls(t Target) bool {
+	if t.Type != "gemini" {
+		return false
+	}
+	m := strings.ToLower(t.Model)
+	return strings.Contains(m, "gemini-") && !strings.Contains(m, "gemini-1") && !strings.Contains(m, "gemini-2")
 }
 
 // strictMessages reports the provider types whose servers refuse a message

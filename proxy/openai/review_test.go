@@ -184,3 +184,38 @@ func TestErrorBillingTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestGeminiUnsignedCalls: Gemini 3 refuses a tool call without a
+// thought signature ("Function call is missing a thought_signature"); the
+// calls of a history another provider answered (failover, a route change)
+// have none, and go with the dummy Google documents for them. A call
+// Gemini made keeps its own; Gemini 2.5 validates none and gets none.
+func TestRequestGeminiUnsignedCalls(t *testing.T) {
+	signed := toolID("call_g", "real-signature")
+	body := `{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"go"},
+	  {"role":"assistant","content":[{"type":"tool_use","id":"toolu_01abc","name":"Read","input":{}},{"type":"tool_use","id":` + quote(signed) + `,"name":"Read","input":{}}]},
+	  {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01abc","content":"a"},{"type":"tool_result","tool_use_id":` + quote(signed) + `,"content":"b"}]}]}`
+	sigs := func(model string) []string {
+		out, err := Request([]byte(body), Target{Provider: "p", Type: "gemini", Model: model})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cr struct {
+			Messages []struct {
+				ToolCalls []toolCall `json:"tool_calls"`
+			} `json:"messages"`
+		}
+		json.Unmarshal(out, &cr)
+		var s []string
+		for _, tc := range cr.Messages[1].ToolCalls {
+			s = append(s, thoughtSignature(tc.ExtraContent))
+		}
+		return s
+	}
+	if got := sigs("gemini-3-pro-preview"); len(got) != 2 || got[0] != "skip_thought_signature_validator" || got[1] != "real-signature" {
+		t.Errorf("gemini-3: thought signatures %q", got)
+	}
+	if got := sigs("gemini-2.5-flash"); len(got) != 2 || got[0] != "" || got[1] != "real-signature" {
+		t.Errorf("gemini-2.5: thought signatures %q", got)
+	}
+}
