@@ -82,6 +82,12 @@ func ForAnthropic(body []byte) ([]byte, bool) {
 	}
 	if lastStripped && lastTool {
 		delete(req, "thinking")
+		if req["context_management"], err = withoutClearThinking(req["context_management"]); err != nil {
+			return body, false
+		}
+		if req["context_management"] == nil {
+			delete(req, "context_management")
+		}
 	}
 	out, err := marshal(req)
 	if err != nil {
@@ -100,4 +106,39 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// withoutClearThinking drops the clear_thinking edits of a
+// context_management, which Anthropic takes only with thinking on; nil
+// when nothing is left of it.
+func withoutClearThinking(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var cm map[string]json.RawMessage
+	var edits []json.RawMessage
+	if json.Unmarshal(raw, &cm) != nil || json.Unmarshal(cm["edits"], &edits) != nil {
+		return raw, nil
+	}
+	kept := edits[:0]
+	for _, e := range edits {
+		var v struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(e, &v)
+		if !strings.HasPrefix(v.Type, "clear_thinking") {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(edits) {
+		return raw, nil
+	}
+	if len(kept) == 0 && len(cm) == 1 {
+		return nil, nil
+	}
+	var err error
+	if cm["edits"], err = marshal(kept); err != nil {
+		return nil, err
+	}
+	return marshal(cm)
 }

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -59,5 +60,27 @@ func TestForAnthropicLastTurn(t *testing.T) {
 	got, ok := ForAnthropic([]byte(in))
 	if !ok || !bytes.Contains(got, []byte(`"thinking":{"type":"enabled"`)) || !bytes.Contains(got, []byte(`"<ok>"`)) {
 		t.Fatalf("%v %s", ok, got)
+	}
+}
+
+// TestForAnthropicContextManagement: a clear_thinking edit needs thinking
+// on; when thinking goes, so does that edit (and context_management when
+// nothing is left of it).
+func TestForAnthropicContextManagement(t *testing.T) {
+	msgs := `"messages":[{"role":"user","content":"read"},
+	  {"role":"assistant","content":[{"type":"thinking","thinking":"b","signature":"ccmux-openai:reasoning_content"},{"type":"tool_use","id":"call_1","name":"Read","input":{}}]},
+	  {"role":"user","content":[{"type":"tool_result","tool_use_id":"call_1","content":"ok"}]}]`
+	for _, tc := range []struct{ cm, want string }{
+		{`{"edits":[{"type":"clear_thinking_20251015","keep":"all"}]}`, ``},
+		{`{"edits":[{"type":"clear_thinking_20251015"},{"type":"clear_tool_uses_20250919"}]}`, `{"edits":[{"type":"clear_tool_uses_20250919"}]}`},
+	} {
+		got, ok := ForAnthropic([]byte(`{"model":"m","thinking":{"type":"enabled","budget_tokens":1024},"context_management":` + tc.cm + `,` + msgs + `}`))
+		var v map[string]json.RawMessage
+		if !ok || json.Unmarshal(got, &v) != nil {
+			t.Fatalf("%v %s", ok, got)
+		}
+		if string(v["context_management"]) != tc.want || v["thinking"] != nil {
+			t.Errorf("context_management %s: got %s", tc.cm, got)
+		}
 	}
 }
