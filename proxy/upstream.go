@@ -527,6 +527,10 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		}
 		return nil, ae
 	}
+	if clean, ff, ok := forAnthropic(body.b); ok {
+		body, f = &payload{b: clean, refs: 1}, ff
+		defer body.release() // the transport holds its own reference while it reads
+	}
 	sent := sentBody{p: body, parts: [3][]byte{body.b}}
 	if c.Model != f.Model || f.modelStart < 0 {
 		head, mid, tail := spliceModel(body.b, f, c.quoted)

@@ -423,6 +423,13 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 			var tc toolCall
 			tc.Type = "function"
 			tc.ID, tc.ExtraContent = splitToolID(b.ID)
+			if strictMessages(t.Type) {
+				tc.ExtraContent = nil // only Gemini's, from an earlier answer
+			}
+			if tc.ExtraContent == nil && signsToolCalls(t) {
+				tc.ExtraContent = &extraContent{}
+				tc.ExtraContent.Google.ThoughtSignature = skipSignature
+			}
 			tc.Function.Name = b.Name
 			tc.Function.Arguments = "{}"
 			if len(b.Input) > 0 && string(b.Input) != "null" {
@@ -438,8 +445,36 @@ func assistantMessage(bs []anthropicBlock, t Target, current bool) (chatMessage,
 		// turn of only thinking, dropped, still needs its place).
 		msg.Content = strings.Join(text, "")
 	}
-	msg.ReasoningContent = strings.Join(reasoning, "")
+	if !strictMessages(t.Type) && t.Type != "gemini" {
+		msg.ReasoningContent = strings.Join(reasoning, "")
+	}
 	return msg, nil
+}
+
+// skipSignature is the thought signature Google documents for a tool call
+// Gemini did not make (another provider answered that turn): Gemini 3
+// refuses a call without one.
+const skipSignature = "skip_thought_signature_validator"
+
+// signsToolCalls reports a Gemini model that wants a thought signature on
+// every tool call: Gemini 3 and later, not 1.x or 2.x (nor Gemma).
+func signsToolCalls(t Target) bool {
+	if t.Type != "gemini" {
+		return false
+	}
+	m := strings.ToLower(t.Model)
+	return strings.Contains(m, "gemini-") && !strings.Contains(m, "gemini-1") && !strings.Contains(m, "gemini-2")
+}
+
+// strictMessages reports the provider types whose servers refuse a message
+// property they do not know with a 400 (OpenAI: "Unknown parameter:
+// 'messages[3].reasoning_content'"; Groq, Cerebras: "property
+// 'reasoning_content' is unsupported"): reasoning_content and
+// extra_content, which another provider's answers put in the history (a
+// failover, a route that changed), must not go to them. Gemini, which
+// refuses unknown fields too, takes extra_content, its own.
+func strictMessages(typ string) bool {
+	return typ == "openai" || typ == "groq" || typ == "cerebras"
 }
 
 // userMessages turns one Anthropic user message into the tool messages its
@@ -542,26 +577,59 @@ func toolMessage(b anthropicBlock, t Target) (chatMessage, []chatPart, error) {
 	return msg, imgs, nil
 }
 
+// idEncoded starts a tool-use id that carries, in base64url, a provider's
+// call id with characters Anthropic's tool-use ids do not allow (Kimi K2
+// names its calls "functions.Read:0"): the history may go to an Anthropic
+// provider, which refuses such an id, and the provider must get its own
+// id back.
+const idEncoded = "toolu_ccmuxid_"
+
 // toolID returns the tool-use id for a provider's tool call id, with a
 // Gemini thought signature folded in when there is one.
 func toolID(id, signature string) string {
+	if !safeToolID(id) {
+		id = idEncoded + base64.RawURLEncoding.EncodeToString([]byte(id))
+	}
 	if signature == "" {
 		return id
 	}
 	return id + idSignature + base64.RawURLEncoding.EncodeToString([]byte(signature))
 }
 
+// safeToolID reports whether id fits Anthropic's ^[a-zA-Z0-9_-]+$.
+func safeToolID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return id != ""
+}
+
+// rawToolID undoes the idEncoded form of toolID.
+func rawToolID(id string) string {
+	if !strings.HasPrefix(id, idEncoded) {
+		return id
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(id[len(idEncoded):])
+	if err != nil {
+		return id
+	}
+	return string(raw)
+}
+
 // splitToolID undoes toolID.
 func splitToolID(id string) (string, *extraContent) {
 	i := strings.LastIndex(id, idSignature)
 	if i < 0 {
-		return id, nil
+		return rawToolID(id), nil
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(id[i+len(idSignature):])
 	if err != nil {
-		return id, nil
+		return rawToolID(id), nil
 	}
 	ec := &extraContent{}
 	ec.Google.ThoughtSignature = string(sig)
-	return id[:i], ec
+	return rawToolID(id[:i]), ec
 }

@@ -55,7 +55,8 @@ func TestRequest(t *testing.T) {
 	    {"role":"assistant","content":null,"reasoning_content":"new reasoning","tool_calls":[{"id":"call_2","type":"function","function":{"name":"Read","arguments":"{}"}}]},
 	    {"role":"tool","tool_call_id":"call_2","content":"Error (the tool call failed): no such file"}
 	  ]}`
-	out, err := Request([]byte(in), Target{Provider: "p", Type: "openai", Model: "gpt-4.1"})
+	// openai-compatible: api.openai.com takes no reasoning_content (TestRequestStrictProviders).
+	out, err := Request([]byte(in), Target{Provider: "p", Type: "openai-compatible", Model: "gpt-4.1"})
 	if err != nil {
 		t.Fatal(err)
 	}

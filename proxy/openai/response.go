@@ -16,6 +16,20 @@ type chatCompletion struct {
 	Usage   *chatUsage   `json:"usage"`
 	// Error is a failure some providers (OpenRouter) send mid-stream.
 	Error *chatError `json:"error"`
+	// Object is "error" for vLLM's form of a failure, whose message,
+	// type and code are at the top level.
+	Object  string          `json:"object"`
+	Message string          `json:"message"`
+	Type    string          `json:"type"`
+	Code    json.RawMessage `json:"code"`
+}
+
+// failure returns the error the chunk or answer is, or nil.
+func (c *chatCompletion) failure() *chatError {
+	if c.Error == nil && c.Object == "error" {
+		return &chatError{Message: c.Message, Type: c.Type, Code: c.Code}
+	}
+	return c.Error
 }
 
 type chatChoice struct {
@@ -64,6 +78,18 @@ type chatError struct {
 	Message string          `json:"message"`
 	Type    string          `json:"type"`
 	Code    json.RawMessage `json:"code"`
+}
+
+// UnmarshalJSON also takes an error that is only its message, as some
+// servers (LM Studio) send it: {"error":"…"}.
+func (e *chatError) UnmarshalJSON(b []byte) error {
+	var msg string
+	if json.Unmarshal(b, &msg) == nil {
+		*e = chatError{Message: msg}
+		return nil
+	}
+	type plain chatError
+	return json.Unmarshal(b, (*plain)(e))
 }
 
 // Usage is an Anthropic usage object.
@@ -118,8 +144,8 @@ func Response(body []byte, t Target) ([]byte, error) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("the answer is not a Chat Completion: %w", err)
 	}
-	if c.Error != nil {
-		return nil, fmt.Errorf("the answer is an error: %s", c.Error.Message)
+	if e := c.failure(); e != nil {
+		return nil, fmt.Errorf("the answer is an error: %s", e.Message)
 	}
 	if len(c.Choices) == 0 {
 		return nil, fmt.Errorf("the answer has no choices")
@@ -194,7 +220,9 @@ func ErrorType(status int) string {
 		return "invalid_request_error"
 	case http.StatusUnauthorized:
 		return "authentication_error"
-	case http.StatusPaymentRequired, http.StatusForbidden:
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
 		return "permission_error"
 	case http.StatusNotFound:
 		return "not_found_error"
@@ -204,6 +232,8 @@ func ErrorType(status int) string {
 		return "rate_limit_error"
 	case http.StatusServiceUnavailable, 529:
 		return "overloaded_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
 	}
 	if status >= 400 && status < 500 {
 		return "invalid_request_error"
@@ -268,8 +298,8 @@ func ResponseEvents(body []byte, t Target) ([]byte, error) {
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("the answer is not a Chat Completion: %w", err)
 	}
-	if c.Error != nil {
-		return nil, fmt.Errorf("the answer is an error: %s", c.Error.Message)
+	if e := c.failure(); e != nil {
+		return nil, fmt.Errorf("the answer is an error: %s", e.Message)
 	}
 	if len(c.Choices) == 0 {
 		return nil, fmt.Errorf("the answer has no choices")

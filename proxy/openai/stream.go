@@ -176,8 +176,8 @@ func (s *Stream) dispatch() {
 }
 
 func (s *Stream) chunk(c *chatCompletion) {
-	if c.Error != nil {
-		s.failWith(ErrorType(errorStatus(c.Error)), fmt.Sprintf("%s (%s): %s", s.t.Provider, s.t.Type, c.Error.Message))
+	if e := c.failure(); e != nil {
+		s.failWith(ErrorType(errorStatus(e)), fmt.Sprintf("%s (%s): %s", s.t.Provider, s.t.Type, e.Message))
 		return
 	}
 	if !s.started {
@@ -293,6 +293,11 @@ func (s *Stream) closeTools(all bool) {
 func (s *Stream) toolCall(d *toolCallDelta) {
 	key := s.toolKey(d)
 	tb := s.byIndex[key]
+	if tb != nil && d.ID != "" && tb.rawID != "" && d.ID != tb.rawID {
+		// Another id at a used index is another call: Ollama gives every
+		// call index 0. What follows without an id belongs to this one.
+		tb = nil
+	}
 	args := d.Function.Arguments
 	switch {
 	case tb == nil:

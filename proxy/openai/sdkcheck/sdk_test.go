@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,6 +16,9 @@ import (
 
 	"ccmux/proxy/openai"
 )
+
+// toolIDPattern is what the Messages API checks tool_use ids against.
+var toolIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 var testTarget = openai.Target{Provider: "up", Type: "openai", Model: "the-model"}
 
@@ -84,8 +88,13 @@ func TestStreamAccumulator(t *testing.T) {
 		"empty_args":           {stop: "tool_use", tools: []toolWant{{"LS", map[string]any{}}}},
 		"no_done":              {stop: "end_turn", text: "No DONE here."},
 		"gemini_tool":          {stop: "tool_use", tools: []toolWant{{"Glob", map[string]any{"pattern": "**/*.md"}}}, usage: [3]int64{200, 12, 0}},
-		"broken":               {err: "ended the stream"},
-		"error":                {err: "Provider disconnected unexpectedly"},
+		"ollama_index0": {stop: "tool_use", tools: []toolWant{
+			{"Write", map[string]any{"file_path": "hello.py", "content": "print(1)"}},
+			{"Write", map[string]any{"file_path": "world.py", "content": "print(2)"}},
+		}, usage: [3]int64{120, 40, 0}},
+		"vllm_error": {err: "CUDA out of memory"},
+		"broken":     {err: "ended the stream"},
+		"error":      {err: "Provider disconnected unexpectedly"},
 	}
 	for _, file := range goldenStreams(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".sse")
@@ -126,8 +135,8 @@ func TestStreamAccumulator(t *testing.T) {
 						t.Fatalf("tool input %s is not an object: %v", b.Input, err)
 					}
 					tools = append(tools, toolWant{b.Name, input})
-					if b.ID == "" {
-						t.Error("tool_use without an id")
+					if !toolIDPattern.MatchString(b.ID) {
+						t.Errorf("tool_use id %q: the Messages API wants ^[a-zA-Z0-9_-]+$ when the history goes to Anthropic", b.ID)
 					}
 				}
 			}

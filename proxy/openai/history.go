@@ -1,0 +1,144 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// signaturePrefix starts the signature of every thinking block this
+// package makes from a provider's reasoning.
+const signaturePrefix = "ccmux-openai:"
+
+// ForAnthropic readies a Messages request body for an Anthropic provider
+// when its history holds thinking blocks made from an OpenAI-type
+// provider's reasoning (failover, or a route that changed mid-conversation):
+// Anthropic checks the signature of every thinking block and refuses the
+// whole request for such a one, so they go. An assistant message left
+// empty goes with them. When the last assistant message (the tool loop
+// under way) lost its thinking and holds a tool call, it no longer starts
+// with a thinking block, which Anthropic takes only with thinking off: the
+// request's thinking goes too.
+//
+// It reports false, and returns body as it is, when there is nothing to
+// remove; a body without the signature prefix is not parsed.
+func ForAnthropic(body []byte) ([]byte, bool) {
+	if !bytes.Contains(body, []byte(signaturePrefix)) {
+		return body, false
+	}
+	var req map[string]json.RawMessage
+	var msgs []map[string]json.RawMessage
+	if json.Unmarshal(body, &req) != nil || json.Unmarshal(req["messages"], &msgs) != nil {
+		return body, false
+	}
+	changed, lastStripped, lastTool := false, false, false
+	var err error
+	kept := msgs[:0]
+	for _, m := range msgs {
+		var role string
+		json.Unmarshal(m["role"], &role)
+		if role == "assistant" {
+			lastStripped, lastTool = false, false
+		}
+		var content []json.RawMessage
+		if role != "assistant" || json.Unmarshal(m["content"], &content) != nil {
+			kept = append(kept, m)
+			continue
+		}
+		stripped, tool := false, false
+		out := content[:0]
+		for _, raw := range content {
+			var b struct {
+				Type      string `json:"type"`
+				Signature string `json:"signature"`
+			}
+			json.Unmarshal(raw, &b)
+			if b.Type == "thinking" && strings.HasPrefix(b.Signature, signaturePrefix) {
+				stripped = true
+				continue
+			}
+			tool = tool || b.Type == "tool_use"
+			out = append(out, raw)
+		}
+		lastStripped, lastTool = stripped, tool
+		if !stripped {
+			kept = append(kept, m)
+			continue
+		}
+		changed = true
+		if len(out) == 0 {
+			continue
+		}
+		if m["content"], err = marshal(out); err != nil {
+			return body, false
+		}
+		kept = append(kept, m)
+	}
+	if !changed {
+		return body, false
+	}
+	if req["messages"], err = marshal(kept); err != nil {
+		return body, false
+	}
+	if lastStripped && lastTool {
+		delete(req, "thinking")
+		if req["context_management"], err = withoutClearThinking(req["context_management"]); err != nil {
+			return body, false
+		}
+		if req["context_management"] == nil {
+			delete(req, "context_management")
+		}
+	}
+	out, err := marshal(req)
+	if err != nil {
+		return body, false
+	}
+	return out, true
+}
+
+// marshal is json.Marshal without HTML escaping, which would change the
+// client's text for nothing.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// withoutClearThinking drops the clear_thinking edits of a
+// context_management, which Anthropic takes only with thinking on; nil
+// when nothing is left of it.
+func withoutClearThinking(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	var cm map[string]json.RawMessage
+	var edits []json.RawMessage
+	if json.Unmarshal(raw, &cm) != nil || json.Unmarshal(cm["edits"], &edits) != nil {
+		return raw, nil
+	}
+	kept := edits[:0]
+	for _, e := range edits {
+		var v struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(e, &v)
+		if !strings.HasPrefix(v.Type, "clear_thinking") {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(edits) {
+		return raw, nil
+	}
+	if len(kept) == 0 && len(cm) == 1 {
+		return nil, nil
+	}
+	var err error
+	if cm["edits"], err = marshal(kept); err != nil {
+		return nil, err
+	}
+	return marshal(cm)
+}
