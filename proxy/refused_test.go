@@ -24,6 +24,8 @@ import (
 type refusingUpstream struct {
 	ln    net.Listener
 	first func(fr *http2.Framer, conn net.Conn, stream uint32)
+	// refuseAll gives every request first's treatment.
+	refuseAll atomic.Bool
 
 	conns    atomic.Int64 // connections accepted
 	headers  atomic.Int64 // request HEADERS frames read: requests sent
@@ -113,7 +115,7 @@ func (u *refusingUpstream) serve(conn net.Conn) {
 		if ended == 0 {
 			continue
 		}
-		if u.whole.Add(1) == 1 {
+		if u.whole.Add(1) == 1 || u.refuseAll.Load() {
 			u.first(fr, conn, ended)
 			continue
 		}
@@ -214,4 +216,29 @@ func TestResetInternalErrorNotRetried(t *testing.T) {
 	if n := u.answered.Load(); n != 0 {
 		t.Errorf("the upstream answered %d requests, want none", n)
 	}
+}
+
+// An upstream that refuses every stream gets the request twice, not the
+// eight times (over a minute of back-off) x/net's own loop would send it:
+// one retry, then the client gets a 502 at once (or the next provider).
+func TestRefusedTwiceNotSentAgain(t *testing.T) {
+	u, h := refusedSetup(t, func(fr *http2.Framer, _ net.Conn, stream uint32) {
+		fr.WriteRSTStream(stream, http2.ErrCodeRefusedStream)
+	})
+	u.refuseAll.Store(true)
+	h.client.Timeout = 20 * time.Second // x/net alone takes 63 s of back-off
+	start := time.Now()
+	resp := h.post("/v1/messages", healthMessage, nil)
+	got := readAll(t, resp)
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", resp.StatusCode, got)
+	}
+	if n := u.headers.Load(); n != 2 {
+		t.Errorf("the upstream got the request %d times, want 2", n)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the 502 came after %v, want at once", took)
+	}
+	t.Logf("502 after %v: %s", took.Round(time.Millisecond), got)
 }
