@@ -242,3 +242,24 @@ func TestRefusedTwiceNotSentAgain(t *testing.T) {
 	}
 	t.Logf("502 after %v: %s", took.Round(time.Millisecond), got)
 }
+
+// A GOAWAY with an error code on a connection's first stream: x/net does
+// not resend it (a server that fails a new connection would likely fail
+// the next one), and ccmux, which cannot see the GOAWAY's last stream id,
+// judges it as a stream ended after a whole request: not resent, 502.
+func TestGoAwayWithErrorNotRetried(t *testing.T) {
+	u, h := refusedSetup(t, func(fr *http2.Framer, conn net.Conn, _ uint32) {
+		fr.WriteGoAway(0, http2.ErrCodeEnhanceYourCalm, nil)
+		conn.(*tls.Conn).CloseWrite()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.Copy(io.Discard, conn)
+		conn.Close()
+	})
+	resp := h.post("/v1/messages", healthMessage, nil)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502: %s", resp.StatusCode, got)
+	}
+	if n := u.headers.Load(); n != 1 {
+		t.Errorf("the upstream got the request %d times, want 1", n)
+	}
+}
