@@ -63,6 +63,9 @@ type sendNote struct {
 	pool *h2Pool
 	// fresh asks the pool for a newly dialled connection (the retry).
 	fresh bool
+	// trips counts the connections asked of the pool: x/net asks again
+	// for each of its own retries (see errSentTwice).
+	trips atomic.Int32
 	// bodyWritten is set once the transport has read the whole body.
 	bodyWritten atomic.Bool
 	cc          atomic.Pointer[http2.ClientConn]
@@ -149,11 +152,18 @@ func (n *sendNote) retire() {
 // is "a request that may have been processed is never sent twice"; each
 // case is judged so:
 //
-//   - REFUSED_STREAM, a GOAWAY whose last stream id is below the request's,
-//     a connection that closed before the stream opened: RFC 9113 section
-//     8.7 says these were not processed, and x/net already resends them by
-//     itself (through GetBody) before RoundTrip returns, so they do not
-//     reach here.
+//   - REFUSED_STREAM, a GOAWAY with NO_ERROR whose last stream id is below
+//     the request's, a connection that closed before the stream opened:
+//     RFC 9113 section 8.7 says these were not processed, and x/net
+//     already resends them by itself (through GetBody) before RoundTrip
+//     returns, so they do not reach here (TestRefusedStreamRetried,
+//     TestGoAwayUnprocessedRetried). x/net would resend up to 7 times over
+//     a minute of back-off; send's GetBody and the pool stop it after one
+//     resend (errSentTwice, TestRefusedTwiceNotSentAgain). A GOAWAY with
+//     an error code on a connection's first stream x/net does not resend:
+//     it reaches here and is judged by the cases below (after a whole
+//     body: not resent).
+//     A request resent once, by x/net or by send, is not resent again.
 //   - No connection was handed out (a dial failed): the error is the
 //     upstream's, reported as it is; a second dial would only double the
 //     wait before failover.
@@ -179,13 +189,32 @@ func (n *sendNote) retire() {
 // wrote and closes a connection whose request was cancelled.
 func (n *sendNote) unprocessed(err error) bool {
 	w := n.wire.Load()
-	if w == nil {
+	if w == nil || errors.Is(err, errSentTwice) {
 		return false
 	}
 	if !n.bodyWritten.Load() {
 		return true
 	}
 	return w.condemned.Load() && w.lastRead.Load() <= n.handedAt.Load()
+}
+
+// errSentTwice ends a request that went upstream twice: x/net resends a
+// refused stream, or one a GOAWAY left unprocessed, up to 7 times with
+// back-off (over a minute); send and the pool stop it after one resend, so
+// that the client gets its error, or the next provider its chance, at once.
+var errSentTwice = errors.New("the upstream turned the request away again after it was sent a second time (HTTP/2 REFUSED_STREAM or GOAWAY); it is not sent a third time")
+
+// trip counts one more connection asked of the pool for the request, and
+// reports whether it may have one: at most two, one send and one resend.
+func (n *sendNote) trip() bool {
+	return n == nil || n.trips.Add(1) <= 2
+}
+
+// sentTwice reports whether the request already had its resend. x/net
+// asks for the body (GetBody) before its back-off, so a body refused then
+// ends the request at once instead of a second later.
+func (n *sendNote) sentTwice() bool {
+	return n != nil && n.trips.Load() >= 2
 }
 
 // retire takes cc out of the pool: the requests it carries go on, and it

@@ -160,6 +160,9 @@ type h2Dial struct {
 // one (always a new one for a retry, see sendNote.fresh).
 func (p *h2Pool) GetClientConn(req *http.Request, addr string) (*http2.ClientConn, error) {
 	note := sendNoteOf(req.Context())
+	if !note.trip() {
+		return nil, errSentTwice
+	}
 	fresh := note != nil && note.fresh
 	for {
 		p.mu.Lock()
@@ -616,10 +619,15 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 			written = &note.bodyWritten
 		}
 		out.Body = body.reader(written)
-		out.GetBody = func() (io.ReadCloser, error) { return body.reader(written), nil }
+		out.GetBody = func() (io.ReadCloser, error) {
+			if note.sentTwice() {
+				return nil, errSentTwice
+			}
+			return body.reader(written), nil
+		}
 	}
 	resp, err := h.s.upstream.RoundTrip(out, h2)
-	if err != nil && note != nil && ctx.Err() == nil && note.unprocessed(err) {
+	if err != nil && note != nil && ctx.Err() == nil && note.unprocessed(err) && !note.sentTwice() {
 		h.s.logger().Warn("upstream connection failed before the request could have been processed; sending it once more on a new connection",
 			"provider", c.Provider, "model", clip(c.Model), "error", err)
 		note.fresh = true
