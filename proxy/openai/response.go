@@ -137,18 +137,28 @@ type anthropicMessageOut struct {
 	Usage        Usage             `json:"usage"`
 }
 
+// parseCompletion reads a whole Chat Completion that has at least one
+// choice; an error body or an empty answer is an error.
+func parseCompletion(body []byte) (chatCompletion, error) {
+	var c chatCompletion
+	if err := json.Unmarshal(body, &c); err != nil {
+		return c, fmt.Errorf("the answer is not a Chat Completion: %w", err)
+	}
+	if e := c.failure(); e != nil {
+		return c, fmt.Errorf("the answer is an error: %s", e.Message)
+	}
+	if len(c.Choices) == 0 {
+		return c, fmt.Errorf("the answer has no choices")
+	}
+	return c, nil
+}
+
 // Response translates a (non-streaming) Chat Completion into an Anthropic
 // message body.
 func Response(body []byte, t Target) ([]byte, error) {
-	var c chatCompletion
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, fmt.Errorf("the answer is not a Chat Completion: %w", err)
-	}
-	if e := c.failure(); e != nil {
-		return nil, fmt.Errorf("the answer is an error: %s", e.Message)
-	}
-	if len(c.Choices) == 0 {
-		return nil, fmt.Errorf("the answer has no choices")
+	c, err := parseCompletion(body)
+	if err != nil {
+		return nil, err
 	}
 	out := anthropicMessageOut{ID: messageID(c.ID), Type: "message", Role: "assistant", Model: c.Model, Content: []json.RawMessage{}}
 	if out.Model == "" {
@@ -294,15 +304,9 @@ func errorMessage(status int, body []byte) string {
 // event stream a client that asked for a stream expects: some servers
 // answer a stream request with one JSON body.
 func ResponseEvents(body []byte, t Target) ([]byte, error) {
-	var c chatCompletion
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, fmt.Errorf("the answer is not a Chat Completion: %w", err)
-	}
-	if e := c.failure(); e != nil {
-		return nil, fmt.Errorf("the answer is an error: %s", e.Message)
-	}
-	if len(c.Choices) == 0 {
-		return nil, fmt.Errorf("the answer has no choices")
+	c, err := parseCompletion(body)
+	if err != nil {
+		return nil, err
 	}
 	ch := c.Choices[0]
 	ch.Index, ch.Delta, ch.Message = 0, ch.Message, chatDelta{}
