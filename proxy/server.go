@@ -559,6 +559,7 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff") // like every answer of ccmux's own
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
 			io.WriteString(w, "ccmux proxy: run Claude Code with: ccmux claude (or eval \"$(ccmux env)\", then claude)\n")
