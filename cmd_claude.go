@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -76,7 +77,7 @@ func runClaude(e *env, args []string) error {
 
 	cmd := exec.Command(path, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
-	cmd.Env = claudeEnv(os.Environ(), cfg.BaseURL(), token)
+	cmd.Env = claudeEnv(os.Environ(), cfg.BaseURL(), token, runtime.GOOS == "windows")
 	// Ctrl-C reaches Claude Code from the terminal itself (same process
 	// group); ccmux only must not die of it. Signals sent to ccmux alone
 	// (SIGTERM, SIGHUP) are passed on.
@@ -128,11 +129,15 @@ func (e *env) proxyForClaude(cfg *config.Config) (stop func(), err error) {
 // claudeEnv is Claude Code's environment: the user's, with ccmux's
 // ANTHROPIC_BASE_URL and ANTHROPIC_AUTH_TOKEN in place of any there and
 // without ANTHROPIC_API_KEY, which Claude Code would send instead of the
-// token (`ccmux env` unsets it too).
-func claudeEnv(environ []string, baseURL, token string) []string {
+// token (`ccmux env` unsets it too). foldCase is Windows, where names are
+// case-insensitive: anthropic_api_key is the same variable there.
+func claudeEnv(environ []string, baseURL, token string, foldCase bool) []string {
 	env := make([]string, 0, len(environ)+2)
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
+		if foldCase {
+			name = strings.ToUpper(name)
+		}
 		switch name {
 		case "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN":
 			continue

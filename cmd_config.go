@@ -23,7 +23,8 @@ func runConfig(e *env, args []string) error {
 	tokens, _ := config.TokenPath()
 	w := e.stdout
 	fmt.Fprintf(w, "%s is valid.\n", cfg.Path)
-	fmt.Fprintf(w, "Proxy: %s (set ANTHROPIC_BASE_URL=%s)\n", cfg.Addr(), cfg.BaseURL())
+	fmt.Fprintf(w, "Proxy: %s (%s)\n", cfg.Addr(), cfg.BaseURL())
+	fmt.Fprintf(w, "Claude Code: %s\n", config.RunHint(cfg.Path))
 	fmt.Fprintf(w, "Providers:\n")
 	for i, p := range cfg.Providers {
 		state := ""

@@ -21,10 +21,14 @@ func TestCLIConfigCheckFirstRun(t *testing.T) {
 	if !strings.Contains(r.stderr, "wrote the default config to "+path) {
 		t.Errorf("the user is not told where the config was written: %q", r.stderr)
 	}
-	for _, want := range []string{path + " is valid", "claude-max", "oauth anthropic-max", "ANTHROPIC_BASE_URL=http://127.0.0.1:13456", filepath.Join(home, ".claude-code-mux", "oauth_tokens.json")} {
+	for _, want := range []string{path + " is valid", "claude-max", "oauth anthropic-max", "Proxy: 127.0.0.1:13456 (http://127.0.0.1:13456)\n", "\nClaude Code: ccmux claude (or eval \"$(ccmux env)\", then claude)\n", filepath.Join(home, ".claude-code-mux", "oauth_tokens.json")} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("summary lacks %q:\n%s", want, r.stdout)
 		}
+	}
+	// A bare ANTHROPIC_BASE_URL leaves Claude Code asking for its own login.
+	if strings.Contains(r.stdout, "ANTHROPIC_BASE_URL") {
+		t.Errorf("the summary suggests a bare ANTHROPIC_BASE_URL:\n%s", r.stdout)
 	}
 	testsupport.AssertMode(t, filepath.Dir(path), 0o700)
 	testsupport.AssertMode(t, path, 0o600)

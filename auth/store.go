@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -183,23 +182,24 @@ func (s *Store) readLocked() (map[string]record, error) {
 	if terr != nil {
 		return nil, terr
 	}
-	aside, err2 := s.quarantine(target, ce.data)
+	aside, err2 := s.quarantine(target, ce)
 	if err2 != nil {
 		return nil, fmt.Errorf("%w; moving it aside failed: %v", err, err2)
 	}
 	if aside == "" { // it was rewritten meanwhile, and is fine now
 		return s.readFile()
 	}
-	s.log.Warn("token store was not valid JSON; moved it aside, sign in again", "path", s.path, "moved_to", aside)
+	s.log.Warn("token store was not valid; moved it aside, sign in again", "path", s.path, "problem", ce.problem, "moved_to", aside)
 	return map[string]record{}, fmt.Errorf("%w; moved it to %s — sign in again with `ccmux login`", err, aside)
 }
 
 // quarantine moves target (whose content was bad) aside to a name that is
 // new: sub-second time plus a counter, claimed with O_EXCL before the
-// rename replaces the placeholder. If the moved file no longer holds bad
-// (another program rewrote it in between), it is put back when nothing
-// took its place, and "" is returned.
-func (s *Store) quarantine(target string, bad []byte) (string, error) {
+// rename replaces the placeholder. If the moved file no longer holds bad's
+// bytes (or, for a file too large, is no longer too large: another program
+// rewrote it in between), it is put back when nothing took its place, and
+// "" is returned.
+func (s *Store) quarantine(target string, bad *corruptError) (string, error) {
 	stamp := s.now().UTC().Format("20060102T150405.000000000Z")
 	var aside string
 	for i := 1; ; i++ {
@@ -220,7 +220,13 @@ func (s *Store) quarantine(target string, bad []byte) (string, error) {
 		os.Remove(aside)
 		return "", err
 	}
-	if moved, err := os.ReadFile(aside); err == nil && !bytes.Equal(moved, bad) {
+	moved, err := safefile.Read(aside, maxStoreBytes)
+	var tooLarge *safefile.TooLargeError
+	rewritten := err == nil && (bad.tooLarge || !bytes.Equal(moved, bad.data))
+	if !bad.tooLarge && errors.As(err, &tooLarge) {
+		rewritten = true
+	}
+	if rewritten {
 		if os.Link(aside, target) == nil {
 			os.Remove(aside)
 			return "", nil
@@ -229,15 +235,25 @@ func (s *Store) quarantine(target string, bad []byte) (string, error) {
 	return aside, nil
 }
 
-// corruptError is a store file that stayed invalid over two reads.
+// corruptError is a store file that stayed invalid over two reads, or one
+// larger than maxStoreBytes (no token store comes near: it is not one).
 type corruptError struct {
 	path, problem string
-	data          []byte // never shown: it may hold tokens
+	data          []byte // never shown: it may hold tokens; nil when tooLarge
+	tooLarge      bool
 }
 
 func (e *corruptError) Error() string {
+	if e.tooLarge {
+		return fmt.Sprintf("the token store %s %s, so it is not one", e.path, e.problem)
+	}
 	return fmt.Sprintf("%s: %s (%s)", ErrCorruptStore, e.path, e.problem)
 }
+
+// maxStoreBytes bounds the token store ccmux reads: a login's record is
+// about 1 KB, so 4 MiB holds thousands; a larger file is judged corrupt
+// (moved aside by the next write) rather than read into memory.
+const maxStoreBytes = 4 << 20
 
 func (e *corruptError) Unwrap() error { return ErrCorruptStore }
 
@@ -331,26 +347,22 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 	if err != nil {
 		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
-	if err := checkRegular(s.path, fi); err != nil {
+	if err := checkRegular(s.path, fi.Mode()); err != nil {
 		return nil, nil, nil, "", err
 	}
-	// Never block: a named pipe swapped in after the Stat must not hang us.
-	f, err := safefile.OpenNonBlocking(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	// safefile never blocks on a named pipe swapped in after the Stat,
+	// checks the opened file again and reads at most maxStoreBytes.
+	data, err = safefile.Read(s.path, maxStoreBytes)
+	var notRegular *safefile.NotRegularError
+	var tooLarge *safefile.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return map[string]record{}, nil, nil, "", nil
-	}
-	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
-	}
-	defer f.Close()
-	ofi, err := f.Stat()
-	if err != nil {
-		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
-	}
-	if err := checkRegular(s.path, ofi); err != nil {
-		return nil, nil, nil, "", err
-	}
-	if data, err = io.ReadAll(f); err != nil {
+	case errors.As(err, &notRegular):
+		return nil, nil, nil, "", checkRegular(s.path, notRegular.Mode)
+	case errors.As(err, &tooLarge):
+		return nil, nil, nil, "", storeTooLarge(s.path, tooLarge.Size)
+	case err != nil:
 		return nil, nil, nil, "", fmt.Errorf("reading the token store %s: %w", s.path, err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -385,12 +397,19 @@ func (s *Store) readOnce() (recs map[string]record, data []byte, fi fs.FileInfo,
 	return recs, data, fi, "", nil
 }
 
+// storeTooLarge is the verdict on a token store of size bytes, over
+// maxStoreBytes.
+func storeTooLarge(path string, size int64) *corruptError {
+	return &corruptError{path: path, tooLarge: true,
+		problem: fmt.Sprintf("is %d bytes, over the %d (4 MiB) a token store may have", size, maxStoreBytes)}
+}
+
 // checkRegular says, naming path, what is there instead of a token file.
-func checkRegular(path string, fi fs.FileInfo) error {
-	if fi.Mode().IsRegular() {
+func checkRegular(path string, mode fs.FileMode) error {
+	if mode.IsRegular() {
 		return nil
 	}
-	return fmt.Errorf("the token store %s is %s, not a file: move it away so ccmux can keep its logins there", path, safefile.Kind(fi.Mode()))
+	return fmt.Errorf("the token store %s is %s, not a file: move it away so ccmux can keep its logins there", path, safefile.Kind(mode))
 }
 
 // jsonProblem describes a decoding error without quoting the input.

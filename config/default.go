@@ -5,7 +5,7 @@ package config
 // the subscription unchanged once `ccmux login` (or the tray's "Sign in with
 // Claude") has stored a token.
 const DefaultTOML = `# ccmux configuration. claude-code-mux reads this file too (same schema).
-# Point Claude Code at the proxy with: ANTHROPIC_BASE_URL=http://127.0.0.1:13456
+# Run Claude Code through the proxy with: ccmux claude (or eval "$(ccmux env)", then claude)
 
 [server]
 host = "127.0.0.1"      # loopback only; other machines cannot reach the proxy

@@ -25,6 +25,7 @@ func TestNosniff(t *testing.T) {
 		{"v1 wrong method", "GET", "/v1/messages", nil, "", 405},
 		{"v1 models", "GET", "/v1/models", nil, "", 200},
 		{"health", "GET", "/health", nil, "", 200},
+		{"root page (found in review)", "GET", "/", nil, "", 200},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := do(h, tt.method, tt.path, "localhost", local, tt.header, tt.body)

@@ -585,9 +585,10 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff") // like every answer of ccmux's own
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {
-			io.WriteString(w, "ccmux proxy: set ANTHROPIC_BASE_URL to this address\n")
+			io.WriteString(w, "ccmux proxy: run Claude Code with: ccmux claude (or eval \"$(ccmux env)\", then claude)\n")
 		}
 	case path == "/v1/messages" || path == "/v1/messages/count_tokens":
 		if !method(w, r, http.MethodPost) || !h.authorized(w, r) || !jsonBody(w, r) {

@@ -584,8 +584,10 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		note = &sendNote{pool: h.s.upstream.pool}
 		ctx = withSendNote(ctx, note)
 	}
-	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle)
-	wd.note = note
+	// note is given before the timer starts: set after, a watchdog firing
+	// at once read it unsynchronised (and could miss retiring the
+	// connection; found in review).
+	ctx, wd := newWatchdog(ctx, h.st.firstByte, h.st.idle, note)
 	if h2 && body.size() > 0 {
 		ctx = withHeldHeaders(ctx) // HEADERS and the first DATA in one write
 	}
@@ -847,9 +849,9 @@ type timeoutError struct {
 func (e *timeoutError) Error() string { return fmt.Sprintf("no %s within %v", e.what, e.d) }
 func (e *timeoutError) Timeout() bool { return true }
 
-func newWatchdog(parent context.Context, firstByte, idle time.Duration) (context.Context, *watchdog) {
+func newWatchdog(parent context.Context, firstByte, idle time.Duration, note *sendNote) (context.Context, *watchdog) {
 	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{ctx: ctx, cancel: cancel, firstByte: firstByte, idle: idle}
+	w := &watchdog{ctx: ctx, cancel: cancel, firstByte: firstByte, idle: idle, note: note}
 	w.timer = time.AfterFunc(firstByte, w.fire)
 	return ctx, w
 }

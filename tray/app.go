@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"ccmux/auth"
+	"ccmux/config"
 )
 
 // action is a menu click, as the event loop sees it.
@@ -254,7 +255,7 @@ func (a *app) click(act action) {
 			}
 		})
 	case clickShowAddress:
-		a.notify("Proxy address for Claude Code", "ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
+		a.notify("Proxy address for Claude Code", baseURL(a.st.proxyAddr)+"\nRun Claude Code with: "+config.RunHint(a.configPath))
 	case clickDashboard:
 		url := baseURL(a.st.proxyAddr) + "/"
 		a.background(func() func() {
@@ -334,7 +335,7 @@ func (a *app) signedIn(id string, acct auth.Account) {
 	if acct.Email != "" {
 		who += " as " + acct.Email
 	}
-	a.notify(a.titled("Signed in to Claude", id), who+". Claude Code: ANTHROPIC_BASE_URL="+baseURL(a.st.proxyAddr))
+	a.notify(a.titled("Signed in to Claude", id), who+". Run Claude Code with: "+config.RunHint(a.configPath))
 	// The usage poll after a sign-in can answer before the loop hears of
 	// the sign-in: numbers that came in meanwhile are told now.
 	a.refreshUsage(true)

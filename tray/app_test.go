@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -334,6 +335,7 @@ func TestStartsProxyAndShowsSignedIn(t *testing.T) {
 }
 
 func TestSignIn(t *testing.T) {
+	t.Setenv("HOME", "/home/ada") // the harness's config file is the default one
 	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickSignIn)
@@ -350,7 +352,7 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("after sign-in: %+v", v)
 	}
 	n := h.waitNote("Signed in to Claude")
-	if !strings.Contains(n.message, "ada@example.com") || !strings.Contains(n.message, "ANTHROPIC_BASE_URL=http://127.0.0.1:13456") {
+	if !strings.Contains(n.message, "ada@example.com") || !strings.Contains(n.message, "Run Claude Code with: ccmux claude") || strings.Contains(n.message, "ANTHROPIC_BASE_URL") {
 		t.Errorf("sign-in notification says %q", n.message)
 	}
 	// The auth client's own SignedIn event for the same login is not told twice.
@@ -561,6 +563,7 @@ func TestAutostartRefusesATemporaryBinary(t *testing.T) {
 }
 
 func TestOpenConfigAndShowAddress(t *testing.T) {
+	t.Setenv("HOME", "/home/ada") // the harness's config file is the default one
 	h := start(t, nil)
 	h.waitView("the proxy on", proxyOn)
 	h.click(clickOpenConfig)
@@ -572,9 +575,30 @@ func TestOpenConfigAndShowAddress(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the config file was not opened")
 	}
+	// A bare ANTHROPIC_BASE_URL leaves Claude Code asking for a login of
+	// its own: the notification says to run it through ccmux.
 	h.click(clickShowAddress)
-	if n := h.waitNote("Proxy address for Claude Code"); n.message != "ANTHROPIC_BASE_URL=http://127.0.0.1:13456" {
+	if n := h.waitNote("Proxy address for Claude Code"); n.message != "http://127.0.0.1:13456\nRun Claude Code with: ccmux claude (or eval \"$(ccmux env)\", then claude)" {
 		t.Errorf("address notification = %q", n.message)
+	}
+}
+
+// TestShowAddressNamesAnotherConfig: with a config file other than the
+// default, the commands the notification suggests name it, or they would
+// reach another proxy (or none).
+func TestShowAddressNamesAnotherConfig(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("sh quoting")
+	}
+	t.Setenv("HOME", "/home/ada")
+	h := newHarness(t, nil)
+	h.configPath = "/home/ada/work/my ccmux.toml"
+	h.run()
+	h.waitView("the proxy on", proxyOn)
+	h.click(clickShowAddress)
+	want := "http://127.0.0.1:13456\nRun Claude Code with: ccmux --config '/home/ada/work/my ccmux.toml' claude (or eval \"$(ccmux --config '/home/ada/work/my ccmux.toml' env)\", then claude)"
+	if n := h.waitNote("Proxy address for Claude Code"); n.message != want {
+		t.Errorf("address notification = %q, want %q", n.message, want)
 	}
 }
 

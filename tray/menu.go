@@ -67,7 +67,7 @@ func newTrayMenu(v view) *trayMenu {
 		m.reload.Disable()
 	}
 	m.openLog = systray.AddMenuItem(labelOpenLog, "Open ccmux's log file")
-	m.showAddr = systray.AddMenuItem(labelShowAddr, "Show the ANTHROPIC_BASE_URL for Claude Code")
+	m.showAddr = systray.AddMenuItem(labelShowAddr, "Show the proxy address and how to run Claude Code through it")
 	systray.AddSeparator()
 	m.quit = systray.AddMenuItem(labelQuit, "Stop the proxy and quit")
 	return m
