@@ -10,7 +10,7 @@ import (
 // a login of its own.
 func TestRootSaysHowToRunClaudeCode(t *testing.T) {
 	t.Setenv("API_KEY", "k")
-	h := testHandler(t, mustConfig(t, apiKeyTOML("http://127.0.0.1:9")), &fakeAdmin{})
+	h := testHandler(t, mustConfig(t, apiKeyTOML("http://127.0.0.1:9")), nil) // no admin API: no dashboard
 	w := do(h, "GET", "/", "localhost", local, nil, "")
 	body := w.Body.String()
 	if w.Code != 200 || !strings.Contains(body, "ccmux claude") || strings.Contains(body, "set ANTHROPIC_BASE_URL") {
