@@ -213,4 +213,3 @@ func TestDashboardNoKeyNeedsNoSession(t *testing.T) {
 		t.Errorf("GET /?code= without a key: %d, cookie %v; want 303 to / and none", resp.StatusCode, c != nil)
 	}
 }
-
