@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"ccmux/internal/testsupport"
+	"ccmux/proxy"
 )
 
 func TestDashboardCommand(t *testing.T) {
@@ -135,3 +136,7 @@ func TestDashboardCommandWithKey(t *testing.T) {
 		t.Errorf("another key: exit %d, %q", res.code, res.stderr)
 	}
 }
+
+// The tray's "Open dashboard" asks the proxy for a code through this
+// method (tray.dashboardCoder); the tray is handed a *proxy.Server.
+var _ interface{ DashboardCode() string } = (*proxy.Server)(nil)
