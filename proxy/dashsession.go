@@ -180,3 +180,19 @@ func (h *handler) dashLocked(w http.ResponseWriter, r *http.Request, why string)
 		w.Write(body)
 	}
 }
+
+// keyChanged ends every dashboard code and session when a reload changes
+// server.api_key: they proved the old key.
+func (s *Server) keyChanged(st *state) {
+	if old := s.cur.Load(); old != nil && subtle.ConstantTimeCompare([]byte(old.apiKey), []byte(st.apiKey)) != 1 {
+		s.dashCodes.reset()
+		s.dashSessions.reset()
+	}
+}
+
+func (d *dashSecrets) reset() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.live)
+	d.live = d.live[:0]
+}

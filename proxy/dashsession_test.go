@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -211,5 +212,31 @@ func TestDashboardNoKeyNeedsNoSession(t *testing.T) {
 	}
 	if resp, c := openCode(t, h, "anything"); resp.StatusCode != http.StatusSeeOther || c != nil {
 		t.Errorf("GET /?code= without a key: %d, cookie %v; want 303 to / and none", resp.StatusCode, c != nil)
+	}
+}
+
+// A reload that changes server.api_key ends the sessions and codes made
+// with the old key; one that keeps it keeps them.
+func TestDashboardKeyReloadEndsSessions(t *testing.T) {
+	h := startKeyedDashboard(t)
+	_, c := openCode(t, h, h.srv.DashboardCode())
+	code := h.srv.DashboardCode()
+	reload := func(key string) {
+		t.Setenv("CCMUX_KEY", key)
+		cfg := h.srv.CurrentConfig()
+		if _, err := h.srv.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reload("s3cret")
+	if got, _ := dashGet(t, h, "/api/requests", c); got != http.StatusOK {
+		t.Errorf("after a reload with the same key: %d, want 200", got)
+	}
+	reload("n3w")
+	if got, _ := dashGet(t, h, "/api/requests", c); got != http.StatusUnauthorized {
+		t.Errorf("after the key changed: %d, want 401", got)
+	}
+	if resp, c2 := openCode(t, h, code); resp.StatusCode != http.StatusForbidden || c2 != nil {
+		t.Errorf("a code from before the key changed: %d", resp.StatusCode)
 	}
 }

@@ -222,6 +222,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (moved bool, er
 	// A reload also drops the idle upstream connections: SIGHUP is what a
 	// user tries when the upstream moved and requests fail.
 	defer s.upstream.closeIdle()
+	s.keyChanged(st)
 	if s.srv == nil || cfg.Addr() == s.CurrentConfig().Addr() {
 		s.cur.Store(st)
 		return false, nil
