@@ -114,6 +114,16 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if r.URL.Path == "/" {
+		if code, ok := r.URL.Query()["code"]; ok {
+			h.openWithCode(w, r, code[0])
+			return
+		}
+		if !h.dashSession(r) {
+			h.dashLocked(w, r, "Open the dashboard from the tray or with ccmux dashboard.")
+			return
+		}
+	}
 	name := "index.html"
 	if r.URL.Path != "/" {
 		name = strings.TrimPrefix(r.URL.Path, "/web/")
@@ -141,7 +151,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 }
 
 // pageEndpoint reports whether path is one the dashboard page calls, which
-// its token opens when server.api_key is set; the OAuth admin endpoints
+// its session opens when server.api_key is set; the OAuth admin endpoints
 // (list, sign in by code, refresh, delete) still need the key.
 func pageEndpoint(path string) bool {
 	switch path {
@@ -168,6 +178,8 @@ func (h *handler) dashboardAPI(w http.ResponseWriter, r *http.Request) bool {
 		if method(w, r, http.MethodGet) {
 			h.usageHistoryAPI(w, r)
 		}
+	case "/api/dashboard/session":
+		h.sessionAPI(w, r)
 	case "/api/dashboard":
 		if method(w, r, http.MethodGet) && sameOrigin(w, r) {
 			h.dashboardState(w)

@@ -191,6 +191,7 @@ func TestDashboardTokenOpensOnlyThePagesEndpoints(t *testing.T) {
 	up := newUpstream(t)
 	admin := &fakeAdmin{}
 	h := startProxy(t, mustConfig(t, "[server]\napi_key = \"$CCMUX_KEY\"\n"+subscriptionTOML(0, up.URL)), func(s *Server) { s.Admin, s.History = admin, openHistory(t) })
+	_, session := openCode(t, h, h.srv.DashboardCode()) // the dashboard's session, as the page has it
 	do := func(method, path string) int {
 		var body io.Reader
 		if method == http.MethodPost {
@@ -199,6 +200,7 @@ func TestDashboardTokenOpensOnlyThePagesEndpoints(t *testing.T) {
 		req, _ := http.NewRequest(method, h.base+path, body)
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set(csrfHeader, csrf())
+		req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
 		resp, err := h.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -212,12 +214,12 @@ func TestDashboardTokenOpensOnlyThePagesEndpoints(t *testing.T) {
 		{http.MethodGet, "/api/usage"},
 	} {
 		if got := do(r[0], r[1]); got != http.StatusUnauthorized {
-			t.Errorf("%s %s with the page's token: %d, want 401", r[0], r[1], got)
+			t.Errorf("%s %s with the page's session and token: %d, want 401", r[0], r[1], got)
 		}
 	}
 	for _, p := range []string{"/api/dashboard", "/api/requests", "/api/stats", "/api/usage/history"} {
 		if got := do(http.MethodGet, p); got != http.StatusOK {
-			t.Errorf("GET %s with the page's token: %d, want 200", p, got)
+			t.Errorf("GET %s with the page's session and token: %d, want 200", p, got)
 		}
 	}
 }

@@ -281,8 +281,8 @@ func TestDashboardPageAndActions(t *testing.T) {
 	}
 }
 
-// With server.api_key set, the page's token stands in for the key; without
-// either, the history is closed.
+// With server.api_key set, the dashboard's session stands in for the key;
+// without either, the history is closed.
 func TestDashboardWithServerKey(t *testing.T) {
 	t.Setenv("CCMUX_KEY", "s3cret")
 	up := newUpstream(t)
@@ -305,8 +305,14 @@ func TestDashboardWithServerKey(t *testing.T) {
 	if got := get("/api/requests", map[string]string{csrfHeader: strings.Repeat("0", 64)}); got != 401 {
 		t.Errorf("with a wrong token: %d", got)
 	}
-	if got := get("/api/requests", map[string]string{csrfHeader: csrf()}); got != 200 {
-		t.Errorf("with the page's token: %d", got)
+	// Any local program can read the page's token: alone it opens nothing;
+	// the session from a one-time code does (dashsession_test.go).
+	if got := get("/api/requests", map[string]string{csrfHeader: csrf()}); got != 401 {
+		t.Errorf("with only the page's token: %d", got)
+	}
+	_, session := openCode(t, h, h.srv.DashboardCode())
+	if got := get("/api/requests", map[string]string{"Cookie": session.Name + "=" + session.Value}); got != 200 {
+		t.Errorf("with the dashboard's session: %d", got)
 	}
 	if got := get("/api/requests", map[string]string{"x-api-key": "s3cret"}); got != 200 {
 		t.Errorf("with the key: %d", got)

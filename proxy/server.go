@@ -94,6 +94,9 @@ type Server struct {
 	sampled sync.Map
 	// lastReload is the last NoteReload, for the dashboard.
 	lastReload atomic.Pointer[ReloadResult]
+	// dashCodes and dashSessions open the dashboard when server.api_key
+	// is set (dashsession.go).
+	dashCodes, dashSessions dashSecrets
 }
 
 // state is a config and what a Server derives from it when it starts or
@@ -219,6 +222,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Config) (moved bool, er
 	// A reload also drops the idle upstream connections: SIGHUP is what a
 	// user tries when the upstream moved and requests fail.
 	defer s.upstream.closeIdle()
+	s.keyChanged(st)
 	if s.srv == nil || cfg.Addr() == s.CurrentConfig().Addr() {
 		s.cur.Store(st)
 		return false, nil
@@ -610,9 +614,10 @@ func (h *handler) serve(w *exchange, r *http.Request) {
 			writeError(w, http.StatusNotFound, "not_found_error", "the admin API is not enabled")
 			return
 		}
-		// The dashboard's own page carries its token instead of server.api_key,
-		// for the page's endpoints only (any local program can read the page).
-		if !(pageEndpoint(path) && validCSRF(r) && loopbackPeer(r.RemoteAddr)) && !h.authorized(w, r) {
+		// With server.api_key set, the dashboard's session cookie (from a
+		// one-time code only a holder of the key gets) stands in for the key,
+		// for the page's endpoints only; its POSTs also need the page's token.
+		if !(pageEndpoint(path) && h.st.apiKey != "" && loopbackPeer(r.RemoteAddr) && h.dashSession(r)) && !h.authorized(w, r) {
 			return
 		}
 		h.admin(w, r)

@@ -258,8 +258,14 @@ func (a *app) click(act action) {
 		a.notify("Proxy address for Claude Code", baseURL(a.st.proxyAddr)+"\nRun Claude Code with: "+config.RunHint(a.configPath))
 	case clickDashboard:
 		url := baseURL(a.st.proxyAddr) + "/"
+		open := url
+		if c, ok := a.proxy.(dashboardCoder); ok {
+			if code := c.DashboardCode(); code != "" {
+				open = url + "?code=" + code // one use, within a minute
+			}
+		}
 		a.background(func() func() {
-			err := a.openURL(url)
+			err := a.openURL(open)
 			return func() {
 				if err != nil {
 					a.notify("Could not open the dashboard", fmt.Sprintf("Open %s in a browser (%v).", url, err))

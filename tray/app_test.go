@@ -104,6 +104,13 @@ type fakeProxy struct {
 	startErr error
 	starts   int
 	stops    int
+	code     string // DashboardCode's answer: server.api_key set
+}
+
+func (p *fakeProxy) DashboardCode() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.code
 }
 
 func (p *fakeProxy) Start(context.Context) error {

@@ -314,3 +314,23 @@ func TestOpenDashboard(t *testing.T) {
 	h.click(clickProxy)
 	h.waitView("the proxy off", func(v view) bool { return !v.ProxyChecked && !v.DashboardEnabled })
 }
+
+// With server.api_key set, Open dashboard opens a one-time link the proxy
+// minted (/?code=…), which the browser swaps for a session.
+func TestOpenDashboardWithKey(t *testing.T) {
+	h := newHarness(t, nil)
+	h.proxy.code = "c0de"
+	urls := make(chan string, 1)
+	h.openURL = func(u string) error { urls <- u; return nil }
+	h.run()
+	h.waitView("the proxy on", func(v view) bool { return proxyOn(v) && v.DashboardEnabled })
+	h.click(clickDashboard)
+	select {
+	case u := <-urls:
+		if u != "http://127.0.0.1:13456/?code=c0de" {
+			t.Errorf("opened %q, want http://127.0.0.1:13456/?code=c0de", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dashboard was not opened")
+	}
+}

@@ -38,6 +38,12 @@ type Proxy interface {
 	Addr() string
 }
 
+// dashboardCoder is a Proxy that needs a one-time code to open its
+// dashboard (server.api_key set): "Open dashboard" opens /?code=….
+type dashboardCoder interface {
+	DashboardCode() string // "" when the dashboard needs none
+}
+
 // Reloader re-reads the config file and applies it. On success it returns
 // what changed, in a few words; on an error nothing changed, and the error
 // is what `ccmux config check` prints for the file.
