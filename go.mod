@@ -13,7 +13,6 @@ require (
 	golang.org/x/net v0.52.0
 	golang.org/x/oauth2 v0.38.0
 	golang.org/x/sys v0.50.0
-	gopkg.in/natefinch/lumberjack.v2 v2.2.1
 	modernc.org/sqlite v1.63.0
 )
 

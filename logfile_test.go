@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"ccmux/internal/testsupport"
 )
@@ -15,6 +14,7 @@ import (
 // The tray's log, its folder and every backup are private (0700, 0600),
 // whatever modes were there before and across rotations; before, an
 // existing 0644 log stayed 0644 and so did its rotated and .gz copies.
+// Backups an older ccmux left (lumberjack's names) are tightened too.
 func TestLogFileIsPrivate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "ccmux")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -26,6 +26,7 @@ func TestLogFileIsPrivate(t *testing.T) {
 		path: "old line\n",
 		filepath.Join(dir, "ccmux-2026-01-01T00-00-00.000.log"):    "older\n",
 		filepath.Join(dir, "ccmux-2025-12-01T00-00-00.000.log.gz"): "gz",
+		filepath.Join(dir, "ccmux.log.2.gz"):                       "gz",
 	}
 	for p, content := range old {
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -48,12 +49,12 @@ func TestLogFileIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write([]byte("after rotation\n"))
-	// The rotated file and the older backup are compressed in the background.
-	testsupport.Eventually(t, "the backups compressed", 10*time.Second, func() bool {
-		logs, _ := filepath.Glob(filepath.Join(dir, "ccmux-*.log"))
-		gzs, _ := filepath.Glob(filepath.Join(dir, "ccmux-*.log.gz"))
-		return len(logs) == 0 && len(gzs) == 3
-	})
+	if data := gunzip(t, path+".1.gz"); string(data) != "old line\nnew line\n" {
+		t.Errorf("the first backup holds %q", data)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "after rotation\n" {
+		t.Errorf("the log holds %q after the rotation", data)
+	}
 	testsupport.AssertMode(t, dir, 0o700)
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
