@@ -195,7 +195,7 @@ func (h *handler) readBody(w *exchange, r *http.Request) (*payload, bool) {
 	p := newPayload(int(min(limit, firstBodyChunk)), &s.held)
 	for int64(len(p.b)) < limit {
 		if len(p.b) == cap(p.b) {
-			grown := int(min(limit, int64(2*cap(p.b))))
+			grown := int(min(limit, int64(bodyGrowth*cap(p.b))))
 			if s.held.Load()+int64(grown) > budget {
 				p.release()
 				writeError(w, 529, "overloaded_error", "ccmux holds too many request bodies right now; retry the request")
@@ -229,8 +229,15 @@ func (h *handler) readBody(w *exchange, r *http.Request) (*payload, bool) {
 	return p, true
 }
 
-// firstBodyChunk is the first allocation for a body; it doubles as bytes arrive.
+// firstBodyChunk is the first allocation for a body; it grows bodyGrowth
+// times as bytes arrive.
 const firstBodyChunk = 64 << 10
+
+// bodyGrowth is how many times a full body buffer grows: a 200 KB body
+// takes one copy of 64 KiB (doubling took two, of 192 KiB), a 1 MB one
+// copies 320 KiB instead of 960. A client that stops sending holds at most
+// four times what it sent (64 KiB before any growth).
+const bodyGrowth = 4
 
 // payload is a request body shared by the handler and the upstream request
 // bodies the transport reads (it may still be reading after RoundTrip
