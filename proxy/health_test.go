@@ -455,6 +455,20 @@ func TestResetAfterWholeRequestNotRetried(t *testing.T) {
 func TestReloadClosesIdleUpstreamConns(t *testing.T) {
 	hs := newHealthSetup(t, "", nil)
 	hs.ok(t)
+	// The client has the whole answer a moment before the proxy's request
+	// ends (the answer goes out before the log line and the cleanup); only
+	// then is the connection idle.
+	testsupport.Eventually(t, "the upstream connection to be idle", 10*time.Second, func() bool {
+		p := hs.h.srv.pooled.Load().pool
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, w := range p.wires {
+			if w.requests.Load() > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	if _, err := hs.h.srv.Reload(context.Background(), hs.h.srv.CurrentConfig()); err != nil {
 		t.Fatal(err)
 	}
