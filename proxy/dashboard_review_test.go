@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"ccmux/internal/testsupport"
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
@@ -120,7 +122,12 @@ func TestHistoryAndDashboardHoldNoSecrets(t *testing.T) {
 	d.sub.Queue(fakeanthropic.Behavior{Status: 529})
 	readAll(t, d.post("/v1/messages", `{"model":"claude-haiku-4-5","max_tokens":16,"messages":[{"role":"user","content":"PROMPT-b81d"}]}`, nil))
 	d.srv.RecordUsage("anthropic-max")
-	d.srv.History.Flush()
+	// A request is recorded just after its answer went out: wait for it.
+	testsupport.Eventually(t, "the second request recorded", 10*time.Second, func() bool {
+		d.srv.History.Flush()
+		_, body := d.get(t, "/api/requests?limit=10", nil)
+		return strings.Contains(body, `"model":"claude-haiku-4-5"`)
+	})
 	if len(d.key.Requests()) == 0 {
 		t.Fatal("the API-key provider was not reached")
 	}
