@@ -193,12 +193,17 @@ func TestStatsModelWithoutPrice(t *testing.T) {
 	readAll(t, h.post("/v1/messages", `{"model":"duo","max_tokens":16,"messages":[]}`, nil))
 	first.SetBehavior(fakeanthropic.Behavior{Status: 500})
 	readAll(t, h.post("/v1/messages", `{"model":"duo","max_tokens":16,"messages":[]}`, nil))
-	h.srv.History.Flush()
-	resp, err := h.client.Get(h.base + "/api/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := readAll(t, resp)
+	// Each request is recorded just after its answer went out.
+	var body string
+	testsupport.Eventually(t, "both requests in the stats", 10*time.Second, func() bool {
+		h.srv.History.Flush()
+		resp, err := h.client.Get(h.base + "/api/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = readAll(t, resp)
+		return strings.Contains(body, `"model":"model-a"`) && strings.Contains(body, `"model":"model-b"`)
+	})
 	// model-a has no price: null and "no price", never 0; model-b is priced by the config.
 	if !strings.Contains(body, `"model":"model-a","requests":1,"input_tokens":25,"output_tokens":6,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"api_cost_usd":null,"price":"no price"`) ||
 		!strings.Contains(body, `"model":"model-b","requests":1,"input_tokens":25,"output_tokens":6,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"api_cost_usd":0.000037,"price":"config"`) {
