@@ -225,6 +225,14 @@
     renderDailyChart(s.stats);
   }
 
+  // lastDays is the x range, in Unix seconds, of the last n days up to the
+  // end of today.
+  function lastDays(n) {
+    const end = new Date();
+    end.setHours(24, 0, 0, 0);
+    return [end.getTime() / 1000 - n * 86400, end.getTime() / 1000];
+  }
+
   function width(container) { return Math.max(320, Math.min(container.clientWidth || 900, 1100) - 20); }
 
   function renderDailyChart(stats) {
@@ -241,6 +249,9 @@
     box.replaceChildren(wrap);
     dailyChart = new uPlot({
       width: width(box), height: 200,
+      // The whole window, whatever days have data: uPlot's own range for
+      // one day of data spans years.
+      scales: { x: { time: true, range: () => lastDays(30) } },
       series: [{}, { label: "USD", stroke: "#4b6bfb", fill: "rgba(75,107,251,.15)", scale: "usd", value: (u, v) => v == null ? "—" : usd.format(v) },
         { label: "requests", stroke: "#c77700", scale: "n" }],
       axes: [{}, { scale: "usd", values: (u, vals) => vals.map((v) => "$" + v) }, { scale: "n", side: 1, grid: { show: false } }],
@@ -277,7 +288,7 @@
       box.append(wrap);
       charts.set(login, new uPlot({
         width: width(box), height: 200,
-        scales: { y: { range: [0, 100] } },
+        scales: { x: { time: true, range: () => lastDays(7) }, y: { range: [0, 100] } },
         series: [{}, ...series.map((s, i) => ({ label: windowName(s.window), stroke: colors[i % colors.length], spanGaps: true, value: (u, v) => v == null ? "—" : v + "%" }))],
         axes: [{}, { values: (u, vals) => vals.map((v) => v + "%") }],
       }, data, wrap));
