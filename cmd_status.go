@@ -209,14 +209,7 @@ func statusTime(t time.Time) string {
 // proxy reports in GET /api/oauth/tokens. An older ccmux that does not
 // report them, or an answer that cannot be read, leaves accounts as they are.
 func withProxyRefreshErrors(cfg *config.Config, accounts []auth.Account) []auth.Account {
-	req, err := http.NewRequest(http.MethodGet, cfg.BaseURL()+"/api/oauth/tokens", nil)
-	if err != nil {
-		return accounts
-	}
-	if key, err := cfg.ServerAPIKey(); err == nil && key != "" {
-		req.Header.Set("X-Api-Key", key)
-	}
-	resp, err := statusClient.Do(req)
+	resp, err := getProxy(cfg, "/api/oauth/tokens")
 	if err != nil {
 		return accounts
 	}
@@ -298,16 +291,21 @@ func withLimitSource(lines []string, p proxy.ProviderUsage) []string {
 	return lines
 }
 
-// proxyUsage asks the running proxy for GET /api/usage.
-func proxyUsage(cfg *config.Config) ([]proxy.ProviderUsage, error) {
-	req, err := http.NewRequest(http.MethodGet, cfg.BaseURL()+"/api/usage", nil)
+// getProxy asks the running proxy for path, with server.api_key when set.
+func getProxy(cfg *config.Config, path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, cfg.BaseURL()+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	if key, err := cfg.ServerAPIKey(); err == nil && key != "" {
 		req.Header.Set("X-Api-Key", key)
 	}
-	resp, err := statusClient.Do(req)
+	return statusClient.Do(req)
+}
+
+// proxyUsage asks the running proxy for GET /api/usage.
+func proxyUsage(cfg *config.Config) ([]proxy.ProviderUsage, error) {
+	resp, err := getProxy(cfg, "/api/usage")
 	if err != nil {
 		return nil, err
 	}
