@@ -599,11 +599,12 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     upstreamHeader(r.Header, cred),
 		Host:       u.Host,
 	}).WithContext(ctx)
 	if h.st.cfg.Providers[c.Index].SpeaksOpenAI() {
 		out.Header = openaiHeader(r.Header, cred)
+	} else {
+		out.Header = upstreamHeader(r.Header, cred)
 	}
 	out.ContentLength = body.size()
 	if out.ContentLength <= inlineBody && !h2 {
