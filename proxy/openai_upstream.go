@@ -42,13 +42,7 @@ func (h *handler) openaiTarget(c Candidate) openai.Target {
 // what attempt returns.
 func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidate, body *payload, stream bool) (*answer, error) {
 	t := h.openaiTarget(c)
-	fail := func(err error) (*answer, error) {
-		ae := &attemptError{Provider: c.Provider, Err: err}
-		if u := h.st.upstreams[c.Index].User; u != nil {
-			ae.secret = u.String()
-		}
-		return nil, ae
-	}
+	fail := func(err error) (*answer, error) { return nil, h.attemptFailed(c, err) }
 	if strings.HasSuffix(r.URL.Path, "/count_tokens") {
 		// Chat Completions has no token counting: a 404 lets the next
 		// candidate count, or the proxy answer its documented estimate.

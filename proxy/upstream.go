@@ -509,13 +509,7 @@ func (h *handler) credential(ctx context.Context, i int, refresh bool) (auth.Cre
 // is still a failed attempt the next candidate can replace.
 func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, body *payload, f *routingFields) (*answer, error) {
 	s := h.s
-	fail := func(err error) (*answer, error) {
-		ae := &attemptError{Provider: c.Provider, Err: err}
-		if u := h.st.upstreams[c.Index].User; u != nil {
-			ae.secret = u.String()
-		}
-		return nil, ae
-	}
+	fail := func(err error) (*answer, error) { return nil, h.attemptFailed(c, err) }
 	p := h.st.cfg.Providers[c.Index]
 	if p.SpeaksOpenAI() {
 		return h.attemptOpenAI(ctx, r, c, body, f.Stream)
@@ -574,6 +568,16 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 	return ans, nil
 }
 
+// attemptFailed is the error of candidate c's attempt that failed with
+// err; the upstream URL's userinfo is kept out of its message.
+func (h *handler) attemptFailed(c Candidate, err error) *attemptError {
+	ae := &attemptError{Provider: c.Provider, Err: err}
+	if u := h.st.upstreams[c.Index].User; u != nil {
+		ae.secret = u.String()
+	}
+	return ae
+}
+
 // send makes one upstream request for candidate c and waits for its
 // headers. body is not read after the answer is closed.
 func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body sentBody, cred auth.Credential) (*answer, error) {
@@ -599,11 +603,12 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     upstreamHeader(r.Header, cred),
 		Host:       u.Host,
 	}).WithContext(ctx)
 	if h.st.cfg.Providers[c.Index].SpeaksOpenAI() {
 		out.Header = openaiHeader(r.Header, cred)
+	} else {
+		out.Header = upstreamHeader(r.Header, cred)
 	}
 	out.ContentLength = body.size()
 	if out.ContentLength <= inlineBody && !h2 {
