@@ -67,27 +67,17 @@ func (r *recording) header(h http.Header) {
 
 var (
 	eventMessagePrefix = []byte("event: message_")
-	eventEnd           = []byte("\n\n") // as relayOpenAI's events end
 )
 
-// write sees bytes going to the client: whole events for a stream
-// (relayStream writes each event with one Write, relayOpenAI the events one
-// upstream chunk translated to, message_delta among others at the end),
-// chunks of the body otherwise. Of a stream only message_start and
-// message_delta are parsed; every other event costs a prefix compare.
+// write sees bytes going to the client: one whole event at a time for a
+// stream (relayStream writes each event with one Write), chunks of the body
+// otherwise. Of a stream only message_start and message_delta are parsed;
+// every other event costs a prefix compare.
 func (r *recording) write(b []byte) {
 	if r.stream {
-		for len(b) > 0 {
-			ev := b
-			if i := bytes.Index(b, eventEnd); i >= 0 {
-				ev, b = b[:i+len(eventEnd)], b[i+len(eventEnd):]
-			} else {
-				b = nil
-			}
-			if len(ev) > len(eventMessagePrefix) && bytes.HasPrefix(ev, eventMessagePrefix) {
-				if c := ev[len(eventMessagePrefix)]; c == 's' || c == 'd' {
-					r.event(ev)
-				}
+		if len(b) > len(eventMessagePrefix) && bytes.HasPrefix(b, eventMessagePrefix) {
+			if c := b[len(eventMessagePrefix)]; c == 's' || c == 'd' {
+				r.event(b)
 			}
 		}
 		return
