@@ -158,6 +158,29 @@ func errorMessage(ev []byte) string {
 	return "no answer"
 }
 
+// writeEvents writes the events one upstream chunk translated to, one
+// Write each, as relayStream writes an Anthropic stream's: the request's
+// recording reads one event per Write (message_delta, with the answer's
+// output tokens, comes in the same chunk as the events around it). The
+// bytes go out together at the next Flush.
+func writeEvents(w *exchange, out []byte) error {
+	for len(out) > 0 {
+		ev := out
+		if i := bytes.Index(out, eventEnd); i >= 0 {
+			ev, out = out[:i+len(eventEnd)], out[i+len(eventEnd):]
+		} else {
+			out = nil
+		}
+		if _, err := w.Write(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventEnd ends each event the translator writes.
+var eventEnd = []byte("\n\n")
+
 // relayOpenAI writes a translated stream to the client, each event as soon
 // as the upstream bytes that complete it arrived.
 func relayOpenAI(ctx context.Context, w *exchange, a *answer) error {
@@ -165,7 +188,7 @@ func relayOpenAI(ctx context.Context, w *exchange, a *answer) error {
 	tr := a.oai.tr
 	for {
 		if len(out) > 0 {
-			if _, err := w.Write(out); err != nil {
+			if err := writeEvents(w, out); err != nil {
 				return err
 			}
 			if err := w.Flush(); err != nil {
@@ -184,7 +207,7 @@ func relayOpenAI(ctx context.Context, w *exchange, a *answer) error {
 			continue
 		}
 		if len(out) > 0 {
-			if _, werr := w.Write(out); werr != nil {
+			if werr := writeEvents(w, out); werr != nil {
 				return werr
 			}
 		}
