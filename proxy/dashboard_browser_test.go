@@ -118,26 +118,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// A page from another origin (another loopback port) can neither read
 	// nor change anything.
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, evilPage, d.base)
-	}))
-	defer evil.Close()
-	if err := within(ctx, chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS(`body[data-done="1"]`))); err != nil {
-		t.Fatal(err)
-	}
-	results, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`window.results`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for what, got := range results {
-		if got != "blocked" {
-			t.Errorf("another origin's %s: %s", what, got)
-		}
-	}
-	if len(results) < 6 {
-		t.Errorf("the other origin's page ran %d checks: %v", len(results), results)
-	}
+	otherOriginBlocked(t, ctx, d.base)
 	d.admin.fakeAdmin.mu.Lock()
 	calls := slices.Clone(d.admin.calls)
 	d.admin.fakeAdmin.mu.Unlock()
@@ -158,6 +139,33 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if d.admin.signedIn("anthropic-max") {
 		t.Error("Sign out left the login signed in")
+	}
+}
+
+// otherOriginBlocked opens evilPage (served from another loopback port)
+// in the browser and checks that each of its reads and changes of the
+// dashboard at base was blocked.
+func otherOriginBlocked(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, evilPage, base)
+	}))
+	defer evil.Close()
+	if err := within(ctx, chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS(`body[data-done="1"]`))); err != nil {
+		t.Fatal(err)
+	}
+	results, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`window.results`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, got := range results {
+		if got != "blocked" {
+			t.Errorf("another origin's %s: %s", what, got)
+		}
+	}
+	if len(results) < 6 {
+		t.Errorf("the other origin's page ran %d checks: %v", len(results), results)
 	}
 }
 

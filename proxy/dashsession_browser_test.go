@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -42,26 +40,7 @@ func TestDashboardKeyInBrowser(t *testing.T) {
 		t.Errorf("the page says %q", msg)
 	}
 
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprintf(w, evilPage, h.base)
-	}))
-	defer evil.Close()
-	if err := within(ctx, chromedp.Navigate(evil.URL), chromedp.WaitVisible(chromedp.CSS(`body[data-done="1"]`))); err != nil {
-		t.Fatal(err)
-	}
-	results, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`window.results`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for what, got := range results {
-		if got != "blocked" {
-			t.Errorf("another origin's %s: %s", what, got)
-		}
-	}
-	if len(results) < 6 {
-		t.Errorf("the other origin's page ran %d checks: %v", len(results), results)
-	}
+	otherOriginBlocked(t, ctx, h.base)
 
 	// The link a second time (another browser profile would have no
 	// session): the server refuses the code.

@@ -199,6 +199,25 @@ func (hs *healthSetup) ok(t *testing.T) {
 	}
 }
 
+// heldStream starts a stream the upstream holds open after message_start
+// and returns it once that first event is read.
+func (hs *healthSetup) heldStream(t *testing.T) *bufio.Reader {
+	t.Helper()
+	hs.up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
+	resp := hs.h.post("/v1/messages", healthStream, nil)
+	t.Cleanup(func() { resp.Body.Close() })
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended before its first event: %v", err)
+		}
+		if line == "\n" {
+			return br
+		}
+	}
+}
+
 // A request sent on a connection whose path went silent gets its answer
 // through a new connection, at the default timeouts, and the upstream sees
 // it once: sent at once after the cut (it goes out on the dead connection,
@@ -237,19 +256,7 @@ func TestDeadConnectionRetried(t *testing.T) {
 func TestDeadConnectionEndsStream(t *testing.T) {
 	t.Parallel()
 	hs := newHealthSetup(t, "", nil)
-	hs.up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
-	resp := hs.h.post("/v1/messages", healthStream, nil)
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	for { // message_start, then the upstream holds the stream open
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("the stream ended before its first event: %v", err)
-		}
-		if line == "\n" {
-			break
-		}
-	}
+	br := hs.heldStream(t)
 	hs.relay.cut()
 	start := time.Now()
 	rest, err := io.ReadAll(br)
@@ -483,13 +490,7 @@ func TestReloadClosesIdleUpstreamConns(t *testing.T) {
 func TestCloseUpstreamConnsChecksStreams(t *testing.T) {
 	t.Parallel()
 	hs := newHealthSetup(t, "", nil)
-	hs.up.SetBehavior(fakeanthropic.Behavior{HoldOpen: true})
-	resp := hs.h.post("/v1/messages", healthStream, nil)
-	defer resp.Body.Close()
-	br := bufio.NewReader(resp.Body)
-	if _, err := br.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
+	br := hs.heldStream(t)
 	hs.relay.cut()
 	start := time.Now()
 	hs.h.srv.CloseUpstreamConns()

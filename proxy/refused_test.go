@@ -145,6 +145,26 @@ func refusedSetup(t *testing.T, first func(fr *http2.Framer, conn net.Conn, stre
 	return u, h
 }
 
+// postRetried sends a request the upstream turns away once (why) and
+// checks it was sent once more, answered 200 and processed once, with
+// no failure in the logs.
+func postRetried(t *testing.T, u *refusingUpstream, h *harness, why string) {
+	t.Helper()
+	resp := h.post("/v1/messages", healthMessage, nil)
+	if got := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(got, "msg_01Refused") {
+		t.Fatalf("status %d, want 200: %s\n%s", resp.StatusCode, got, h.logs.String())
+	}
+	if n := u.headers.Load(); n != 2 {
+		t.Errorf("the upstream got the request %d times, want 2 (%s, then answered)", n, why)
+	}
+	if n := u.answered.Load(); n != 1 {
+		t.Errorf("the upstream processed the request %d times, want 1", n)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "status=200") || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("the logs show a failure:\n%s", logs)
+	}
+}
+
 // A stream the upstream refuses (RST_STREAM REFUSED_STREAM before any
 // answer, after it read the whole request) was not processed (RFC 9113
 // section 8.7): it is sent once more and answered 200, and the upstream
@@ -153,19 +173,7 @@ func TestRefusedStreamRetried(t *testing.T) {
 	u, h := refusedSetup(t, func(fr *http2.Framer, _ net.Conn, stream uint32) {
 		fr.WriteRSTStream(stream, http2.ErrCodeRefusedStream)
 	})
-	resp := h.post("/v1/messages", healthMessage, nil)
-	if got := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(got, "msg_01Refused") {
-		t.Fatalf("status %d, want 200: %s\n%s", resp.StatusCode, got, h.logs.String())
-	}
-	if n := u.headers.Load(); n != 2 {
-		t.Errorf("the upstream got the request %d times, want 2 (refused, then answered)", n)
-	}
-	if n := u.answered.Load(); n != 1 {
-		t.Errorf("the upstream processed the request %d times, want 1", n)
-	}
-	if logs := h.logs.String(); !strings.Contains(logs, "status=200") || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
-		t.Errorf("the logs show a failure:\n%s", logs)
-	}
+	postRetried(t, u, h, "refused")
 }
 
 // A GOAWAY whose last stream id is below the request's (here 0: nothing
@@ -181,21 +189,9 @@ func TestGoAwayUnprocessedRetried(t *testing.T) {
 		io.Copy(io.Discard, conn)
 		conn.Close()
 	})
-	resp := h.post("/v1/messages", healthMessage, nil)
-	if got := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(got, "msg_01Refused") {
-		t.Fatalf("status %d, want 200: %s\n%s", resp.StatusCode, got, h.logs.String())
-	}
-	if n := u.headers.Load(); n != 2 {
-		t.Errorf("the upstream got the request %d times, want 2 (went away, then answered)", n)
-	}
-	if n := u.answered.Load(); n != 1 {
-		t.Errorf("the upstream processed the request %d times, want 1", n)
-	}
+	postRetried(t, u, h, "went away")
 	if n := u.conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2: the retry goes on a new one", n)
-	}
-	if logs := h.logs.String(); !strings.Contains(logs, "status=200") || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
-		t.Errorf("the logs show a failure:\n%s", logs)
 	}
 }
 

@@ -25,10 +25,11 @@ func translate(pieces ...[]byte) []byte {
 	return append(out, s.End(nil)...)
 }
 
-func goldenStreams(t *testing.T) []string {
+func goldenStreams(tb testing.TB) []string {
+	tb.Helper()
 	files, err := filepath.Glob("testdata/*.sse")
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/*.sse: %v", err)
+		tb.Fatalf("no testdata/*.sse: %v", err)
 	}
 	return files
 }
@@ -77,7 +78,7 @@ func TestStreamGolden(t *testing.T) {
 // FuzzRechunk: any chunking of the same upstream bytes gives the same
 // Anthropic events; cuts says where the bytes are cut.
 func FuzzRechunk(f *testing.F) {
-	for _, file := range goldenStreamsF(f) {
+	for _, file := range goldenStreams(f) {
 		in, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -102,11 +103,6 @@ func FuzzRechunk(f *testing.F) {
 		}
 		checkGrammar(t, want)
 	})
-}
-
-func goldenStreamsF(f *testing.F) []string {
-	files, _ := filepath.Glob("testdata/*.sse")
-	return files
 }
 
 // checkGrammar checks what any translated stream must hold: message_start
