@@ -271,9 +271,13 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 					var sys0 int64
 					if t.proc != nil {
 						sys0 = ioSyscalls(t.proc.cmd.Process.Pid)
-						if prefix := os.Getenv("CCMUX_BENCH_CPUPROFILE"); prefix != "" && t.target == via {
+						if prefix := os.Getenv("CCMUX_BENCH_CPUPROFILE"); prefix != "" && (t.target == via || t.target == yard) {
 							profiled++
-							t.proc.profile(fmt.Sprintf("%s.cc.%d", prefix, profiled))
+							who := "cc"
+							if t.target == yard {
+								who = "rp"
+							}
+							t.proc.profile(fmt.Sprintf("%s.%s.%d", prefix, who, profiled))
 						}
 						cpu0, _ = t.proc.sample()
 					}
@@ -285,7 +289,7 @@ func runClaude(quick bool, proc *child, up *fakeanthropic.Upstream, direct, via,
 						cpu1, _ := t.proc.sample()
 						r.cpu = cpu1 - cpu0
 						r.syscalls = ioSyscalls(t.proc.cmd.Process.Pid) - sys0
-						if t.target == via {
+						if t.target == via || t.target == yard {
 							t.proc.profile("")
 						}
 					}
