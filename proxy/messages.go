@@ -28,7 +28,8 @@ const maxModelName = 256
 // messages serves /v1/messages and /v1/messages/count_tokens: read the
 // body, route it, and forward it to the candidates in order.
 func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
-	body, ok := h.readBody(w, r)
+	var scan routingScan
+	body, ok := h.readBody(w, r, &scan)
 	if !ok {
 		return
 	}
@@ -42,7 +43,7 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 		}
 	}
 	defer release()
-	f, err := scanRouting(body.b)
+	f, err := scan.finish(body.b)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
@@ -172,8 +173,9 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 // readBody reads the request body as it arrives into a payload that grows
 // with it (never sized from the declared Content-Length alone), within
 // MaxBodyBytes (413), the server's body budget (529) and the client body
-// timeout between reads (the connection is closed).
-func (h *handler) readBody(w *exchange, r *http.Request) (*payload, bool) {
+// timeout between reads (the connection is closed). It advances scan over
+// each read, so that routing waits only for the scan of the last one.
+func (h *handler) readBody(w *exchange, r *http.Request, scan *routingScan) (*payload, bool) {
 	if r.ContentLength > MaxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large",
 			fmt.Sprintf("the request body is larger than %d MiB", MaxBodyBytes>>20))
@@ -224,6 +226,9 @@ func (h *handler) readBody(w *exchange, r *http.Request) (*payload, bool) {
 				writeError(w, http.StatusBadRequest, "invalid_request_error", "reading the request body: "+err.Error())
 			}
 			return nil, false
+		}
+		if int64(len(p.b)) < limit {
+			scan.advance(p.b)
 		}
 	}
 	return p, true

@@ -41,104 +41,265 @@ var errNotObject = errors.New("the request body must be a JSON object")
 // but it does not validate every byte inside strings: the upstream does that.
 // When a key occurs twice the last one wins, as in encoding/json.
 func scanRouting(body []byte) (routingFields, error) {
-	f := routingFields{modelStart: -1, systemStart: -1}
-	s := scanner{b: body}
-	s.ws()
-	if s.i >= len(s.b) {
-		return f, errors.New("the request body is empty")
+	var r routingScan
+	return r.finish(body)
+}
+
+// routingScan is scanRouting taken in steps while the body arrives, so that
+// when its last byte comes only the last read is left to scan (readBody).
+// It remembers a checkpoint: an offset into the body and the fields found
+// before it, taken after each top-level member and after each element of a
+// top-level array (a conversation's messages). A step that runs out of bytes
+// fails somewhere past the checkpoint; the next one starts there again.
+// It holds offsets, never slices, so the body's buffer may grow between
+// steps. Any split of a body into steps gives what scanRouting gives.
+type routingScan struct {
+	f     routingFields // the fields found before at
+	at    int           // the checkpoint's offset
+	stage scanStage     // what starts at at
+	kind  memberKind    // the top-level array at is inside (atElement)
+	found bool          // a web_search tool came before at (atElement in tools)
+
+	tried   int // the body's length at the last step that ran out
+	scanned int // bytes the steps started on, counted for the tests
+}
+
+// scanStage says where a routingScan's checkpoint sits.
+type scanStage uint8
+
+const (
+	atStart   scanStage = iota // nothing scanned yet
+	atMember                   // right after the ',' before a top-level member
+	atElement                  // right after a ',' between a top-level array's elements
+)
+
+// memberKind is what a top-level member's value is scanned for.
+type memberKind uint8
+
+const (
+	memberOther  memberKind = iota // skipped
+	memberSystem                   // its range is kept (subagent.go)
+	memberTools                    // its elements' types are read
+)
+
+// minScanStep is the fewest new bytes a step waits for.
+const minScanStep = 4 << 10
+
+// errShort is what a step's scanner returns for every error while the body
+// is incomplete: any of them may just mean that bytes are still to come.
+var errShort = errors.New("the request body is incomplete")
+
+// advance scans what arrived of the body, body being its first bytes. It
+// scans only once as many new bytes came since its last step as that step
+// scanned past its checkpoint (and at least minScanStep), so that a body
+// whose bytes come one at a time, or an element of megabytes, is not
+// rescanned over and over: the steps scan at most twice the body.
+func (r *routingScan) advance(body []byte) {
+	if len(body)-r.tried < max(r.tried-r.at, minScanStep) {
+		return
 	}
-	if s.b[s.i] != '{' {
-		if err := s.skipValue(0); err != nil {
-			return f, err
+	r.scanned += len(body) - r.at
+	r.tried = len(body)
+	r.run(body, true)
+}
+
+// finish scans the rest of the complete body from the checkpoint and returns
+// the fields, or the error scanRouting would.
+func (r *routingScan) finish(body []byte) (routingFields, error) {
+	r.scanned += len(body) - r.at
+	return r.run(body, false)
+}
+
+// run scans body from the checkpoint, moving the checkpoint as it goes. With
+// short set the body may be incomplete and every error is errShort.
+func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
+	s := scanner{b: body, i: r.at, short: short}
+	f := r.f
+	var err error
+	switch r.stage {
+	case atStart:
+		f = routingFields{modelStart: -1, systemStart: -1}
+		s.ws()
+		if s.i >= len(s.b) {
+			if short {
+				return f, errShort
+			}
+			return f, errors.New("the request body is empty")
 		}
-		return f, errNotObject
-	}
-	f.objectStart = s.i
-	f.empty = true
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			f.empty = false
-			s.ws()
-			key, err := s.key()
-			if err != nil {
+		if s.b[s.i] != '{' {
+			if short {
+				return f, errShort // only the complete body says what is wrong
+			}
+			if err := s.skipValue(0); err != nil {
 				return f, err
 			}
-			s.ws()
-			if !s.consume(':') {
-				return f, s.errorf("want ':' after an object key")
-			}
-			s.ws()
-			switch string(key) {
-			case "model":
-				if s.peek() != '"' {
-					return f, s.errorf("model must be a string")
-				}
-				start := s.i
-				v, err := s.stringValue()
-				if err != nil {
-					return f, err
-				}
-				f.Model, f.modelStart, f.modelEnd = v, start, s.i
-			case "stream":
-				switch {
-				case s.literal("true"):
-					f.Stream = true
-				case s.literal("false"), s.literal("null"):
-					f.Stream = false
-				default:
-					return f, s.errorf("stream must be true or false")
-				}
-			case "thinking":
-				t, err := s.objectType(1)
-				if err != nil {
-					return f, err
-				}
-				f.ThinkingType = t
-			case "system":
-				f.systemStart = s.i
-				if err := s.skipValue(1); err != nil {
-					return f, err
-				}
-				f.systemEnd = s.i
-			case "tools":
-				ws, err := s.toolsWebSearch()
-				if err != nil {
-					return f, err
-				}
-				f.WebSearch = ws
-			default:
-				if err := s.skipValue(1); err != nil {
-					return f, err
-				}
-			}
-			s.ws()
-			if s.consume(',') {
-				continue
-			}
-			if s.consume('}') {
-				break
-			}
-			return f, s.errorf("want ',' or '}' in the request object")
+			return f, errNotObject
 		}
+		f.objectStart = s.i
+		f.empty = true
+		s.i++
+		s.ws()
+		if s.peek() == '}' {
+			s.i++
+			return f, s.end()
+		}
+		err = r.member(&s, &f)
+	case atMember:
+		err = r.member(&s, &f)
+	case atElement:
+		err = r.elements(&s, &f, r.kind, r.found)
+	}
+	for err == nil {
+		s.ws()
+		if s.consume(',') {
+			r.save(&s, &f, atMember, memberOther, false)
+			err = r.member(&s, &f)
+			continue
+		}
+		if s.consume('}') {
+			return f, s.end()
+		}
+		return f, s.errorf("want ',' or '}' in the request object")
+	}
+	return f, err
+}
+
+// save moves the checkpoint to s.i.
+func (r *routingScan) save(s *scanner, f *routingFields, stage scanStage, kind memberKind, found bool) {
+	r.f, r.at, r.stage, r.kind, r.found = *f, s.i, stage, kind, found
+}
+
+// member scans one top-level member, key and value.
+func (r *routingScan) member(s *scanner, f *routingFields) error {
+	f.empty = false
+	s.ws()
+	key, err := s.key()
+	if err != nil {
+		return err
 	}
 	s.ws()
-	if s.i != len(s.b) {
-		return f, s.errorf("unexpected data after the request object")
+	if !s.consume(':') {
+		return s.errorf("want ':' after an object key")
 	}
-	return f, nil
+	s.ws()
+	switch string(key) {
+	case "model":
+		if s.peek() != '"' {
+			return s.errorf("model must be a string")
+		}
+		start := s.i
+		v, err := s.stringValue()
+		if err != nil {
+			return err
+		}
+		f.Model, f.modelStart, f.modelEnd = v, start, s.i
+	case "stream":
+		switch {
+		case s.literal("true"):
+			f.Stream = true
+		case s.literal("false"), s.literal("null"):
+			f.Stream = false
+		default:
+			return s.errorf("stream must be true or false")
+		}
+	case "thinking":
+		t, err := s.objectType(1)
+		if err != nil {
+			return err
+		}
+		f.ThinkingType = t
+	case "system":
+		f.systemStart = s.i
+		return r.value(s, f, memberSystem)
+	case "tools":
+		return r.value(s, f, memberTools)
+	default:
+		return r.value(s, f, memberOther)
+	}
+	return nil
+}
+
+// value scans a system, tools or skipped member's value; when it is an
+// array, its elements get checkpoints.
+func (r *routingScan) value(s *scanner, f *routingFields, kind memberKind) error {
+	if s.peek() != '[' {
+		if err := s.skipValue(1); err != nil {
+			return err
+		}
+		s.ended(f, kind, false)
+		return nil
+	}
+	s.i++
+	s.ws()
+	if s.consume(']') {
+		s.ended(f, kind, false)
+		return nil
+	}
+	return r.elements(s, f, kind, false)
+}
+
+// elements scans a top-level array from the start of an element to its
+// closing ']'. found says whether a web_search tool came before.
+func (r *routingScan) elements(s *scanner, f *routingFields, kind memberKind, found bool) error {
+	for {
+		s.ws()
+		if kind == memberTools {
+			t, err := s.objectType(2)
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(t, "web_search") {
+				found = true
+			}
+		} else if err := s.skipValue(2); err != nil {
+			return err
+		}
+		s.ws()
+		if s.consume(',') {
+			r.save(s, f, atElement, kind, found)
+			continue
+		}
+		if s.consume(']') {
+			s.ended(f, kind, found)
+			return nil
+		}
+		if kind == memberTools {
+			return s.errorf("want ',' or ']' in tools")
+		}
+		return s.errorf("want ',' or ']' in an array")
+	}
+}
+
+// ended records what a system or tools value that ends at s.i gave.
+func (s *scanner) ended(f *routingFields, kind memberKind, webSearch bool) {
+	switch kind {
+	case memberSystem:
+		f.systemEnd = s.i
+	case memberTools:
+		f.WebSearch = webSearch
+	}
+}
+
+// end checks that only white space follows the request object.
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return s.errorf("unexpected data after the request object")
+	}
+	return nil
 }
 
 // scanner is a cursor over JSON bytes.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	short bool // b may be incomplete: every error is errShort (routingScan)
 }
 
 func (s *scanner) errorf(format string, args ...any) error {
+	if s.short {
+		return errShort
+	}
 	return fmt.Errorf("malformed JSON at byte %d: %s", s.i, fmt.Sprintf(format, args...))
 }
 

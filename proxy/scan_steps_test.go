@@ -1,0 +1,233 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"ccmux/proxy/internal/fakeanthropic"
+)
+
+// scanRoutingOneShot is scanRouting as it was before it could be taken in
+// steps (150bec5): the oracle routingScan's steps are checked against, error
+// messages and offsets included.
+func scanRoutingOneShot(body []byte) (routingFields, error) {
+	f := routingFields{modelStart: -1, systemStart: -1}
+	s := scanner{b: body}
+	s.ws()
+	if s.i >= len(s.b) {
+		return f, errors.New("the request body is empty")
+	}
+	if s.b[s.i] != '{' {
+		if err := s.skipValue(0); err != nil {
+			return f, err
+		}
+		return f, errNotObject
+	}
+	f.objectStart = s.i
+	f.empty = true
+	s.i++
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			f.empty = false
+			s.ws()
+			key, err := s.key()
+			if err != nil {
+				return f, err
+			}
+			s.ws()
+			if !s.consume(':') {
+				return f, s.errorf("want ':' after an object key")
+			}
+			s.ws()
+			switch string(key) {
+			case "model":
+				if s.peek() != '"' {
+					return f, s.errorf("model must be a string")
+				}
+				start := s.i
+				v, err := s.stringValue()
+				if err != nil {
+					return f, err
+				}
+				f.Model, f.modelStart, f.modelEnd = v, start, s.i
+			case "stream":
+				switch {
+				case s.literal("true"):
+					f.Stream = true
+				case s.literal("false"), s.literal("null"):
+					f.Stream = false
+				default:
+					return f, s.errorf("stream must be true or false")
+				}
+			case "thinking":
+				t, err := s.objectType(1)
+				if err != nil {
+					return f, err
+				}
+				f.ThinkingType = t
+			case "system":
+				f.systemStart = s.i
+				if err := s.skipValue(1); err != nil {
+					return f, err
+				}
+				f.systemEnd = s.i
+			case "tools":
+				ws, err := s.toolsWebSearch()
+				if err != nil {
+					return f, err
+				}
+				f.WebSearch = ws
+			default:
+				if err := s.skipValue(1); err != nil {
+					return f, err
+				}
+			}
+			s.ws()
+			if s.consume(',') {
+				continue
+			}
+			if s.consume('}') {
+				break
+			}
+			return f, s.errorf("want ',' or '}' in the request object")
+		}
+	}
+	s.ws()
+	if s.i != len(s.b) {
+		return f, s.errorf("unexpected data after the request object")
+	}
+	return f, nil
+}
+
+// scanInSteps scans body the way readBody does when it arrives in reads of
+// the given sizes (the last one repeats): a step after each read, in a fresh
+// buffer each time, the old one scribbled over, as if the buffer had grown.
+// guarded says whether the steps go through advance's rescan bound or run
+// after every read.
+func scanInSteps(body []byte, reads []int, guarded bool) (routingFields, error, int) {
+	var r routingScan
+	var old []byte
+	for n, k := 0, 0; n < len(body); k = min(k+1, len(reads)-1) {
+		n = min(n+max(reads[k], 1), len(body))
+		buf := append(make([]byte, 0, n), body[:n]...)
+		for i := range old {
+			old[i] = '['
+		}
+		old = buf
+		if n == len(body) {
+			break
+		}
+		if guarded {
+			r.advance(buf)
+		} else {
+			r.scanned += len(buf) - r.at
+			r.run(buf, true)
+		}
+	}
+	f, err := r.finish(append([]byte(nil), body...))
+	for i := range old {
+		old[i] = '['
+	}
+	return f, err, r.scanned
+}
+
+// sameScan fails t when the stepped scan's answer differs from the one-shot scan's.
+func sameScan(t *testing.T, body []byte, what string, f routingFields, err error) {
+	t.Helper()
+	wantF, wantErr := scanRoutingOneShot(body)
+	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+		t.Fatalf("%s of %.200q: error %v, want %v", what, body, err, wantErr)
+	}
+	if !reflect.DeepEqual(f, wantF) {
+		t.Fatalf("%s of %.200q: fields %+v, want %+v", what, body, f, wantF)
+	}
+}
+
+func scanSeeds() [][]byte {
+	var seeds [][]byte
+	for _, s := range []string{
+		`{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"m","thinking":{"type":"enabled","budget_tokens":2048},"tools":[{"type":"web_search_20250305","name":"web_search"}]}`,
+		`{"tools":[{"name":"Bash","input_schema":{"type":"object"}}],"model":"a\"b\\"}`,
+		`{"mod\u0065l":"x","model":"y"}`, `{}`, `[]`, `{"a":[1,-2.5e3,true,false,null,{"b":"c"}]}`,
+		`{"thinking":{"type":1}}`, `{"stream":null}`, `{"model":"\ud83d\ude00"}`, `null`, ` null `,
+		`{"system":[{"type":"text","text":"a\"b"},{"type":"text","text":"<ccmux-subagent-model>x</ccmux-subagent-model>"}],"messages":[1,22,333,[4],{"a":5}],"tools":[{"type":"web_search_1"},{"type":"x"}],"model":"m"}`,
+		`{"messages":[1,2,3],"messages":[4,5}`, `{"tools":[{"type":"web_search"},{"type":}]}`, `{"a":[1,2] ,"b":[3, 4 ] } `,
+		`{"a":[1,2]} x`, `{"a":[1,2],}`, `{"a":[1,2,]}`, `{"a":[-]}`, `{"a":[tru]}`, `{"model":"m\q"}`, `{"system":[1,2],"system":"s"}`,
+	} {
+		seeds = append(seeds, []byte(s))
+	}
+	for _, size := range []int{1 << 10, 6 << 10, 24 << 10} {
+		seeds = append(seeds, fakeanthropic.RequestBody(size, "claude-sonnet-4-5", size > 4<<10))
+	}
+	return seeds
+}
+
+// FuzzIncrementalScan checks that scanning a body in steps, split anywhere,
+// gives exactly what scanning it whole gives: the same fields and offsets,
+// the same error at the same byte.
+func FuzzIncrementalScan(f *testing.F) {
+	for _, s := range scanSeeds() {
+		f.Add(s, []byte{1})
+		f.Add(s, []byte{7, 1, 30})
+		f.Add(s, []byte{200, 3})
+	}
+	f.Fuzz(func(t *testing.T, data, split []byte) {
+		if len(split) == 0 {
+			split = []byte{0}
+		}
+		// Each step copies the body, so a large one gets larger reads
+		// (at most about 256 steps), or the fuzzer stalls on it.
+		scale := max(1, len(data)/256)
+		reads := make([]int, len(split))
+		for i, b := range split {
+			reads[i] = (int(b) + 1) * scale
+		}
+		got, err, _ := scanInSteps(data, reads, false)
+		sameScan(t, data, "steps", got, err)
+		got, err, _ = scanInSteps(data, reads, true)
+		sameScan(t, data, "guarded steps", got, err)
+	})
+}
+
+// TestIncrementalScanBounded checks that a body arriving in tiny reads is not
+// scanned over and over: whatever its shape, the steps and the final scan
+// start on at most three times its bytes.
+func TestIncrementalScanBounded(t *testing.T) {
+	const size = 1 << 20
+	many := func(open, item, close string) []byte {
+		return []byte(open + strings.Repeat(item, size/len(item)) + "1" + close)
+	}
+	bodies := map[string][]byte{
+		"claude code":        fakeanthropic.RequestBody(size, "claude-sonnet-4-5", true),
+		"one huge string":    []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat(`a\"`, size/3) + `"}]}`),
+		"many tiny elements": many(`{"messages":[`, "1,", "]}"),
+		"one huge element":   many(`{"messages":[[`, "1,", "]]}"),
+		"many members":       many(`{`, `"a":1,`, `"a":1}`),
+		"huge tools":         many(`{"tools":[`, `{"type":"x"},`, `]}`),
+		"not an object":      many(`[`, "1,", "]"),
+		"broken at the end":  many(`{"messages":[`, "1,", "]]"),
+	}
+	for name, body := range bodies {
+		for _, read := range []int{1, 100, 16 << 10} {
+			t.Run(fmt.Sprintf("%s in %d-byte reads", name, read), func(t *testing.T) {
+				var r routingScan
+				for n := read; n < len(body); n += read {
+					r.advance(body[:n])
+				}
+				f, err := r.finish(body)
+				sameScan(t, body, "steps", f, err)
+				if r.scanned > 3*len(body) {
+					t.Errorf("scanned %d bytes of a %d-byte body (%.1fx)", r.scanned, len(body), float64(r.scanned)/float64(len(body)))
+				}
+				t.Logf("scanned %.2fx the body", float64(r.scanned)/float64(len(body)))
+			})
+		}
+	}
+}
