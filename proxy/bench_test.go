@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"testing"
+	"time"
 
 	"ccmux/proxy/internal/fakeanthropic"
 )
@@ -31,6 +32,32 @@ func BenchmarkScanRouting(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkScanRoutingInReads scans a body as readBody does when it comes
+// in 16 KiB reads, and reports apart the part left after the last read.
+func BenchmarkScanRoutingInReads(b *testing.B) {
+	const read = 16 << 10
+	for _, size := range []int{200 << 10, 400 << 10} {
+		body := fakeanthropic.RequestBody(size, "claude-sonnet-4-5", true)
+		b.Run(sizeName(size), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			var last time.Duration
+			for b.Loop() {
+				var r routingScan
+				for n := read; n < len(body); n += read {
+					r.advance(body[:n])
+				}
+				start := time.Now()
+				if _, err := r.finish(body); err != nil {
+					b.Fatal(err)
+				}
+				last += time.Since(start)
+			}
+			b.ReportMetric(float64(last.Nanoseconds())/float64(b.N), "ns-after-last-read/op")
 		})
 	}
 }

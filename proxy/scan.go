@@ -164,9 +164,11 @@ func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
 	return f, err
 }
 
-// save moves the checkpoint to s.i.
+// save moves the checkpoint to s.i, in a step: a final scan resumes nowhere.
 func (r *routingScan) save(s *scanner, f *routingFields, stage scanStage, kind memberKind, found bool) {
-	r.f, r.at, r.stage, r.kind, r.found = *f, s.i, stage, kind, found
+	if s.short {
+		r.f, r.at, r.stage, r.kind, r.found = *f, s.i, stage, kind, found
+	}
 }
 
 // member scans one top-level member, key and value.
