@@ -3,6 +3,8 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -229,5 +231,52 @@ func TestIncrementalScanBounded(t *testing.T) {
 				t.Logf("scanned %.2fx the body", float64(r.scanned)/float64(len(body)))
 			})
 		}
+	}
+}
+
+// chunkReader returns its bytes in reads of at most n.
+type chunkReader struct {
+	b []byte
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	k := copy(p[:min(len(p), c.n)], c.b)
+	c.b = c.b[k:]
+	return k, nil
+}
+
+// TestReadBodyScansAsItReads checks that readBody scans a Claude Code body
+// as its reads come in, declared length or not, so that only the last read
+// is left to scan when it is complete.
+func TestReadBodyScansAsItReads(t *testing.T) {
+	body := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", true)
+	const read = 16 << 10
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("declared length %v", declared), func(t *testing.T) {
+			h := &handler{s: &Server{}}
+			r := httptest.NewRequest("POST", "/v1/messages", &chunkReader{b: body, n: read})
+			r.ContentLength = -1
+			if declared {
+				r.ContentLength = int64(len(body))
+			}
+			var scan routingScan
+			p, ok := h.readBody(&exchange{ResponseWriter: httptest.NewRecorder()}, r, &scan)
+			if !ok {
+				t.Fatal("readBody failed")
+			}
+			defer p.release()
+			if left := len(p.b) - scan.at; left > 2*read {
+				t.Errorf("%d bytes of %d left to scan after the last read, want at most %d", left, len(p.b), 2*read)
+			}
+			f, err := scan.finish(p.b)
+			sameScan(t, body, "readBody's scan", f, err)
+			if scan.scanned > len(body)*3/2 {
+				t.Errorf("scanned %d bytes of a %d-byte body", scan.scanned, len(body))
+			}
+		})
 	}
 }
