@@ -61,7 +61,7 @@ type routingScan struct {
 	found bool          // a web_search tool came before at (atElement in tools)
 
 	tried   int // the body's length at the last step that ran out
-	scanned int // bytes the steps started on, counted for the tests
+	scanned int // the bytes the steps and finish started on, for the tests
 }
 
 // scanStage says where a routingScan's checkpoint sits.
@@ -82,7 +82,8 @@ const (
 	memberTools                    // its elements' types are read
 )
 
-// minScanStep is the fewest new bytes a step waits for.
+// minScanStep is the fewest new bytes a step waits for: a small body is
+// scanned once, whole, and a slow one in few steps.
 const minScanStep = 4 << 10
 
 // errShort is what a step's scanner returns for every error while the body
@@ -93,7 +94,8 @@ var errShort = errors.New("the request body is incomplete")
 // scans only once as many new bytes came since its last step as that step
 // scanned past its checkpoint (and at least minScanStep), so that a body
 // whose bytes come one at a time, or an element of megabytes, is not
-// rescanned over and over: the steps scan at most twice the body.
+// rescanned over and over: the steps start on at most twice the body's
+// bytes, and finish on at most the body once more.
 func (r *routingScan) advance(body []byte) {
 	if len(body)-r.tried < max(r.tried-r.at, minScanStep) {
 		return
@@ -111,7 +113,11 @@ func (r *routingScan) finish(body []byte) (routingFields, error) {
 }
 
 // run scans body from the checkpoint, moving the checkpoint as it goes. With
-// short set the body may be incomplete and every error is errShort.
+// short set the body may be incomplete: every error is errShort, and a
+// checkpoint is taken only right after a ',' the scan consumed, since every
+// decision before it read bytes that are there (a number or a white-space
+// run cut by the end stops there and then finds no ','). Its fields and
+// its success then mean nothing: more bytes may follow the closing '}'.
 func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
 	s := scanner{b: body, i: r.at, short: short}
 	f := r.f
