@@ -23,6 +23,7 @@ import (
 // are in memory and follow at once.
 type h2Conn struct {
 	net.Conn
+	cork *corkConn // under the TLS, if dialH2TLS dialled it
 
 	mu       sync.Mutex
 	wake     sync.Cond // the writer: something to send, or closed
@@ -56,6 +57,9 @@ const maxPending = 64 << 10
 
 func newH2Conn(c net.Conn, holdFor time.Duration) *h2Conn {
 	h := &h2Conn{Conn: c, holdFor: holdFor, done: make(chan struct{})}
+	if tc, ok := c.(*tls.Conn); ok {
+		h.cork, _ = tc.NetConn().(*corkConn)
+	}
 	h.wake.L = &h.mu
 	h.room.L = &h.mu
 	h.holdTime = time.AfterFunc(time.Hour, h.release)
@@ -142,7 +146,7 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 	}
 	c.sending = true
 	c.mu.Unlock()
-	n, err := c.Conn.Write(p)
+	n, err := c.send(p)
 	c.mu.Lock()
 	c.sending = false
 	c.room.Broadcast()
@@ -152,6 +156,20 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 		c.mu.Unlock()
 		c.Conn.Close() // x/net's read loop sees it and fails the streams
 		c.mu.Lock()
+	}
+	return n, err
+}
+
+// send writes p through TLS, its records leaving in one system call (two
+// past corkMax) when the connection has a cork.
+func (c *h2Conn) send(p []byte) (int, error) {
+	if c.cork == nil {
+		return c.Conn.Write(p)
+	}
+	c.cork.hold()
+	n, err := c.Conn.Write(p)
+	if ferr := c.cork.release(); err == nil && ferr != nil {
+		n, err = 0, ferr
 	}
 	return n, err
 }
@@ -192,7 +210,7 @@ func (c *h2Conn) write() {
 		c.room.Broadcast()
 		c.mu.Unlock()
 
-		_, err := c.Conn.Write(out)
+		_, err := c.send(out)
 		if cap(out) > 4*maxPending {
 			out = nil // a burst grew it; do not keep it
 		}
