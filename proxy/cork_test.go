@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"ccmux/proxy/internal/fakeanthropic"
 )
 
 // corkPair is an upstream connection as the pool dials it (dialH2TLS,
@@ -284,5 +287,47 @@ func TestCorkCloseFlushes(t *testing.T) {
 	}
 	if got := p.received(t); !bytes.Equal(got, want) {
 		t.Fatalf("the peer read %d bytes, want the %d written", len(got), len(want))
+	}
+}
+
+// Through the proxy, over the pool's connections: a 400 KB request goes
+// upstream in two system calls (Go's server allows frames of 1 MiB, so
+// x/net writes it as HEADERS and one DATA frame), not one per TLS record.
+func TestHTTP2LargeRequestInFewWrites(t *testing.T) {
+	t.Setenv("API_KEY", "k")
+	up := fakeanthropic.NewUnstarted()
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	trust := up.Client().Transport.(*http.Transport).TLSClientConfig
+	writes := &writeSizes{}
+	h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)), func(s *Server) {
+		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, trust) })
+		s.upstream.pool.readIdle = time.Hour // no health pings between
+		s.upstream.pool.reuseIdle = time.Hour
+		cfg := trust.Clone()
+		cfg.NextProtos = []string{"h2"}
+		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+			return dialH2TLS(ctx, func(ctx context.Context, network, addr string) (net.Conn, error) {
+				raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &countingConn{Conn: raw, w: writes}, nil
+			}, cfg, addr)
+		}
+	})
+	for i := range 3 {
+		body := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
+		resp := h.post("/v1/messages", string(body), nil)
+		if got := readAll(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d: %s", resp.StatusCode, got)
+		}
+		// The first request's writes include the connection's preface and
+		// SETTINGS; the others' are the request's alone: its HEADERS
+		// and DATA frames together, in one write per corkMax.
+		if sizes := writes.take(); i > 0 && len(sizes) > len(body)/corkMax+1 {
+			t.Fatalf("request %d took %d writes %v, want %d", i+1, len(sizes), sizes, len(body)/corkMax+1)
+		}
 	}
 }

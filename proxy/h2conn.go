@@ -128,14 +128,12 @@ func (c *h2Conn) Write(p []byte) (int, error) {
 // fills one gains nothing from company).
 const directWrite = 16 << 10
 
-// writeDirectLocked writes p itself once the writer has sent what was
-// accepted before it (held HEADERS, say), keeping the writer out
-// (sending) meanwhile.
+// writeDirectLocked writes p itself, after what was accepted before it
+// (held HEADERS, say), which it takes from the writer: with a cork they
+// leave in the same system call. The writer stays out (sending)
+// meanwhile.
 func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
-	if len(c.pending) > 0 && !c.sending {
-		c.wake.Signal()
-	}
-	for (len(c.pending) > 0 || c.sending) && c.err == nil && !c.closed {
+	for c.sending && c.err == nil && !c.closed {
 		c.room.Wait()
 	}
 	if c.err != nil {
@@ -144,13 +142,19 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
+	before := c.pending
+	c.pending = nil
 	c.sending = true
+	c.room.Broadcast()
 	c.mu.Unlock()
-	n, err := c.send(p)
+	n, err := c.send(before, p)
 	c.mu.Lock()
+	if c.pending == nil && cap(before) <= 4*maxPending {
+		c.pending = before[:0] // nothing came meanwhile: keep the buffer
+	}
 	c.sending = false
 	c.room.Broadcast()
-	c.wake.Signal() // the writer: a Close, or an error to end on
+	c.wake.Signal() // the writer: what came meanwhile, a Close, or an error to end on
 	if err != nil && c.err == nil {
 		c.err = err
 		c.mu.Unlock()
@@ -160,16 +164,23 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 	return n, err
 }
 
-// send writes p through TLS, its records leaving in one system call (two
-// past corkMax) when the connection has a cork.
-func (c *h2Conn) send(p []byte) (int, error) {
-	if c.cork == nil {
-		return c.Conn.Write(p)
+// send writes before, then p, through TLS, the records leaving in one
+// system call (one more each corkMax) when the connection has a cork. n
+// counts p's bytes.
+func (c *h2Conn) send(before, p []byte) (n int, err error) {
+	if c.cork != nil {
+		c.cork.hold()
 	}
-	c.cork.hold()
-	n, err := c.Conn.Write(p)
-	if ferr := c.cork.release(); err == nil && ferr != nil {
-		n, err = 0, ferr
+	if len(before) > 0 {
+		_, err = c.Conn.Write(before)
+	}
+	if err == nil {
+		n, err = c.Conn.Write(p)
+	}
+	if c.cork != nil {
+		if ferr := c.cork.release(); err == nil && ferr != nil {
+			n, err = 0, ferr
+		}
 	}
 	return n, err
 }
@@ -210,7 +221,7 @@ func (c *h2Conn) write() {
 		c.room.Broadcast()
 		c.mu.Unlock()
 
-		_, err := c.send(out)
+		_, err := c.send(nil, out)
 		if cap(out) > 4*maxPending {
 			out = nil // a burst grew it; do not keep it
 		}
