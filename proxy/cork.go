@@ -26,6 +26,11 @@ type corkConn struct {
 	err   error      // a write failed: the connection is broken
 }
 
+// maxRecord is the most a TLS record carries: a write of no more is one
+// record (once TLS has sent its first 128 KB in smaller ones), and goes
+// straight through, not copied.
+const maxRecord = 16 << 10
+
 // corkMax bounds the bytes gathered: past it they are written at once,
 // the window going on, so a larger write still goes at the network's pace
 // and the buffer stays bounded (corkMax plus a record).

@@ -168,7 +168,8 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 // system call (one more each corkMax) when the connection has a cork. n
 // counts p's bytes.
 func (c *h2Conn) send(before, p []byte) (n int, err error) {
-	if c.cork != nil {
+	cork := c.cork != nil && len(before)+len(p) > maxRecord
+	if cork {
 		c.cork.hold()
 	}
 	if len(before) > 0 {
@@ -177,7 +178,7 @@ func (c *h2Conn) send(before, p []byte) (n int, err error) {
 	if err == nil {
 		n, err = c.Conn.Write(p)
 	}
-	if c.cork != nil {
+	if cork {
 		if ferr := c.cork.release(); err == nil && ferr != nil {
 			n, err = 0, ferr
 		}
