@@ -291,43 +291,54 @@ func TestCorkCloseFlushes(t *testing.T) {
 }
 
 // Through the proxy, over the pool's connections: a 400 KB request goes
-// upstream in two system calls (Go's server allows frames of 1 MiB, so
-// x/net writes it as HEADERS and one DATA frame), not one per TLS record.
+// upstream in a few system calls, not one per TLS record. Go's server
+// allows DATA frames of 1 MiB, so x/net writes the body as one frame: with
+// its HEADERS, one write per corkMax. A server keeping the default 16 KiB
+// frames gets a write per frame (x/net flushes each), where each used to
+// take two (a full record and the frame header's 9 bytes in another).
 func TestHTTP2LargeRequestInFewWrites(t *testing.T) {
-	t.Setenv("API_KEY", "k")
-	up := fakeanthropic.NewUnstarted()
-	up.EnableHTTP2 = true
-	up.StartTLS()
-	t.Cleanup(up.Close)
-	trust := up.Client().Transport.(*http.Transport).TLSClientConfig
-	writes := &writeSizes{}
-	h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)), func(s *Server) {
-		s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, trust) })
-		s.upstream.pool.readIdle = time.Hour // no health pings between
-		s.upstream.pool.reuseIdle = time.Hour
-		cfg := trust.Clone()
-		cfg.NextProtos = []string{"h2"}
-		s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
-			return dialH2TLS(ctx, func(ctx context.Context, network, addr string) (net.Conn, error) {
-				raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
+	for _, frame := range []uint32{1 << 20, 16 << 10} {
+		t.Run(fmt.Sprint(frame), func(t *testing.T) {
+			t.Setenv("API_KEY", "k")
+			up := fakeanthropic.NewUnstarted()
+			up.EnableHTTP2 = true
+			up.Config.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: int(frame)}
+			up.StartTLS()
+			t.Cleanup(up.Close)
+			trust := up.Client().Transport.(*http.Transport).TLSClientConfig
+			writes := &writeSizes{}
+			h := startProxy(t, mustConfig(t, rewriteTOML(up.URL)), func(s *Server) {
+				s.upstreamOnce.Do(func() { s.upstream = newUpstreamClient(DefaultConnectTimeout, trust) })
+				s.upstream.pool.readIdle = time.Hour // no health pings between
+				s.upstream.pool.reuseIdle = time.Hour
+				cfg := trust.Clone()
+				cfg.NextProtos = []string{"h2"}
+				s.upstream.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
+					return dialH2TLS(ctx, func(ctx context.Context, network, addr string) (net.Conn, error) {
+						raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+						if err != nil {
+							return nil, err
+						}
+						return &countingConn{Conn: raw, w: writes}, nil
+					}, cfg, addr)
 				}
-				return &countingConn{Conn: raw, w: writes}, nil
-			}, cfg, addr)
-		}
-	})
-	for i := range 3 {
-		body := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
-		resp := h.post("/v1/messages", string(body), nil)
-		if got := readAll(t, resp); resp.StatusCode != http.StatusOK {
-			t.Fatalf("status %d: %s", resp.StatusCode, got)
-		}
-		// The first request's writes include the connection's preface and
-		// SETTINGS; the others' are the request's alone: its HEADERS
-		// and DATA frames together, in one write per corkMax.
-		if sizes := writes.take(); i > 0 && len(sizes) > len(body)/corkMax+1 {
-			t.Fatalf("request %d took %d writes %v, want %d", i+1, len(sizes), sizes, len(body)/corkMax+1)
-		}
+			})
+			for i := range 3 {
+				body := fakeanthropic.RequestBody(400<<10, "claude-sonnet-4-5", false)
+				resp := h.post("/v1/messages", string(body), nil)
+				if got := readAll(t, resp); resp.StatusCode != http.StatusOK {
+					t.Fatalf("status %d: %s", resp.StatusCode, got)
+				}
+				want := len(body)/corkMax + 1
+				if frame < corkMax {
+					want = len(body)/int(frame) + 1
+				}
+				// The first request's writes include the connection's
+				// preface and SETTINGS.
+				if sizes := writes.take(); i > 0 && len(sizes) > want {
+					t.Fatalf("request %d took %d writes %v, want %d", i+1, len(sizes), sizes, want)
+				}
+			}
+		})
 	}
 }
