@@ -99,6 +99,8 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		tick:      healthTick,
 		ping:      healthPingTimeout,
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, connect) // TCP and TLS, as tls.Dialer bounds them
+			defer cancel()
 			conn, err := dialH2TLS(ctx, dialer.DialContext, h2TLS, addr)
 			if err != nil {
 				return nil, err
