@@ -23,6 +23,7 @@ import (
 // are in memory and follow at once.
 type h2Conn struct {
 	net.Conn
+	cork *corkConn // under the TLS, if dialH2TLS dialled it
 
 	mu       sync.Mutex
 	wake     sync.Cond // the writer: something to send, or closed
@@ -56,6 +57,9 @@ const maxPending = 64 << 10
 
 func newH2Conn(c net.Conn, holdFor time.Duration) *h2Conn {
 	h := &h2Conn{Conn: c, holdFor: holdFor, done: make(chan struct{})}
+	if tc, ok := c.(*tls.Conn); ok {
+		h.cork, _ = tc.NetConn().(*corkConn)
+	}
 	h.wake.L = &h.mu
 	h.room.L = &h.mu
 	h.holdTime = time.AfterFunc(time.Hour, h.release)
@@ -119,19 +123,15 @@ func (c *h2Conn) Write(p []byte) (int, error) {
 // up to the whole body when the server's window allows) goes out from the
 // caller's goroutine instead of being copied for the writer: copying 400
 // KB bodies into pending, after their held HEADERS, cost a sixth of the
-// proxy's CPU, and saved one system call of the dozens such a body takes
-// (TLS writes a record of at most 16 KiB per system call: a write that
-// fills one gains nothing from company).
+// proxy's CPU. It takes what is pending with it instead (see send).
 const directWrite = 16 << 10
 
-// writeDirectLocked writes p itself once the writer has sent what was
-// accepted before it (held HEADERS, say), keeping the writer out
-// (sending) meanwhile.
+// writeDirectLocked writes p itself, after what was accepted before it
+// (held HEADERS, say), which it takes from the writer: with a cork they
+// leave in the same system call. The writer stays out (sending)
+// meanwhile.
 func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
-	if len(c.pending) > 0 && !c.sending {
-		c.wake.Signal()
-	}
-	for (len(c.pending) > 0 || c.sending) && c.err == nil && !c.closed {
+	for c.sending && c.err == nil && !c.closed {
 		c.room.Wait()
 	}
 	if c.err != nil {
@@ -140,18 +140,46 @@ func (c *h2Conn) writeDirectLocked(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
+	before := c.pending
+	c.pending = nil
 	c.sending = true
+	c.room.Broadcast()
 	c.mu.Unlock()
-	n, err := c.Conn.Write(p)
+	n, err := c.send(before, p)
 	c.mu.Lock()
+	if c.pending == nil && cap(before) <= 4*maxPending {
+		c.pending = before[:0] // nothing came meanwhile: keep the buffer
+	}
 	c.sending = false
 	c.room.Broadcast()
-	c.wake.Signal() // the writer: a Close, or an error to end on
+	c.wake.Signal() // the writer: what came meanwhile, a Close, or an error to end on
 	if err != nil && c.err == nil {
 		c.err = err
 		c.mu.Unlock()
 		c.Conn.Close() // x/net's read loop sees it and fails the streams
 		c.mu.Lock()
+	}
+	return n, err
+}
+
+// send writes before, then p, through TLS, the records leaving in one
+// system call (one more each corkMax) when the connection has a cork. n
+// counts p's bytes.
+func (c *h2Conn) send(before, p []byte) (n int, err error) {
+	cork := c.cork != nil && len(before)+len(p) > maxRecord
+	if cork {
+		c.cork.hold()
+	}
+	if len(before) > 0 {
+		_, err = c.Conn.Write(before)
+	}
+	if err == nil {
+		n, err = c.Conn.Write(p)
+	}
+	if cork {
+		if ferr := c.cork.release(); err == nil && ferr != nil {
+			n, err = 0, ferr
+		}
 	}
 	return n, err
 }
@@ -192,7 +220,7 @@ func (c *h2Conn) write() {
 		c.room.Broadcast()
 		c.mu.Unlock()
 
-		_, err := c.Conn.Write(out)
+		_, err := c.send(nil, out)
 		if cap(out) > 4*maxPending {
 			out = nil // a burst grew it; do not keep it
 		}

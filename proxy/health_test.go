@@ -417,7 +417,7 @@ func TestStalledUploadRetried(t *testing.T) {
 		c.pool.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 			conn, err := dial(ctx, addr)
 			if err == nil {
-				conn.(*tls.Conn).NetConn().(*net.TCPConn).SetWriteBuffer(16 << 10)
+				conn.(*tls.Conn).NetConn().(*corkConn).Conn.(*net.TCPConn).SetWriteBuffer(16 << 10)
 			}
 			return conn, err
 		}

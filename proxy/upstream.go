@@ -99,12 +99,13 @@ func newUpstreamClient(connect time.Duration, tlsConfig *tls.Config) *upstreamCl
 		tick:      healthTick,
 		ping:      healthPingTimeout,
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
-			td := &tls.Dialer{NetDialer: dialer, Config: h2TLS}
-			conn, err := td.DialContext(ctx, "tcp", addr)
+			ctx, cancel := context.WithTimeout(ctx, connect) // TCP and TLS, as tls.Dialer bounds them
+			defer cancel()
+			conn, err := dialH2TLS(ctx, dialer.DialContext, h2TLS, addr)
 			if err != nil {
 				return nil, err
 			}
-			if conn.(*tls.Conn).ConnectionState().NegotiatedProtocol != "h2" {
+			if conn.ConnectionState().NegotiatedProtocol != "h2" {
 				conn.Close()
 				return nil, errNoHTTP2
 			}
