@@ -363,19 +363,21 @@ func (s *scanner) skipRawString() error {
 	if !s.consume('"') {
 		return s.errorf("want a string")
 	}
+	b, i := s.b, s.i
 	for {
-		j := bytes.IndexByte(s.b[s.i:], '"')
+		j := bytes.IndexByte(b[i:], '"')
 		if j < 0 {
-			s.i = len(s.b)
+			s.i = len(b)
 			return s.errorf("unterminated string")
 		}
-		end := s.i + j
-		n := 0 // backslashes right before the quote
-		for k := end - 1; k >= s.i && s.b[k] == '\\'; k-- {
-			n++
+		end := i + j
+		k := end // backslashes right before the quote: end-k of them
+		for k > i && b[k-1] == '\\' {
+			k--
 		}
-		s.i = end + 1
-		if n%2 == 0 {
+		i = end + 1
+		if (end-k)%2 == 0 {
+			s.i = i
 			return nil
 		}
 	}
