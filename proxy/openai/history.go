@@ -81,12 +81,8 @@ func ForAnthropic(body []byte) ([]byte, bool) {
 		return body, false
 	}
 	if lastStripped && lastTool {
-		delete(req, "thinking")
-		if req["context_management"], err = withoutClearThinking(req["context_management"]); err != nil {
+		if dropThinking(req) != nil {
 			return body, false
-		}
-		if req["context_management"] == nil {
-			delete(req, "context_management")
 		}
 	}
 	out, err := marshal(req)
@@ -94,6 +90,45 @@ func ForAnthropic(body []byte) ([]byte, bool) {
 		return body, false
 	}
 	return out, true
+}
+
+// WithoutThinking returns a Messages request body without its thinking
+// setting and the clear_thinking edits of its context_management (which
+// Anthropic takes only with thinking on): for a request Anthropic refused
+// because its last assistant turn does not start with a thinking block
+// (see ForAnthropic). It reports false, and returns body as it is, when
+// body has no thinking setting or is not a JSON object.
+func WithoutThinking(body []byte) ([]byte, bool) {
+	var req map[string]json.RawMessage
+	if json.Unmarshal(body, &req) != nil {
+		return body, false
+	}
+	if _, ok := req["thinking"]; !ok {
+		return body, false
+	}
+	if dropThinking(req) != nil {
+		return body, false
+	}
+	out, err := marshal(req)
+	if err != nil {
+		return body, false
+	}
+	return out, true
+}
+
+// dropThinking removes req's thinking and its clear_thinking edits.
+func dropThinking(req map[string]json.RawMessage) error {
+	delete(req, "thinking")
+	cm, err := withoutClearThinking(req["context_management"])
+	if err != nil {
+		return err
+	}
+	if cm == nil {
+		delete(req, "context_management")
+	} else {
+		req["context_management"] = cm
+	}
+	return nil
 }
 
 // marshal is json.Marshal without HTML escaping, which would change the

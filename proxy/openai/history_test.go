@@ -84,3 +84,24 @@ func TestForAnthropicContextManagement(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutThinking: thinking goes with its clear_thinking edits, the
+// rest stays; a body without thinking is left alone.
+func TestWithoutThinking(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`{"model":"m","thinking":{"type":"enabled","budget_tokens":1024},"messages":[]}`, `{"messages":[],"model":"m"}`},
+		{`{"model":"m","thinking":{"type":"adaptive"},"context_management":{"edits":[{"type":"clear_thinking_20251015"}]}}`, `{"model":"m"}`},
+		{`{"model":"m","thinking":{"type":"adaptive"},"context_management":{"edits":[{"type":"clear_thinking_20251015"},{"type":"clear_tool_uses_20250919"}]}}`,
+			`{"context_management":{"edits":[{"type":"clear_tool_uses_20250919"}]},"model":"m"}`},
+	} {
+		got, ok := WithoutThinking([]byte(tc.in))
+		if !ok || string(got) != tc.want {
+			t.Errorf("WithoutThinking(%s) = %v %s, want %s", tc.in, ok, got, tc.want)
+		}
+	}
+	for _, in := range []string{`{"model":"m","messages":[]}`, `not json`} {
+		if got, ok := WithoutThinking([]byte(in)); ok || string(got) != in {
+			t.Errorf("WithoutThinking(%s) = %v %s, want it unchanged", in, ok, got)
+		}
+	}
+}
