@@ -40,6 +40,8 @@ type Behavior struct {
 	HoldOpen bool
 	// Stamp writes the time each delta was written (Unix nanoseconds) as its text.
 	Stamp bool
+	// Message, when set, replaces the message of the error for Status.
+	Message string
 	// Header is sent with the answer, success or error: for example the
 	// anthropic-ratelimit-unified-* headers a subscription's answers carry
 	// (see Unified).
@@ -187,6 +189,10 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, b)
 		return
 	}
+	if msg := thinkingRefusal(body); msg != "" {
+		writeInvalidRequest(w, msg, reqID)
+		return
+	}
 	switch {
 	case r.URL.Path == "/v1/messages/count_tokens":
 		writeJSON(w, map[string]int{"input_tokens": len(body) / 4})
@@ -254,7 +260,11 @@ func writeError(w http.ResponseWriter, b Behavior) {
 		h.Set("anthropic-ratelimit-requests-remaining", "0")
 	}
 	w.WriteHeader(b.Status)
-	fmt.Fprintf(w, `{"type":"error","error":{"type":%q,"message":%q}}`, ErrorType(b.Status), errorMessage(b.Status))
+	msg := b.Message
+	if msg == "" {
+		msg = errorMessage(b.Status)
+	}
+	fmt.Fprintf(w, `{"type":"error","error":{"type":%q,"message":%q}}`, ErrorType(b.Status), msg)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
