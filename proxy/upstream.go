@@ -529,11 +529,7 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		body, f = &payload{b: clean, refs: 1}, ff
 		defer body.release() // the transport holds its own reference while it reads
 	}
-	sent := sentBody{p: body, parts: [3][]byte{body.b}}
-	if c.Model != f.Model || f.modelStart < 0 {
-		head, mid, tail := spliceModel(body.b, f, c.quoted)
-		sent.parts = [3][]byte{head, mid, tail}
-	}
+	sent := sentFor(body, f, c)
 	ans, err := h.send(ctx, r, c, sent, cred)
 	if err != nil {
 		return fail(err)
@@ -549,8 +545,17 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 			return ans, nil
 		}
 		ans.close()
-		if ans, err = h.send(ctx, r, c, sent, fresh); err != nil {
+		cred = fresh
+		if ans, err = h.send(ctx, r, c, sent, cred); err != nil {
 			return fail(err)
+		}
+	}
+	if ans.status() == http.StatusBadRequest && thinks(f.ThinkingType) {
+		if ans, err = h.withoutThinking(ctx, r, c, body, ans, cred); err != nil {
+			return fail(err)
+		}
+		if ans.buffered {
+			return ans, nil // another 400, as received
 		}
 	}
 	if ans.status() == http.StatusUnauthorized {
@@ -657,6 +662,17 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 		return nil, fmt.Errorf("answered %d %s, which is not a Messages API answer", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	return &answer{resp: resp, body: &watchedBody{r: resp.Body, wd: wd}, wd: wd}, nil
+}
+
+// sentFor is body as sent to candidate c: with c's model when it differs
+// from the one asked for (f is body's routing fields).
+func sentFor(body *payload, f *routingFields, c Candidate) sentBody {
+	sent := sentBody{p: body, parts: [3][]byte{body.b}}
+	if c.Model != f.Model || f.modelStart < 0 {
+		head, mid, tail := spliceModel(body.b, f, c.quoted)
+		sent.parts = [3][]byte{head, mid, tail}
+	}
+	return sent
 }
 
 // sentBody is what one attempt sends: the client's bytes with the model
