@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,5 +109,36 @@ func TestThinkingRefusedRetry(t *testing.T) {
 				t.Errorf("the logs hold a key or the body's content:\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestThinkingRefusedMatch: only the refusal of a missing thinking block
+// matches, gzip-encoded too (the client's Accept-Encoding goes upstream).
+func TestThinkingRefusedMatch(t *testing.T) {
+	refusal := `{"type":"error","error":{"type":"invalid_request_error","message":` + strconv.Quote(fakeanthropic.ThinkingRefusal(3, "text")) + `},"request_id":"req_1"}`
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zw.Write([]byte(refusal))
+	zw.Close()
+	for _, tc := range []struct {
+		body, encoding string
+		want           bool
+	}{
+		{refusal, "", true},
+		{zipped.String(), "gzip", true},
+		{`{"type":"error","error":{"type":"invalid_request_error","message":"When thinking is enabled, a final assistant message must start with a thinking block"}}`, "", true},
+		{`{"type":"error","error":{"type":"invalid_request_error","message":"messages.1.content.0.type: Expected ` + "`thinking` or `redacted_thinking`" + `, but found ` + "`text`" + `"}}`, "", true},
+		{`{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: must be greater than thinking.budget_tokens"}}`, "", false},
+		{`{"type":"error","error":{"type":"api_error","message":"a final assistant message must start with a thinking block"}}`, "", false},
+		{zipped.String(), "", false},
+		{`not json`, "", false},
+	} {
+		a := &answer{resp: &http.Response{StatusCode: 400, Header: http.Header{}}, first: []byte(tc.body), buffered: true}
+		if tc.encoding != "" {
+			a.resp.Header.Set("Content-Encoding", tc.encoding)
+		}
+		if got := thinkingRefused(a); got != tc.want {
+			t.Errorf("thinkingRefused(%.80q, %q) = %v, want %v", tc.body, tc.encoding, got, tc.want)
+		}
 	}
 }
