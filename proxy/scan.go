@@ -472,38 +472,6 @@ func (s *scanner) objectType(depth int) (string, error) {
 	}
 }
 
-// toolsWebSearch reads the tools value and reports whether any tool's type
-// starts with "web_search" (web_search_20250305 and later versions).
-func (s *scanner) toolsWebSearch() (bool, error) {
-	if s.peek() != '[' {
-		return false, s.skipValue(1)
-	}
-	s.i++
-	s.ws()
-	if s.consume(']') {
-		return false, nil
-	}
-	found := false
-	for {
-		s.ws()
-		t, err := s.objectType(2)
-		if err != nil {
-			return false, err
-		}
-		if strings.HasPrefix(t, "web_search") {
-			found = true
-		}
-		s.ws()
-		if s.consume(',') {
-			continue
-		}
-		if s.consume(']') {
-			return found, nil
-		}
-		return false, s.errorf("want ',' or ']' in tools")
-	}
-}
-
 // skipValue moves past one JSON value of any kind.
 func (s *scanner) skipValue(depth int) error {
 	if depth >= maxNesting {
