@@ -299,18 +299,20 @@ func (e *exchange) finish() {
 // Unwrap lets http.ResponseController reach the real ResponseWriter.
 func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// errorBody is Anthropic's error shape.
-func errorBody(typ, msg string) []byte {
-	b, _ := json.Marshal(struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{Type: "error", Error: struct {
+// apiErrorShape is Anthropic's error shape.
+type apiErrorShape struct {
+	Type  string `json:"type"`
+	Error struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
-	}{typ, msg}})
+	} `json:"error"`
+}
+
+// errorBody is an error in Anthropic's shape.
+func errorBody(typ, msg string) []byte {
+	e := apiErrorShape{Type: "error"}
+	e.Error.Type, e.Error.Message = typ, msg
+	b, _ := json.Marshal(e)
 	return b
 }
 

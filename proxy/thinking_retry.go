@@ -31,13 +31,7 @@ func thinkingRefused(a *answer) bool {
 			return false
 		}
 	}
-	var e struct {
-		Type  string `json:"type"`
-		Error struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var e apiErrorShape
 	if json.Unmarshal(b, &e) != nil || e.Type != "error" || e.Error.Type != "invalid_request_error" {
 		return false
 	}
