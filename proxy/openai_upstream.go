@@ -46,7 +46,7 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 	if strings.HasSuffix(r.URL.Path, "/count_tokens") {
 		// Chat Completions has no token counting: a 404 lets the next
 		// candidate count, or the proxy answer its documented estimate.
-		return localAnswer(http.StatusNotFound, errorBody("not_found_error", c.Provider+" does not count tokens")), nil
+		return localAnswer(http.StatusNotFound, openai.ErrorBody("not_found_error", c.Provider+" does not count tokens")), nil
 	}
 	cred, err := h.credential(ctx, c.Index, false)
 	if err != nil {
@@ -56,7 +56,7 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 	if err != nil {
 		var re *openai.RequestError
 		if errors.As(err, &re) {
-			return localAnswer(http.StatusBadRequest, errorBody("invalid_request_error", re.Msg)), nil
+			return localAnswer(http.StatusBadRequest, openai.ErrorBody("invalid_request_error", re.Msg)), nil
 		}
 		return fail(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"ccmux/proxy/openai"
 )
 
 // relay writes a committed answer to the client: its status and headers,
@@ -194,7 +196,7 @@ func relayStream(ctx context.Context, w *exchange, first []byte, er *eventReader
 
 // errorEvent is an Anthropic SSE error event.
 func errorEvent(typ, msg string) []byte {
-	b := append([]byte("event: error\ndata: "), errorBody(typ, msg)...)
+	b := append([]byte("event: error\ndata: "), openai.ErrorBody(typ, msg)...)
 	return append(b, "\n\n"...)
 }
 
@@ -299,21 +301,13 @@ func (e *exchange) finish() {
 // Unwrap lets http.ResponseController reach the real ResponseWriter.
 func (e *exchange) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// apiErrorShape is Anthropic's error shape.
+// apiErrorShape is Anthropic's error shape, as openai.ErrorBody writes it.
 type apiErrorShape struct {
 	Type  string `json:"type"`
 	Error struct {
 		Type    string `json:"type"`
 		Message string `json:"message"`
 	} `json:"error"`
-}
-
-// errorBody is an error in Anthropic's shape.
-func errorBody(typ, msg string) []byte {
-	e := apiErrorShape{Type: "error"}
-	e.Error.Type, e.Error.Message = typ, msg
-	b, _ := json.Marshal(e)
-	return b
 }
 
 // writeError answers with Anthropic's error shape.
@@ -323,7 +317,7 @@ func writeError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(errorBody(typ, msg))
+	w.Write(openai.ErrorBody(typ, msg))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
