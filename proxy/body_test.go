@@ -162,7 +162,8 @@ func checkSegments(t *testing.T, body []byte, p *payload, scan *routingScan) {
 
 // readInSegments reads body into a payload as readBody does, in reads of
 // the given sizes and segments of at most the given sizes past their
-// carries (the last of each repeats), stepping scan after each read
+// carries, or twice the carry (the last of each repeats), stepping scan
+// after each read
 // (guarded: through advance's bound).
 func readInSegments(body []byte, reads, segs []int, guarded bool) (*payload, *routingScan) {
 	var scan routingScan
@@ -174,7 +175,9 @@ func readInSegments(body []byte, reads, segs []int, guarded bool) (*payload, *ro
 			keep, size := p.nextSegment(&scan, int64(len(body)))
 			p.cut(keep, size)
 			i := len(p.segs) - 1
-			if n := len(p.segs[i]) + max(segs[j], 1); n < cap(p.segs[i]) {
+			// Room for at least the carry again, so that a large element
+			// is not carried over and over, as in nextSegment.
+			if n := len(p.segs[i]) + max(segs[j], len(p.segs[i]), 1); n < cap(p.segs[i]) {
 				p.segs[i] = p.segs[i][:len(p.segs[i]):n]
 			}
 		}
@@ -217,7 +220,7 @@ func FuzzSegmentedScan(f *testing.F) {
 		}
 		segs := make([]int, len(segSplit))
 		for i, b := range segSplit {
-			segs[i] = int(b) + 1
+			segs[i] = (int(b) + 1) * scale
 		}
 		for _, guarded := range []bool{false, true} {
 			p, scan := readInSegments(data, reads, segs, guarded)
