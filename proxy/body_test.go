@@ -229,3 +229,35 @@ func FuzzSegmentedScan(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadBody reads a Claude Code body as it comes in 16 KiB reads,
+// with its declared length: the segments (or, before them, a buffer grown
+// by copying), the scan steps and the last scan.
+func BenchmarkReadBody(b *testing.B) {
+	const read = 16 << 10
+	for _, size := range []int{200 << 10, 400 << 10, 1 << 20} {
+		body := fakeanthropic.RequestBody(size, "claude-sonnet-4-5", true)
+		b.Run(sizeName(size), func(b *testing.B) {
+			h := &handler{s: &Server{}}
+			w := &exchange{ResponseWriter: httptest.NewRecorder()}
+			r := httptest.NewRequest("POST", "/v1/messages", nil)
+			r.ContentLength = int64(len(body))
+			src := &chunkReader{n: read}
+			r.Body = io.NopCloser(src)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				src.b = body
+				var scan routingScan
+				p, ok := h.readBody(w, r, &scan)
+				if !ok {
+					b.Fatal("readBody failed")
+				}
+				if _, err := scan.finishBody(p); err != nil {
+					b.Fatal(err)
+				}
+				p.release()
+			}
+		})
+	}
+}
