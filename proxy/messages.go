@@ -168,10 +168,11 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 
 // readBody reads the request body as it arrives into a payload whose
 // segments grow with it (never sized from the declared Content-Length
-// alone; see body.go), within
-// MaxBodyBytes (413), the server's body budget (529) and the client body
-// timeout between reads (the connection is closed). It advances scan over
-// each read, so that routing waits only for the scan of the last one.
+// alone; see body.go), within MaxBodyBytes (413), the server's body budget
+// (529) and the client body timeout between reads (the connection is
+// closed). It advances scan over each read, so that routing waits only for
+// the scan of the last one, and steps it to the end of each full segment,
+// where the next one starts.
 func (h *handler) readBody(w *exchange, r *http.Request, scan *routingScan) (*payload, bool) {
 	if r.ContentLength > MaxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large",
