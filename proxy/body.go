@@ -22,13 +22,14 @@ import (
 // firstBodyChunk is the first segment's size.
 const firstBodyChunk = 64 << 10
 
-// bodyGrowth is how many times larger the next segment is when a full one
-// has no checkpoint past its start (an element larger than it, or a body
-// that is not a conversation): all of it is carried and it goes back to
-// its pool, as when a buffer grew by copying, so a 1 MB string copies
-// 320 KiB, as before. A full segment that had a checkpoint is kept and the
-// next one is twice its size. Either way a client that stops sending holds
-// at most four times what it sent (64 KiB before the first segment fills).
+// bodyGrowth is how many times larger the next segment is when less than
+// half of a full one would stay (an element larger than half of it, or a
+// body that is not a conversation): all of it is carried and it goes back
+// to its pool, as when a buffer grew by copying, so a 1 MB string copies
+// what it copied then. A full segment at least half of which stays is kept
+// and the next one is twice its size. So every kept segment is at least
+// half full, and a client that stops sending holds at most four times what
+// it sent (64 KiB before the first segment fills).
 const bodyGrowth = 4
 
 // payload is a request body shared by the handler and the upstream request
@@ -148,17 +149,17 @@ func (p *payload) filled(n int) {
 }
 
 // nextSegment steps scan to the end of the full last segment and says how
-// it ends: keep of its bytes stay, up to the checkpoint, and the next one
-// has room for size bytes, twice the full one's (bodyGrowth times when
-// nothing stays), but no more than the carry and the rest of a body of
-// limit bytes need.
+// it ends: keep of its bytes stay, up to the checkpoint, or none when that
+// is less than half of them, and the next one has room for size bytes,
+// twice the full one's (bodyGrowth times when none stay), but no more than
+// the carry and the rest of a body of limit bytes need.
 func (p *payload) nextSegment(scan *routingScan, limit int64) (keep, size int) {
 	seg, base := p.last()
 	scan.step(seg, base)
 	keep = scan.at - base
 	size = 2 * cap(seg)
-	if keep == 0 {
-		size = bodyGrowth * cap(seg)
+	if keep < len(seg)/2 {
+		keep, size = 0, bodyGrowth*cap(seg)
 	}
 	carry := len(seg) - keep
 	return keep, int(min(int64(size), limit-int64(p.size)+int64(carry)))

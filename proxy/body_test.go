@@ -13,18 +13,26 @@ import (
 	"ccmux/proxy/internal/fakeanthropic"
 )
 
-// splitReader returns its bytes in reads whose sizes come from next.
+// splitReader returns its bytes in reads whose sizes come from next;
+// asked calls its func, when set, with the bytes it returned so far, at
+// each read.
 type splitReader struct {
-	b    []byte
-	next func() int
+	b     []byte
+	next  func() int
+	sent  int
+	asked func(sent int)
 }
 
 func (r *splitReader) Read(p []byte) (int, error) {
+	if r.asked != nil {
+		r.asked(r.sent)
+	}
 	if len(r.b) == 0 {
 		return 0, io.EOF
 	}
 	k := copy(p[:min(len(p), max(r.next(), 1))], r.b)
 	r.b = r.b[k:]
+	r.sent += k
 	return k, nil
 }
 
@@ -66,7 +74,10 @@ func segmentBodies() map[string][]byte {
 // that their segments give what the whole body gives: the routing fields,
 // the subagent tag, the bytes sent upstream with and without a new model,
 // and that the segment switches copy only the carries: under a tenth of a
-// Claude Code body, and no more than a growing buffer copied for any.
+// Claude Code body, and no more than a growing buffer copied for any. The
+// buffers count against the body budget, at most four times what the
+// client sent at any read (64 KiB before the first switch), and all of
+// them go back when the body is released.
 func TestReadBodyInSegments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	reads := map[string]func() int{
@@ -83,7 +94,13 @@ func TestReadBodyInSegments(t *testing.T) {
 			for _, declared := range []bool{true, false} {
 				t.Run(fmt.Sprintf("%s in %s reads, declared length %v", name, readName, declared), func(t *testing.T) {
 					h := &handler{s: &Server{}}
-					r := httptest.NewRequest("POST", "/v1/messages", &splitReader{b: body, next: next})
+					src := &splitReader{b: body, next: next}
+					src.asked = func(sent int) {
+						if held := h.s.held.Load(); held > 4*max(int64(sent), firstBodyChunk) {
+							t.Fatalf("%d bytes held for the %d the client sent", held, sent)
+						}
+					}
+					r := httptest.NewRequest("POST", "/v1/messages", src)
 					r.ContentLength = -1
 					limit := int64(MaxBodyBytes + 1)
 					if declared {
@@ -94,15 +111,18 @@ func TestReadBodyInSegments(t *testing.T) {
 					if !ok {
 						t.Fatal("readBody failed")
 					}
-					defer p.release()
 					checkSegments(t, body, p, &scan)
+					t.Logf("%d segments, %d bytes copied (a growing buffer: %d)", len(p.bufs), p.copied, grownCopies(len(body), limit))
+					p.release()
+					if held := h.s.held.Load(); held != 0 {
+						t.Fatalf("%d bytes still held after the body was released", held)
+					}
 					if grown := grownCopies(len(body), limit); p.copied > grown {
 						t.Errorf("the segment switches copied %d bytes; a growing buffer copied %d", p.copied, grown)
 					}
 					if strings.HasPrefix(name, "claude code") && p.copied > len(body)/10 {
 						t.Errorf("the segment switches copied %d bytes of a %d-byte body, want under a tenth", p.copied, len(body))
 					}
-					t.Logf("%d segments, %d bytes copied (a growing buffer: %d)", len(p.segs), p.copied, grownCopies(len(body), limit))
 				})
 			}
 		}
