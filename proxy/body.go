@@ -14,11 +14,11 @@ import (
 // next segment starts at the scan's checkpoint, the bytes after it (a
 // message still arriving, usually a few KB: the carry) copied over; the
 // full one ends at the checkpoint and stays (unless less than half of it
-// would: see bodyGrowth). So only the carry is copied
-// (a buffer grown by copying moved 320 KiB of a 400 KB conversation), and
-// the scan always works on one contiguous segment. The hot path reads the
-// segments in place (sentFor, the subagent tag, the signature check); the
-// rare one that needs a single slice joins them once (payload.bytes).
+// would: see bodyGrowth). So only the carry is copied (a buffer grown by
+// copying moved 320 KiB of a 400 KB conversation), and the scan always
+// works on one contiguous segment. The hot path reads the segments in
+// place (sentFor, the subagent tag, the signature check); the rare one
+// that needs a single slice joins them once (payload.bytes).
 
 // firstBodyChunk is the first segment's size.
 const firstBodyChunk = 64 << 10
@@ -45,11 +45,11 @@ type payload struct {
 	size int // the body's length: the sum of the segments'
 	// bufs are the buffers the segments were read into, one per segment
 	// while the body arrives; each goes back to its pool once.
-	bufs   []*[]byte
+	bufs []*[]byte
 	// joined is bytes' copy of a body in several segments: the
 	// collector's, and not counted against the budget, like a translation.
 	joined []byte
-	copied int    // the bytes carried to new segments, for the tests
+	copied int // the bytes carried to new segments, for the tests
 
 	refs int32
 	mu   sync.Mutex
