@@ -49,10 +49,10 @@ func BenchmarkScanRoutingInReads(b *testing.B) {
 			for b.Loop() {
 				var r routingScan
 				for n := read; n < len(body); n += read {
-					r.advance(body[:n])
+					r.advance(body[:n], 0)
 				}
 				start := time.Now()
-				if _, err := r.finish(body); err != nil {
+				if _, err := r.finish(body, 0); err != nil {
 					b.Fatal(err)
 				}
 				last += time.Since(start)

@@ -34,7 +34,7 @@ func TestH1ConnReadFrom(t *testing.T) {
 				got <- string(b)
 			}()
 			p := newPayload(0, nil)
-			sr := &sentReader{parts: tc.parts, p: p}
+			sr := &sentReader{parts: append([][]byte(nil), tc.parts[:]...), p: p}
 			lr := &io.LimitedReader{R: sr, N: tc.limit}
 			n, err := (&h1Conn{Conn: client}).ReadFrom(lr)
 			client.Close()
@@ -73,7 +73,8 @@ func TestH1ConnReadFrom(t *testing.T) {
 }
 
 // Over HTTP/1.1 a large request leaves in its headers and one write per
-// part of its body (before, at and after the model name), not in 32 KB
+// part of its body (before and at the model name, then the rest of each of
+// the body's segments: 64, 128 and 256 KiB for 400 KB), not in 32 KB
 // scraps: 13 writes for 400 KB through net/http's copy. (On a TCP
 // connection the parts go in one vectored write.)
 func TestH1ConnLargeBodyInFewWrites(t *testing.T) {
@@ -100,7 +101,7 @@ func TestH1ConnLargeBodyInFewWrites(t *testing.T) {
 	if sent := reqs[len(reqs)-1].Body; !bytes.Equal(sent, want) {
 		t.Fatalf("the upstream received %d bytes, not the %d of the request with its model rewritten", len(sent), len(want))
 	}
-	if sizes := writes.take(); len(sizes) > 4 {
-		t.Fatalf("the request took %d writes %v, want at most 4 (headers, then the body's parts)", len(sizes), sizes)
+	if sizes := writes.take(); len(sizes) > 6 {
+		t.Fatalf("the request took %d writes %v, want at most 6 (headers, then the body's parts)", len(sizes), sizes)
 	}
 }

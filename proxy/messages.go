@@ -7,11 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -43,7 +39,7 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 		}
 	}
 	defer release()
-	f, err := scan.finish(body.b)
+	f, err := scan.finishBody(body)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", err.Error())
 		return
@@ -54,20 +50,20 @@ func (h *handler) messages(w *exchange, r *http.Request, countTokens bool) {
 		return
 	}
 	w.modelAsked = f.Model
-	tag := findSubagentTag(body.b, &f)
+	tag := body.subagentTag(&f)
 	rt, err := h.st.router.Route(RouteRequest{
 		Model:           f.Model,
 		Thinking:        thinks(f.ThinkingType),
 		WebSearch:       f.WebSearch,
 		Subagent:        tag.Model,
-		EstimatedTokens: estimateTokens(body.b),
+		EstimatedTokens: estimateTokens(body.size),
 	})
 	if err != nil {
 		writeError(w, http.StatusNotFound, "not_found_error", err.Error())
 		return
 	}
 	if rt.Subagent {
-		body.b = tag.strip(body.b, &f)
+		body.set(tag.strip(body.bytes(), &f))
 	}
 	if pin := r.Header.Get("X-Provider"); pin != "" {
 		if rt, err = h.st.router.Pin(rt, pin); err != nil {
@@ -149,7 +145,7 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 		// No upstream counts tokens: answer the documented local estimate.
 		lastReply.close()
 		w.provider, w.modelSent = "local-estimate", ""
-		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.b)})
+		writeJSON(w, http.StatusOK, map[string]int{"input_tokens": estimateTokens(body.size)})
 	case lastReply != nil:
 		// The client gets the last upstream error as the upstream sent it.
 		release()
@@ -170,11 +166,13 @@ func (h *handler) forward(w *exchange, r *http.Request, body *payload, release f
 	}
 }
 
-// readBody reads the request body as it arrives into a payload that grows
-// with it (never sized from the declared Content-Length alone), within
-// MaxBodyBytes (413), the server's body budget (529) and the client body
-// timeout between reads (the connection is closed). It advances scan over
-// each read, so that routing waits only for the scan of the last one.
+// readBody reads the request body as it arrives into a payload whose
+// segments grow with it (never sized from the declared Content-Length
+// alone; see body.go), within MaxBodyBytes (413), the server's body budget
+// (529) and the client body timeout between reads (the connection is
+// closed). It advances scan over each read, so that routing waits only for
+// the scan of the last one, and steps it to the end of each full segment,
+// where the next one starts.
 func (h *handler) readBody(w *exchange, r *http.Request, scan *routingScan) (*payload, bool) {
 	if r.ContentLength > MaxBodyBytes {
 		writeError(w, http.StatusRequestEntityTooLarge, "request_too_large",
@@ -195,19 +193,21 @@ func (h *handler) readBody(w *exchange, r *http.Request, scan *routingScan) (*pa
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	p := newPayload(int(min(limit, firstBodyChunk)), &s.held)
-	for int64(len(p.b)) < limit {
-		if len(p.b) == cap(p.b) {
-			grown := int(min(limit, int64(bodyGrowth*cap(p.b))))
-			if s.held.Load()+int64(grown) > budget {
+	for int64(p.size) < limit {
+		room := p.room()
+		if len(room) == 0 {
+			keep, size := p.nextSegment(scan, limit)
+			if s.held.Load()+int64(size) > budget {
 				p.release()
 				writeError(w, 529, "overloaded_error", "ccmux holds too many request bodies right now; retry the request")
 				return nil, false
 			}
-			p = p.grow(grown)
+			p.cut(keep, size)
+			room = p.room()
 		}
 		rc.SetReadDeadline(time.Now().Add(timeout))
-		n, err := body.Read(p.b[len(p.b):cap(p.b)])
-		p.b = p.b[:len(p.b)+n]
+		n, err := body.Read(room)
+		p.filled(n)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -227,125 +227,9 @@ func (h *handler) readBody(w *exchange, r *http.Request, scan *routingScan) (*pa
 			}
 			return nil, false
 		}
-		if int64(len(p.b)) < limit {
-			scan.advance(p.b)
+		if int64(p.size) < limit {
+			scan.advance(p.last())
 		}
 	}
 	return p, true
-}
-
-// firstBodyChunk is the first allocation for a body; it grows bodyGrowth
-// times as bytes arrive.
-const firstBodyChunk = 64 << 10
-
-// bodyGrowth is how many times a full body buffer grows: a 200 KB body
-// takes one copy of 64 KiB (doubling took two, of 192 KiB), a 1 MB one
-// copies 320 KiB instead of 960. A client that stops sending holds at most
-// four times what it sent (64 KiB before any growth).
-const bodyGrowth = 4
-
-// payload is a request body shared by the handler and the upstream request
-// bodies the transport reads (it may still be reading after RoundTrip
-// returns), so it goes back to its pool only when all are done. Its
-// capacity counts against the server's body budget while it is held.
-type payload struct {
-	b    []byte
-	refs int32
-	mu   sync.Mutex
-	held *atomic.Int64 // the budget it counts against; nil for none
-}
-
-// payloadClasses are the buffer sizes pooled, one pool each, so a small
-// request never pins a buffer sized for a 400 KB conversation (which matters
-// with 1,000 open streams). A body grows through them as it arrives (see
-// readBody), so each step is pooled: a 200 KB conversation used to get its
-// 128 KiB and 256 KiB buffers fresh, zeroed, and left to the collector, and
-// a 1 MB one its 1 and 2 MiB buffers, which the runtime then kept giving
-// back to the OS and faulting in again (a third of the proxy's CPU). Larger bodies are left to the garbage collector
-// (and given back to the OS, see giveBack): a pool would keep a burst of
-// 30 MB bodies resident.
-var payloadClasses = [...]int{4 << 10, 64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20, 2 << 20}
-
-var payloadPools [len(payloadClasses)]sync.Pool
-
-// newPayload returns an empty payload with room for size bytes, counted
-// against held when it is not nil.
-func newPayload(size int, held *atomic.Int64) *payload {
-	var p *payload
-	for i, c := range payloadClasses {
-		if size <= c {
-			p, _ = payloadPools[i].Get().(*payload)
-			if p == nil {
-				p = &payload{b: make([]byte, 0, c)}
-			}
-			break
-		}
-	}
-	if p == nil {
-		p = &payload{b: make([]byte, 0, size)}
-	}
-	p.b, p.refs, p.held = p.b[:0], 1, held
-	if held != nil {
-		held.Add(int64(cap(p.b)))
-	}
-	return p
-}
-
-// grow returns a payload with the same bytes and room for size, releasing p.
-func (p *payload) grow(size int) *payload {
-	q := newPayload(size, p.held)
-	q.b = append(q.b, p.b...)
-	p.release()
-	return q
-}
-
-func (p *payload) retain() {
-	p.mu.Lock()
-	p.refs++
-	p.mu.Unlock()
-}
-
-func (p *payload) release() {
-	p.mu.Lock()
-	p.refs--
-	done := p.refs == 0
-	p.mu.Unlock()
-	if !done {
-		return
-	}
-	if p.held != nil {
-		p.held.Add(-int64(cap(p.b)))
-		p.held = nil
-	}
-	for i, c := range payloadClasses {
-		if cap(p.b) == c {
-			payloadPools[i].Put(p)
-			return
-		}
-	}
-	if cap(p.b) >= largeBody {
-		giveBack()
-	}
-}
-
-// largeBody is the size past which a released body asks for its memory to
-// go back to the OS.
-const largeBody = 4 << 20
-
-// giveBackPending is set while a giveBack is scheduled.
-var giveBackPending atomic.Bool
-
-// giveBack returns freed memory to the OS a second after large bodies were
-// released (once per burst, not once per body): the Go runtime would keep a
-// burst's heap resident for minutes, and a tray app should shrink back.
-func giveBack() {
-	if giveBackPending.CompareAndSwap(false, true) {
-		time.AfterFunc(time.Second, func() {
-			// The first collection moves the pools' buffers to their
-			// victim caches, the second (FreeOSMemory's) frees them.
-			runtime.GC()
-			debug.FreeOSMemory()
-			giveBackPending.Store(false)
-		})
-	}
 }

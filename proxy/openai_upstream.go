@@ -52,7 +52,7 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 	if err != nil {
 		return fail(err)
 	}
-	translated, err := openai.Request(body.b, t)
+	translated, err := openai.Request(body.bytes(), t)
 	if err != nil {
 		var re *openai.RequestError
 		if errors.As(err, &re) {
@@ -60,11 +60,11 @@ func (h *handler) attemptOpenAI(ctx context.Context, r *http.Request, c Candidat
 		}
 		return fail(err)
 	}
-	tp := &payload{b: translated, refs: 1}
+	tp := bytesPayload(translated)
 	defer tp.release() // the transport holds its own reference while it reads
 	out := *r
 	out.URL = &url.URL{Path: chatCompletionsPath}
-	ans, err := h.send(ctx, &out, c, sentBody{p: tp, parts: [3][]byte{translated}}, cred)
+	ans, err := h.send(ctx, &out, c, sentBody{p: tp, parts: tp.segs}, cred)
 	if err != nil {
 		return fail(err)
 	}

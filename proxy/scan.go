@@ -42,7 +42,7 @@ var errNotObject = errors.New("the request body must be a JSON object")
 // When a key occurs twice the last one wins, as in encoding/json.
 func scanRouting(body []byte) (routingFields, error) {
 	var r routingScan
-	return r.finish(body)
+	return r.finish(body, 0)
 }
 
 // routingScan is scanRouting taken in steps while the body arrives, so that
@@ -51,8 +51,10 @@ func scanRouting(body []byte) (routingFields, error) {
 // before it, taken after each top-level member and after each element of a
 // top-level array (a conversation's messages). A step that runs out of bytes
 // fails somewhere past the checkpoint; the next one starts there again.
-// It holds offsets, never slices, so the body's buffer may grow between
-// steps. Any split of a body into steps gives what scanRouting gives.
+// It holds offsets, never slices, into the whole body; a step is given the
+// body's last segment and where that segment starts, and the segment must
+// start at or before the checkpoint (readBody starts each one at it, see
+// payload.cut). Any split of a body into steps gives what scanRouting gives.
 type routingScan struct {
 	f     routingFields // the fields found before at
 	at    int           // the checkpoint's offset
@@ -60,6 +62,7 @@ type routingScan struct {
 	kind  memberKind    // the top-level array at is inside (atElement)
 	found bool          // a web_search tool came before at (atElement in tools)
 
+	base    int // where the segment being scanned starts in the body
 	tried   int // the body's length at the last step that ran out
 	scanned int // the bytes the steps and finish started on, for the tests
 }
@@ -90,36 +93,52 @@ const minScanStep = 4 << 10
 // is incomplete: any of them may just mean that bytes are still to come.
 var errShort = errors.New("the request body is incomplete")
 
-// advance scans what arrived of the body, body being its first bytes. It
-// scans only once as many new bytes came since its last step as that step
-// scanned past its checkpoint (and at least minScanStep), so that a body
-// whose bytes come one at a time, or an element of megabytes, is not
-// rescanned over and over: the steps start on at most twice the body's
-// bytes, and finish on at most the body once more.
-func (r *routingScan) advance(body []byte) {
-	if len(body)-r.tried < max(r.tried-r.at, minScanStep) {
+// advance scans what arrived of the body, seg being its last segment, which
+// starts at byte base of the body. It scans only once as many new bytes
+// came since its last step as that step scanned past its checkpoint (and
+// at least minScanStep), so that a body whose bytes come one at a time, or
+// an element of megabytes, is not rescanned over and over: the steps start
+// on at most twice the body's bytes, and finish on at most the body once
+// more.
+func (r *routingScan) advance(seg []byte, base int) {
+	if base+len(seg)-r.tried < max(r.tried-r.at, minScanStep) {
 		return
 	}
-	r.scanned += len(body) - r.at
-	r.tried = len(body)
-	r.run(body, true)
+	r.step(seg, base)
 }
 
-// finish scans the rest of the complete body from the checkpoint and returns
-// the fields, or the error scanRouting would.
-func (r *routingScan) finish(body []byte) (routingFields, error) {
-	r.scanned += len(body) - r.at
-	return r.run(body, false)
+// step is advance without its bound: readBody takes one when a segment is
+// full, so that the next one starts as far on as the checkpoint can go.
+func (r *routingScan) step(seg []byte, base int) {
+	if base+len(seg) == r.tried {
+		return // nothing new since the last step
+	}
+	r.scanned += base + len(seg) - r.at
+	r.tried = base + len(seg)
+	r.base = base
+	r.run(seg, true)
 }
 
-// run scans body from the checkpoint, moving the checkpoint as it goes. With
+// finish scans the rest of the complete body from the checkpoint, seg being
+// its last segment, starting at byte base, and returns the fields, or the
+// error scanRouting would give for a body in one segment (finishBody gives
+// it for any).
+func (r *routingScan) finish(seg []byte, base int) (routingFields, error) {
+	r.scanned += base + len(seg) - r.at
+	r.base = base
+	return r.run(seg, false)
+}
+
+// run scans body, the segment starting at r.base, from the checkpoint,
+// moving the checkpoint as it goes. The fields' offsets and the checkpoint
+// count from the start of the whole body, s.i from the segment's. With
 // short set the body may be incomplete: every error is errShort, and a
 // checkpoint is taken only right after a ',' the scan consumed, since every
 // decision before it read bytes that are there (a number or a white-space
 // run cut by the end stops there and then finds no ','). Its fields and
 // its success then mean nothing: more bytes may follow the closing '}'.
 func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
-	s := scanner{b: body, i: r.at, short: short}
+	s := scanner{b: body, i: r.at - r.base, short: short}
 	f := r.f
 	var err error
 	switch r.stage {
@@ -141,7 +160,7 @@ func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
 			}
 			return f, errNotObject
 		}
-		f.objectStart = s.i
+		f.objectStart = r.base + s.i
 		f.empty = true
 		s.i++
 		s.ws()
@@ -173,7 +192,7 @@ func (r *routingScan) run(body []byte, short bool) (routingFields, error) {
 // save moves the checkpoint to s.i, in a step: a final scan resumes nowhere.
 func (r *routingScan) save(s *scanner, f *routingFields, stage scanStage, kind memberKind, found bool) {
 	if s.short {
-		r.f, r.at, r.stage, r.kind, r.found = *f, s.i, stage, kind, found
+		r.f, r.at, r.stage, r.kind, r.found = *f, r.base+s.i, stage, kind, found
 	}
 }
 
@@ -200,7 +219,7 @@ func (r *routingScan) member(s *scanner, f *routingFields) error {
 		if err != nil {
 			return err
 		}
-		f.Model, f.modelStart, f.modelEnd = v, start, s.i
+		f.Model, f.modelStart, f.modelEnd = v, r.base+start, r.base+s.i
 	case "stream":
 		switch {
 		case s.literal("true"):
@@ -217,7 +236,7 @@ func (r *routingScan) member(s *scanner, f *routingFields) error {
 		}
 		f.ThinkingType = t
 	case "system":
-		f.systemStart = s.i
+		f.systemStart = r.base + s.i
 		return r.value(s, f, memberSystem)
 	case "tools":
 		return r.value(s, f, memberTools)
@@ -234,13 +253,13 @@ func (r *routingScan) value(s *scanner, f *routingFields, kind memberKind) error
 		if err := s.skipValue(1); err != nil {
 			return err
 		}
-		s.ended(f, kind, false)
+		r.ended(s, f, kind, false)
 		return nil
 	}
 	s.i++
 	s.ws()
 	if s.consume(']') {
-		s.ended(f, kind, false)
+		r.ended(s, f, kind, false)
 		return nil
 	}
 	return r.elements(s, f, kind, false)
@@ -268,7 +287,7 @@ func (r *routingScan) elements(s *scanner, f *routingFields, kind memberKind, fo
 			continue
 		}
 		if s.consume(']') {
-			s.ended(f, kind, found)
+			r.ended(s, f, kind, found)
 			return nil
 		}
 		if kind == memberTools {
@@ -279,10 +298,10 @@ func (r *routingScan) elements(s *scanner, f *routingFields, kind memberKind, fo
 }
 
 // ended records what a system or tools value that ends at s.i gave.
-func (s *scanner) ended(f *routingFields, kind memberKind, webSearch bool) {
+func (r *routingScan) ended(s *scanner, f *routingFields, kind memberKind, webSearch bool) {
 	switch kind {
 	case memberSystem:
-		f.systemEnd = s.i
+		f.systemEnd = r.base + s.i
 	case memberTools:
 		f.WebSearch = webSearch
 	}
@@ -561,15 +580,22 @@ func rewriteModel(dst, body []byte, f *routingFields, quoted []byte) []byte {
 // together are the rewritten body. head and tail share body's bytes, so a
 // request is sent without copying it.
 func spliceModel(body []byte, f *routingFields, quoted []byte) (head, mid, tail []byte) {
+	at, end, mid := modelSplice(f, quoted)
+	return body[:at], mid, body[end:]
+}
+
+// modelSplice says how to give a body another model: its bytes from at to
+// end (the model value, or nothing) become mid.
+func modelSplice(f *routingFields, quoted []byte) (at, end int, mid []byte) {
 	if f.modelStart < 0 {
 		at := f.objectStart + 1
 		mid = append([]byte(`"model":`), quoted...)
 		if !f.empty {
 			mid = append(mid, ',')
 		}
-		return body[:at], mid, body[at:]
+		return at, at, mid
 	}
-	return body[:f.modelStart], quoted, body[f.modelEnd:]
+	return f.modelStart, f.modelEnd, quoted
 }
 
 // quoteJSON returns s as a JSON string literal.
@@ -580,8 +606,8 @@ func quoteJSON(s string) []byte {
 
 // estimateTokens is the cheap input-token estimate used by the long_context
 // rule and the local count_tokens answer: about one token per four bytes of
-// request JSON. It over-counts JSON punctuation and under-counts non-Latin
+// request JSON, size being the body's length. It over-counts JSON punctuation and under-counts non-Latin
 // text, which is the right side to err on for choosing a long-context model.
-func estimateTokens(body []byte) int {
-	return (len(body) + 3) / 4
+func estimateTokens(size int) int {
+	return (size + 3) / 4
 }

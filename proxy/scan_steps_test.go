@@ -126,13 +126,13 @@ func scanInSteps(body []byte, reads []int, guarded bool) (routingFields, error, 
 			break
 		}
 		if guarded {
-			r.advance(buf)
+			r.advance(buf, 0)
 		} else {
 			r.scanned += len(buf) - r.at
 			r.run(buf, true)
 		}
 	}
-	f, err := r.finish(append([]byte(nil), body...))
+	f, err := r.finish(append([]byte(nil), body...), 0)
 	for i := range old {
 		old[i] = '['
 	}
@@ -221,9 +221,9 @@ func TestIncrementalScanBounded(t *testing.T) {
 			t.Run(fmt.Sprintf("%s in %d-byte reads", name, read), func(t *testing.T) {
 				var r routingScan
 				for n := read; n < len(body); n += read {
-					r.advance(body[:n])
+					r.advance(body[:n], 0)
 				}
-				f, err := r.finish(body)
+				f, err := r.finish(body, 0)
 				sameScan(t, body, "steps", f, err)
 				if r.scanned > 3*len(body) {
 					t.Errorf("scanned %d bytes of a %d-byte body (%.1fx)", r.scanned, len(body), float64(r.scanned)/float64(len(body)))
@@ -269,10 +269,10 @@ func TestReadBodyScansAsItReads(t *testing.T) {
 				t.Fatal("readBody failed")
 			}
 			defer p.release()
-			if left := len(p.b) - scan.at; left > 2*read {
-				t.Errorf("%d bytes of %d left to scan after the last read, want at most %d", left, len(p.b), 2*read)
+			if left := p.size - scan.at; left > 2*read {
+				t.Errorf("%d bytes of %d left to scan after the last read, want at most %d", left, p.size, 2*read)
 			}
-			f, err := scan.finish(p.b)
+			f, err := scan.finishBody(p)
 			sameScan(t, body, "readBody's scan", f, err)
 			if scan.scanned > len(body)*3/2 {
 				t.Errorf("scanned %d bytes of a %d-byte body", scan.scanned, len(body))

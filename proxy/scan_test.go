@@ -91,10 +91,10 @@ func TestRewriteModel(t *testing.T) {
 }
 
 func TestEstimateTokens(t *testing.T) {
-	if got := estimateTokens(make([]byte, 400)); got != 100 {
+	if got := estimateTokens(400); got != 100 {
 		t.Errorf("estimateTokens(400 bytes) = %d, want 100", got)
 	}
-	if got := estimateTokens([]byte("{}")); got != 1 {
+	if got := estimateTokens(len("{}")); got != 1 {
 		t.Errorf("estimateTokens(2 bytes) = %d, want 1", got)
 	}
 }

@@ -408,8 +408,8 @@ func TestCountTokens(t *testing.T) {
 		wantCode int
 	}{
 		{"forwarded", 0, 4242, 200},
-		{"upstream lacks count_tokens: local estimate", 404, estimateTokens([]byte(body)), 200},
-		{"405: local estimate", 405, estimateTokens([]byte(body)), 200},
+		{"upstream lacks count_tokens: local estimate", 404, estimateTokens(len(body)), 200},
+		{"405: local estimate", 405, estimateTokens(len(body)), 200},
 		{"other errors go back", 400, 0, 400},
 	}
 	for _, tt := range tests {

@@ -67,6 +67,22 @@ func findSubagentTag(body []byte, f *routingFields) subagentTag {
 	return tag
 }
 
+// subagentTag is findSubagentTag over a body in segments: the system
+// value is read in place, or joined when it straddles two (see body.go),
+// and the cuts count from the start of the body.
+func (p *payload) subagentTag(f *routingFields) subagentTag {
+	if f.systemStart < 0 {
+		return subagentTag{}
+	}
+	system := p.span(f.systemStart, f.systemEnd)
+	tag := findSubagentTag(system, &routingFields{systemEnd: len(system)})
+	for i := range tag.cuts {
+		tag.cuts[i][0] += f.systemStart
+		tag.cuts[i][1] += f.systemStart
+	}
+	return tag
+}
+
 // findTags returns the name in the first tag of text and the spans of every
 // tag, as the leftmost-first matches of claude-code-mux's expression: the
 // shortest run after an opening half, not crossing a newline ("." does not

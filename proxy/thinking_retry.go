@@ -57,7 +57,7 @@ func (h *handler) withoutThinking(ctx context.Context, r *http.Request, c Candid
 	if !thinkingRefused(ans) {
 		return ans, nil
 	}
-	clean, ok := openai.WithoutThinking(body.b)
+	clean, ok := openai.WithoutThinking(body.bytes())
 	if !ok {
 		return ans, nil
 	}
@@ -67,7 +67,7 @@ func (h *handler) withoutThinking(ctx context.Context, r *http.Request, c Candid
 	}
 	h.s.logger().Warn("the provider refused the request because the last assistant turn does not start with a thinking block; sending it once more with thinking turned off",
 		"provider", c.Provider, "model", clip(c.Model), "status", ans.status())
-	p := &payload{b: clean, refs: 1}
+	p := bytesPayload(clean)
 	defer p.release() // the transport holds its own reference while it reads
 	ans.close()
 	return h.send(ctx, r, c, sentFor(p, &f, c), cred)

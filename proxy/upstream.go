@@ -525,8 +525,8 @@ func (h *handler) attempt(ctx context.Context, r *http.Request, c Candidate, bod
 		}
 		return nil, ae
 	}
-	if clean, ff, ok := forAnthropic(body.b); ok {
-		body, f = &payload{b: clean, refs: 1}, ff
+	if clean, ff, ok := forAnthropic(body); ok {
+		body, f = bytesPayload(clean), ff
 		defer body.release() // the transport holds its own reference while it reads
 	}
 	sent := sentFor(body, f, c)
@@ -667,24 +667,33 @@ func (h *handler) send(ctx context.Context, r *http.Request, c Candidate, body s
 // sentFor is body as sent to candidate c: with c's model when it differs
 // from the one asked for (f is body's routing fields).
 func sentFor(body *payload, f *routingFields, c Candidate) sentBody {
-	sent := sentBody{p: body, parts: [3][]byte{body.b}}
-	if c.Model != f.Model || f.modelStart < 0 {
-		head, mid, tail := spliceModel(body.b, f, c.quoted)
-		sent.parts = [3][]byte{head, mid, tail}
+	if c.Model == f.Model && f.modelStart >= 0 {
+		return sentBody{p: body, parts: body.segs}
 	}
-	return sent
+	// The model value lies in one segment (a member never straddles two),
+	// the segments before and after it are sent as they are.
+	at, end, mid := modelSplice(f, c.quoted)
+	parts := make([][]byte, 0, len(body.segs)+2)
+	parts = body.appendRange(parts, 0, at)
+	parts = append(parts, mid)
+	parts = body.appendRange(parts, end, body.size)
+	return sentBody{p: body, parts: parts}
 }
 
 // sentBody is what one attempt sends: the client's bytes with the model
-// value replaced, read in place as parts (a 30 MB conversation is not
-// copied once per candidate).
+// value replaced, read in place as parts, the body's segments cut around
+// the model (a 30 MB conversation is not copied once per candidate).
 type sentBody struct {
 	p     *payload
-	parts [3][]byte
+	parts [][]byte
 }
 
 func (b sentBody) size() int64 {
-	return int64(len(b.parts[0]) + len(b.parts[1]) + len(b.parts[2]))
+	n := 0
+	for _, part := range b.parts {
+		n += len(part)
+	}
+	return int64(n)
 }
 
 // inlineBody is the largest body sent from a copy (see send): with its
@@ -695,19 +704,20 @@ const inlineBody = 3 << 10
 // bytes returns a copy of the body in one slice, for small bodies only: the
 // copy is the garbage collector's, so the payload is not held for it.
 func (b sentBody) bytes() []byte {
-	return bytes.Join(b.parts[:], nil)
+	return bytes.Join(b.parts, nil)
 }
 
 // reader returns the body for one request; the payload stays held until
 // the transport closes it (it may still be writing when RoundTrip returns).
-// written, when not nil, is set once the transport has read it all.
+// written, when not nil, is set once the transport has read it all. The
+// reader has its own list of parts: it shortens them as it reads.
 func (b sentBody) reader(written *atomic.Bool) io.ReadCloser {
 	b.p.retain()
-	return &sentReader{parts: b.parts, p: b.p, written: written}
+	return &sentReader{parts: append([][]byte(nil), b.parts...), p: b.p, written: written}
 }
 
 type sentReader struct {
-	parts   [3][]byte
+	parts   [][]byte
 	i       int
 	p       *payload
 	once    sync.Once

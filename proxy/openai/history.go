@@ -178,6 +178,35 @@ func withoutClearThinking(raw json.RawMessage) (json.RawMessage, error) {
 	return marshal(cm)
 }
 
+// HasSignature reports whether a body held in parts, in order, contains a
+// signature this package made: ForAnthropic's first check, without joining
+// the parts. A signature that straddles parts is found in the bytes around
+// their boundary.
+func HasSignature(parts [][]byte) bool {
+	const edge = len(signaturePrefix) - 1
+	var window [2 * edge]byte
+	tail := 0 // the last bytes before this part, at most edge of them
+	for _, p := range parts {
+		if hasSignaturePrefix(p) {
+			return true
+		}
+		head := copy(window[tail:], p[:min(len(p), edge)])
+		if tail > 0 && hasSignaturePrefix(window[:tail+head]) {
+			return true
+		}
+		// The window now ends with this part's first bytes; keep the
+		// last edge bytes of everything read so far.
+		if len(p) >= edge {
+			tail = copy(window[:], p[len(p)-edge:])
+		} else {
+			keep := min(tail+head, edge)
+			copy(window[:], window[tail+head-keep:tail+head])
+			tail = keep
+		}
+	}
+	return false
+}
+
 // hasSignaturePrefix reports whether body contains signaturePrefix. It
 // looks for the prefix's 'x', rare in a conversation's text, where
 // bytes.Contains stops at every 'c': on a 200 KB Claude Code body this
