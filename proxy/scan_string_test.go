@@ -93,3 +93,24 @@ func FuzzStringEnd(f *testing.F) {
 		}
 	})
 }
+
+// TestSkipRawStringShort: a string cut anywhere by the end of what arrived
+// is errShort in a step and "unterminated" in the final scan, at the end
+// of the body, and the whole string is skipped to just past its quote.
+func TestSkipRawStringShort(t *testing.T) {
+	token := []byte(`"` + strings.Repeat(`a\"b\\`, 9) + `\\\"x\u0022"`)
+	for n := 1; n < len(token); n++ {
+		s := scanner{b: token[:n], short: true}
+		if err := s.skipRawString(); err != errShort {
+			t.Fatalf("step on %q: %v, want errShort", token[:n], err)
+		}
+		s = scanner{b: token[:n]}
+		if err := s.skipRawString(); err == nil || s.i != n || !strings.Contains(err.Error(), "unterminated string") {
+			t.Fatalf("final scan of %q: %v at %d, want unterminated string at %d", token[:n], err, s.i, n)
+		}
+	}
+	s := scanner{b: append(token, ',')}
+	if err := s.skipRawString(); err != nil || s.i != len(token) {
+		t.Fatalf("skipRawString(%q) = %v at %d, want nil at %d", token, err, s.i, len(token))
+	}
+}
