@@ -374,32 +374,21 @@ func (s *scanner) skipString() (escaped bool, err error) {
 	return bytes.IndexByte(s.b[start:s.i], '\\') >= 0, nil
 }
 
-// skipRawString moves past a string whose opening quote is at s.i. It
-// looks for quotes with bytes.IndexByte, which is what keeps a 400 KB
-// conversation cheap: almost all of its bytes are inside strings, read
-// once (skipValue does not ask whether they hold escapes).
+// skipRawString moves past a string whose opening quote is at s.i. Almost
+// all of a 400 KB conversation's bytes are inside strings, read once
+// (skipValue does not ask whether they hold escapes): stringEnd finds
+// their ends (scan_string.go).
 func (s *scanner) skipRawString() error {
 	if !s.consume('"') {
 		return s.errorf("want a string")
 	}
-	b, i := s.b, s.i
-	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			s.i = len(b)
-			return s.errorf("unterminated string")
-		}
-		end := i + j
-		k := end // backslashes right before the quote: end-k of them
-		for k > i && b[k-1] == '\\' {
-			k--
-		}
-		i = end + 1
-		if (end-k)%2 == 0 {
-			s.i = i
-			return nil
-		}
+	end := stringEnd(s.b, s.i)
+	if end < 0 {
+		s.i = len(s.b)
+		return s.errorf("unterminated string")
 	}
+	s.i = end
+	return nil
 }
 
 // stringValue reads a string token and returns its decoded value.
