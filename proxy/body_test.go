@@ -226,22 +226,7 @@ func FuzzSegmentedScan(f *testing.F) {
 		f.Add(s, []byte{200, 3}, []byte{255})
 	}
 	f.Fuzz(func(t *testing.T, data, split, segSplit []byte) {
-		if len(split) == 0 {
-			split = []byte{0}
-		}
-		if len(segSplit) == 0 {
-			segSplit = []byte{0}
-		}
-		// As in FuzzIncrementalScan, a large body gets larger reads.
-		scale := max(1, len(data)/256)
-		reads := make([]int, len(split))
-		for i, b := range split {
-			reads[i] = (int(b) + 1) * scale
-		}
-		segs := make([]int, len(segSplit))
-		for i, b := range segSplit {
-			segs[i] = (int(b) + 1) * scale
-		}
+		reads, segs := fuzzSizes(data, split), fuzzSizes(data, segSplit)
 		for _, guarded := range []bool{false, true} {
 			p, scan := readInSegments(data, reads, segs, guarded)
 			checkSegments(t, data, p, scan)

@@ -171,6 +171,21 @@ func scanSeeds() [][]byte {
 	return seeds
 }
 
+// fuzzSizes turns fuzzed bytes into the sizes of a body's reads (or
+// segments), cycled through. Each step copies the body, so a large one gets
+// larger sizes (at most about 256 steps), or the fuzzer stalls on it.
+func fuzzSizes(body, split []byte) []int {
+	if len(split) == 0 {
+		split = []byte{0}
+	}
+	scale := max(1, len(body)/256)
+	sizes := make([]int, len(split))
+	for i, b := range split {
+		sizes[i] = (int(b) + 1) * scale
+	}
+	return sizes
+}
+
 // FuzzIncrementalScan checks that scanning a body in steps, split anywhere,
 // gives exactly what scanning it whole gives: the same fields and offsets,
 // the same error at the same byte.
@@ -181,16 +196,7 @@ func FuzzIncrementalScan(f *testing.F) {
 		f.Add(s, []byte{200, 3})
 	}
 	f.Fuzz(func(t *testing.T, data, split []byte) {
-		if len(split) == 0 {
-			split = []byte{0}
-		}
-		// Each step copies the body, so a large one gets larger reads
-		// (at most about 256 steps), or the fuzzer stalls on it.
-		scale := max(1, len(data)/256)
-		reads := make([]int, len(split))
-		for i, b := range split {
-			reads[i] = (int(b) + 1) * scale
-		}
+		reads := fuzzSizes(data, split)
 		got, err, _ := scanInSteps(data, reads, false)
 		sameScan(t, data, "steps", got, err)
 		got, err, _ = scanInSteps(data, reads, true)
